@@ -1,0 +1,12 @@
+//! ogx: an OpenAI-compatible model gateway whose provider adapters are WebAssembly components.
+//!
+//! Data flows one way: [`server`] parses and routes an API request, [`registry`] resolves the
+//! model to a provider, [`runtime`] runs that provider's plugin in a fresh sandboxed instance,
+//! and the plugin reaches upstreams only through the host functions in [`imports`].
+
+pub mod cli;
+pub mod config;
+pub mod imports;
+pub mod registry;
+pub mod runtime;
+pub mod server;

@@ -1,0 +1,1 @@
+//! The providers and models the server routes to.

@@ -1,0 +1,107 @@
+//! The WebAssembly runtime: one wasmtime engine, the plugins found on the search path, and a
+//! fresh sandboxed instance for every call.
+//!
+//! This is the only module that touches wasmtime. It hands the rest of the host plain Rust
+//! types: [`Provider`] (a configured provider backed by a plugin), [`CallContext`],
+//! [`ProviderError`] (the plugin's typed error) and [`CallError`] (everything that can go
+//! wrong around a call). A trap, a blown memory limit or a timeout fails that one call with a
+//! [`CallError`]; the instance is discarded and nothing else is affected.
+
+pub mod bindings;
+pub mod cache;
+pub mod discovery;
+pub mod engine;
+pub mod instance;
+pub mod limits;
+pub mod provider;
+
+pub use discovery::{PluginCatalog, PluginEntry, PluginLoadError};
+pub use engine::PluginRuntime;
+pub use limits::RuntimeLimits;
+pub use provider::{ChunkStream, Provider};
+
+use std::time::Duration;
+
+/// Facts about the API request a provider call serves.
+#[derive(Debug, Clone, Default)]
+pub struct CallContext {
+    /// Id given to the API request; attached to the plugin's log lines.
+    pub request_id: String,
+    /// The request's `x-ogx-provider-data` header, already checked to be a JSON object.
+    pub provider_data: Option<String>,
+    /// Time the call may take; `None` for the runtime's default call timeout.
+    pub timeout: Option<Duration>,
+}
+
+/// The typed error a plugin returned (the WIT `provider-error`), in host types.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    PermissionDenied(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    RateLimited(String),
+    #[error("{message}")]
+    Upstream { status: u16, message: String },
+    #[error("{0}")]
+    BadGateway(String),
+    #[error("{0}")]
+    Timeout(String),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// Everything that can make a provider call fail.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The plugin answered with an error.
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    /// The plugin trapped (a bug in the plugin, or it exceeded its memory limit or CPU budget).
+    /// `plugin` names the `.wasm` file; `detail` is for the log, not for the client.
+    #[error("provider plugin {plugin} failed: {detail}")]
+    Trap { plugin: String, detail: String },
+    /// The call did not finish within its time limit.
+    #[error("provider call timed out after {0:?}")]
+    Timeout(Duration),
+    /// No instance could be created (for example, every pooled slot is busy).
+    #[error("could not start a provider instance: {0}")]
+    Unavailable(String),
+}
+
+/// A model reported by a provider's `list-models`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListedModel {
+    /// The upstream id.
+    pub id: String,
+    /// `llm`, `embedding` or `rerank`.
+    pub model_type: String,
+    /// Extra metadata (a JSON object) for `custom_metadata`.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The result of a provider's `health`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// `OK`, `Error` or `Not Implemented`, as OGX reports it.
+    pub status: &'static str,
+    pub message: Option<String>,
+}
+
+/// What a plugin says about itself in `describe`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Descriptor {
+    pub name: String,
+    pub version: String,
+    pub provider_types: Vec<String>,
+    pub outbound_hosts: Vec<String>,
+    pub env_vars: Vec<String>,
+    pub secret_config_keys: Vec<String>,
+}
