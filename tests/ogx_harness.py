@@ -13,7 +13,6 @@ loopback, and the EC2 metadata lookup switched off, so the only traffic is to 12
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -29,8 +28,8 @@ from openai import OpenAI
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_DIR = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target").resolve()
-OGX_BIN = Path(os.environ.get("OGX_BIN") or TARGET_DIR / "debug" / "ogx")
-PLUGINS_DIR = Path(os.environ.get("OGX_PLUGINS_DIR") or TARGET_DIR / "debug" / "plugins")
+OGX_BIN = Path(os.environ.get("OGX_BIN") or TARGET_DIR / "debug" / "ogx").resolve()
+PLUGINS_DIR = Path(os.environ.get("OGX_PLUGINS_DIR") or TARGET_DIR / "debug" / "plugins").resolve()
 STARTUP_TIMEOUT = float(os.environ.get("OGX_TEST_STARTUP_TIMEOUT", "30"))
 COMMAND_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
@@ -277,19 +276,24 @@ def error_message_of(response: requests.Response) -> str:
     return message
 
 
-def plugin_file_for(provider_type: str, home: Path, plugins_dir: Path = PLUGINS_DIR) -> Path | None:
-    """The `.wasm` in `plugins_dir` that serves `provider_type`, according to `ogx plugins list`."""
-    result = run_ogx(["plugins", "list", "--plugins-dir", plugins_dir], home, plugins_dir=None)
+def plugin_serving(provider_type: str, listing: str) -> str | None:
+    """The `.wasm` (as printed) that serves `provider_type` in an `ogx plugins list` output: the
+    file named on the same line, or on the closest line above."""
     current: str | None = None
-    for line in result.output.splitlines():
+    for line in listing.splitlines():
         files = re.findall(r"[^\s'\"`:()\[\]]+\.wasm", line)
         if files:
             current = files[0]
         if current and re.search(rf"(?<![\w:]){re.escape(provider_type)}(?![\w:-])", line):
-            path = Path(current)
-            return path if path.is_absolute() else plugins_dir / path.name
+            return current
     return None
 
 
-def pretty(value: object) -> str:
-    return json.dumps(value, indent=2, sort_keys=True)
+def plugin_file_for(provider_type: str, home: Path, plugins_dir: Path = PLUGINS_DIR) -> Path | None:
+    """The `.wasm` in `plugins_dir` that serves `provider_type`, according to `ogx plugins list`."""
+    result = run_ogx(["plugins", "list", "--plugins-dir", plugins_dir], home, plugins_dir=None)
+    printed = plugin_serving(provider_type, result.output)
+    if printed is None:
+        return None
+    path = Path(printed)
+    return path if path.is_absolute() else plugins_dir / path.name
