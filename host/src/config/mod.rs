@@ -2,6 +2,7 @@
 //! semantics, typed views of the parts ogx acts on, warnings for keys it does not know, and
 //! redaction of secrets for printing. Every error names the key path and the fix.
 
+pub mod coerce;
 pub mod env;
 pub mod redact;
 pub mod schema;
@@ -33,7 +34,10 @@ pub enum ConfigError {
 
 /// Reads, substitutes and validates the config at `path`, taking variables from `lookup`
 /// (the process environment in production).
-pub fn load(path: &Path, lookup: &dyn Fn(&str) -> Option<String>) -> Result<LoadedConfig, ConfigError> {
+pub fn load(
+    path: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<LoadedConfig, ConfigError> {
     let _ = (path, lookup);
     todo!()
 }
