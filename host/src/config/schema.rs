@@ -125,7 +125,8 @@ pub struct ServerConfig {
     pub workers: u32,
     /// Default 300, > 0.
     pub registry_refresh_interval_seconds: u64,
-    /// `server.auth` as written; null when its `provider_config.type` resolved to nothing.
+    /// `server.auth` after substitution, not yet typed. Its `provider_config` is null (auth off)
+    /// when `provider_config.type` resolved to null or `""`.
     pub auth: Option<serde_json::Value>,
     pub quota: Option<QuotaConfig>,
     /// `cors: true` is already expanded to OGX's localhost development settings.
