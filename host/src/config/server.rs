@@ -1,0 +1,235 @@
+//! The `server:` section (OGX's `ServerConfig`) and ogx's own `plugins:` section.
+//!
+//! Fails when a value has the wrong type or range (port 1024–65535, workers ≥ 1, refresh > 0),
+//! when only one of `tls_certfile`/`tls_keyfile` is set, when `cors` allows credentials for the
+//! wildcard origin, and when `server.quota.kvstore` does not name a kv_* backend.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::env::{Lookup, expand_user};
+use super::fields::{Invalid, Section, type_name};
+use super::schema::{
+    CorsConfig, DEFAULT_PORT, KvStoreRef, PluginLimits, PluginsConfig, QuotaConfig, ServerConfig,
+};
+use super::storage::StorageConfig;
+
+const SERVER_KEYS: &[&str] = &[
+    "port",
+    "host",
+    "tls_certfile",
+    "tls_keyfile",
+    "tls_cafile",
+    "auth",
+    "quota",
+    "cors",
+    "workers",
+    "registry_refresh_interval_seconds",
+];
+const QUOTA_KEYS: &[&str] = &[
+    "kvstore",
+    "anonymous_max_requests",
+    "authenticated_max_requests",
+    "period",
+];
+const CORS_KEYS: &[&str] = &[
+    "allow_origins",
+    "allow_origin_regex",
+    "allow_methods",
+    "allow_headers",
+    "allow_credentials",
+    "expose_headers",
+    "max_age",
+];
+const PLUGINS_KEYS: &[&str] = &["dirs", "cache_dir", "limits"];
+const LIMITS_KEYS: &[&str] = &[
+    "memory_mb",
+    "call_timeout_ms",
+    "stream_idle_timeout_ms",
+    "max_instances",
+];
+
+/// Reads `server:`; `storage` is needed to check the quota's store reference.
+pub fn parse_server(
+    value: Option<&Value>,
+    storage: &StorageConfig,
+    warnings: &mut Vec<String>,
+) -> Result<ServerConfig, Invalid> {
+    let Some(s) = Section::of(value, "server")? else {
+        return Ok(ServerConfig::default());
+    };
+    s.warn_unknown(SERVER_KEYS, warnings);
+    let path = |key: &str| s.string(key).map(|p| p.map(PathBuf::from));
+    let (tls_certfile, tls_keyfile, tls_cafile) = (
+        path("tls_certfile")?,
+        path("tls_keyfile")?,
+        path("tls_cafile")?,
+    );
+    if tls_certfile.is_some() != tls_keyfile.is_some() {
+        let (set, missing) = if tls_certfile.is_some() {
+            ("tls_certfile", "tls_keyfile")
+        } else {
+            ("tls_keyfile", "tls_certfile")
+        };
+        return Err(Invalid::new(
+            s.key(missing),
+            format!(
+                "server.{set} is set but server.{missing} is not; HTTPS needs both server.tls_certfile and server.tls_keyfile"
+            ),
+            format!("Set server.{missing} as well, or remove server.{set} to serve plain HTTP."),
+        ));
+    }
+    if tls_cafile.is_some() && tls_certfile.is_none() {
+        warnings.push(
+            "'server.tls_cafile' is set but HTTPS is off (server.tls_certfile and server.tls_keyfile are not set); it is ignored"
+                .into(),
+        );
+    }
+    Ok(ServerConfig {
+        port: s
+            .int_in("port", 1024, 65535)?
+            .map_or(DEFAULT_PORT, |p| p as u16),
+        host: s.string("host")?,
+        tls_certfile,
+        tls_keyfile,
+        tls_cafile,
+        workers: s
+            .int_in("workers", 1, u32::MAX.into())?
+            .map_or(1, |n| n as u32),
+        registry_refresh_interval_seconds: s
+            .int_in("registry_refresh_interval_seconds", 1, i64::MAX)?
+            .map_or(300, |n| n as u64),
+        auth: s.get("auth").cloned(),
+        quota: parse_quota(&s, storage, warnings)?,
+        cors: parse_cors(&s, warnings)?,
+    })
+}
+
+fn parse_quota(
+    server: &Section<'_>,
+    storage: &StorageConfig,
+    warnings: &mut Vec<String>,
+) -> Result<Option<QuotaConfig>, Invalid> {
+    let path = server.key("quota");
+    let Some(q) = Section::of(server.get("quota"), &path)? else {
+        return Ok(None);
+    };
+    q.warn_unknown(QUOTA_KEYS, warnings);
+    let kv_path = q.key("kvstore");
+    let kv = Section::of(q.get("kvstore"), &kv_path)?.ok_or_else(|| {
+        Invalid::new(
+            &kv_path,
+            "is required but missing",
+            "Add `kvstore: {backend: kv_default, namespace: quota}`.",
+        )
+    })?;
+    let kvstore = KvStoreRef {
+        backend: kv.required_string(
+            "backend",
+            "Name one of the kv_* backends under storage.backends.",
+        )?,
+        namespace: kv.required_string("namespace", "Add a key prefix, e.g. `namespace: quota`.")?,
+    };
+    storage.check_reference(&kv_path, &kvstore.backend, true)?;
+    let period = q.string("period")?.unwrap_or_else(|| "day".into());
+    if period != "day" {
+        return Err(Invalid::new(
+            q.key("period"),
+            format!("unknown quota period '{period}'"),
+            "Use `period: day`.",
+        ));
+    }
+    Ok(Some(QuotaConfig {
+        kvstore,
+        anonymous_max_requests: q
+            .int_in("anonymous_max_requests", 0, i64::MAX)?
+            .map_or(100, |n| n as u64),
+        authenticated_max_requests: q
+            .int_in("authenticated_max_requests", 0, i64::MAX)?
+            .map_or(1000, |n| n as u64),
+        period,
+    }))
+}
+
+fn parse_cors(
+    server: &Section<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<CorsConfig>, Invalid> {
+    let path = server.key("cors");
+    match server.get("cors") {
+        None | Some(Value::Bool(false)) => return Ok(None),
+        Some(Value::Bool(true)) => return Ok(Some(CorsConfig::localhost_development())),
+        Some(Value::Object(_)) => {}
+        Some(other) => {
+            return Err(Invalid::new(
+                &path,
+                format!(
+                    "expected true, false or a mapping, found {}",
+                    type_name(other)
+                ),
+                "Write `cors: true` for localhost development, or a mapping with allow_origins, allow_methods, ...",
+            ));
+        }
+    }
+    let c = Section::of(server.get("cors"), &path)?.expect("checked to be a mapping above");
+    c.warn_unknown(CORS_KEYS, warnings);
+    let methods = c.string_list("allow_methods")?;
+    let cors = CorsConfig {
+        allow_origins: c.string_list("allow_origins")?,
+        allow_origin_regex: c.string("allow_origin_regex")?,
+        allow_methods: if c.get("allow_methods").is_some() {
+            methods
+        } else {
+            vec!["OPTIONS".into()]
+        },
+        allow_headers: c.string_list("allow_headers")?,
+        allow_credentials: c.bool("allow_credentials")?.unwrap_or(false),
+        expose_headers: c.string_list("expose_headers")?,
+        max_age: c.int_in("max_age", 0, i64::MAX)?.map_or(600, |n| n as u64),
+    };
+    if cors.allow_credentials && cors.allow_origins.iter().any(|o| o == "*") {
+        return Err(Invalid::new(
+            &path,
+            "Cannot use wildcard origins with credentials enabled",
+            "List the allowed origins explicitly, or set allow_credentials: false.",
+        ));
+    }
+    Ok(Some(cors))
+}
+
+/// Reads ogx's `plugins:` section; relative paths are resolved against `config_dir`.
+pub fn parse_plugins(
+    value: Option<&Value>,
+    config_dir: &Path,
+    lookup: Lookup<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<PluginsConfig, Invalid> {
+    let Some(p) = Section::of(value, "plugins")? else {
+        return Ok(PluginsConfig::default());
+    };
+    p.warn_unknown(PLUGINS_KEYS, warnings);
+    let resolve = |raw: &str| config_dir.join(expand_user(raw, lookup));
+    let dirs = p.string_list("dirs")?.iter().map(|d| resolve(d)).collect();
+    let cache_dir = p.string("cache_dir")?.map(|d| resolve(&d));
+    let limits = match Section::of(p.get("limits"), "plugins.limits")? {
+        None => PluginLimits::default(),
+        Some(l) => {
+            l.warn_unknown(LIMITS_KEYS, warnings);
+            let positive = |key: &str| l.int_in(key, 1, i64::MAX).map(|v| v.map(|n| n as u64));
+            PluginLimits {
+                memory_mb: positive("memory_mb")?,
+                call_timeout_ms: positive("call_timeout_ms")?,
+                stream_idle_timeout_ms: positive("stream_idle_timeout_ms")?,
+                max_instances: l
+                    .int_in("max_instances", 1, u32::MAX.into())?
+                    .map(|n| n as u32),
+            }
+        }
+    };
+    Ok(PluginsConfig {
+        dirs,
+        cache_dir,
+        limits,
+    })
+}

@@ -1,0 +1,406 @@
+//! `storage:` (OGX's `src/ogx/core/storage/datatypes.py`): named backends discriminated by
+//! `type`, and the stores of the stack core that reference them.
+//!
+//! Defaults are OGX's. Without `storage:` (or without `storage.backends`) there are two SQLite
+//! backends, `kv_default` at `<dir>/kvstore.db` and `sql_default` at `<dir>/sql_store.db`, where
+//! `<dir>` is `$SQLITE_STORE_DIR` if set, else `$OGX_CONFIG_DIR/distributions` (default
+//! `~/.ogx/distributions`); it does **not** include the distro name. A store that is not written
+//! gets its default reference: metadata → `kv_default`/`registry`, inference →
+//! `sql_default`/`inference_store`, conversations → `sql_default`/`openai_conversations`, prompts
+//! → `kv_default`/`prompts`, connectors → `kv_default`/`connectors`, responses → none. A store
+//! written as `null` is off.
+//!
+//! Fails, with OGX's messages, when a store references a backend that does not exist or is of the
+//! wrong family (kv_* vs sql_*), and when `storage.stores.metadata` is off.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::backends::parse_backend;
+pub use super::backends::{BACKEND_TYPES, Backend, MongodbKv, PostgresKv, PostgresSql};
+use super::env::{Lookup, expand_user};
+use super::fields::{Invalid, Section, type_name};
+
+/// `storage:`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StorageConfig {
+    /// By name, e.g. `kv_default`.
+    pub backends: BTreeMap<String, Backend>,
+    pub stores: StoresConfig,
+}
+
+/// A key-value store reference: `{backend, namespace}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KvStoreRef {
+    pub backend: String,
+    pub namespace: String,
+}
+
+/// A SQL store reference: `{backend, table_name}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlStoreRef {
+    pub backend: String,
+    pub table_name: String,
+}
+
+/// A SQL store with a write queue (inference, responses).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InferenceStoreRef {
+    pub backend: String,
+    pub table_name: String,
+    /// Default 10000.
+    pub max_write_queue_size: u64,
+    /// Default 4.
+    pub num_writers: u64,
+}
+
+/// `storage.stores`. `None`: the store is off.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoresConfig {
+    /// The resource registry; required.
+    pub metadata: Option<KvStoreRef>,
+    /// Chat completions; required when inference is served.
+    pub inference: Option<InferenceStoreRef>,
+    pub conversations: Option<SqlStoreRef>,
+    pub responses: Option<InferenceStoreRef>,
+    pub prompts: Option<KvStoreRef>,
+    pub connectors: Option<KvStoreRef>,
+}
+
+impl Default for StoresConfig {
+    fn default() -> Self {
+        let kv = |namespace: &str| {
+            Some(KvStoreRef {
+                backend: "kv_default".into(),
+                namespace: namespace.into(),
+            })
+        };
+        Self {
+            metadata: kv("registry"),
+            inference: Some(InferenceStoreRef {
+                backend: "sql_default".into(),
+                table_name: "inference_store".into(),
+                max_write_queue_size: 10000,
+                num_writers: 4,
+            }),
+            conversations: Some(SqlStoreRef {
+                backend: "sql_default".into(),
+                table_name: "openai_conversations".into(),
+            }),
+            responses: None,
+            prompts: kv("prompts"),
+            connectors: kv("connectors"),
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    /// OGX's default, with the directory taken from the process environment.
+    fn default() -> Self {
+        Self::default_for(&|name| std::env::var(name).ok())
+    }
+}
+
+impl StorageConfig {
+    /// OGX's default: two SQLite files (see the module documentation for the directory).
+    pub fn default_for(lookup: Lookup<'_>) -> Self {
+        let dir = match lookup("SQLITE_STORE_DIR").filter(|d| !d.is_empty()) {
+            Some(d) => d,
+            None => {
+                let base = lookup("OGX_CONFIG_DIR").unwrap_or_else(|| "~/.ogx".into());
+                format!("{}/distributions", base.trim_end_matches('/'))
+            }
+        };
+        let dir = PathBuf::from(expand_user(&dir, lookup));
+        let mut backends = BTreeMap::new();
+        backends.insert(
+            "kv_default".into(),
+            Backend::KvSqlite {
+                db_path: dir.join("kvstore.db"),
+                namespace: None,
+            },
+        );
+        backends.insert(
+            "sql_default".into(),
+            Backend::SqlSqlite {
+                db_path: dir.join("sql_store.db"),
+                pool_pre_ping: true,
+            },
+        );
+        Self {
+            backends,
+            stores: StoresConfig::default(),
+        }
+    }
+
+    /// Checks that `reference` (at key `store`) names an existing backend of the right family.
+    pub fn check_reference(
+        &self,
+        store: &str,
+        backend: &str,
+        want_kv: bool,
+    ) -> Result<(), Invalid> {
+        let Some(found) = self.backends.get(backend) else {
+            let names: Vec<String> = self.backends.keys().map(|k| format!("'{k}'")).collect();
+            return Err(Invalid::new(
+                store,
+                format!(
+                    "{store} references unknown backend '{backend}'. Available backends: [{}]",
+                    names.join(", ")
+                ),
+                format!(
+                    "Add a backend named '{backend}' under storage.backends, or name one of the available ones."
+                ),
+            ));
+        };
+        if found.is_kv() != want_kv {
+            let (family, examples) = if want_kv {
+                ("kv_*", "kv_sqlite")
+            } else {
+                ("sql_*", "sql_sqlite")
+            };
+            return Err(Invalid::new(
+                store,
+                format!(
+                    "{store} references backend '{backend}' of type '{}', but a backend of type {family} is required.",
+                    found.type_name()
+                ),
+                format!("Point it at a backend of type {examples} (or another {family} type)."),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_stores(&self) -> Result<(), Invalid> {
+        let s = &self.stores;
+        let Some(metadata) = &s.metadata else {
+            return Err(Invalid::new(
+                "storage.stores.metadata",
+                "storage.stores.metadata must be configured with a kv_* backend",
+                "Add `metadata: {backend: kv_default, namespace: registry}` under storage.stores.",
+            ));
+        };
+        self.check_reference("storage.stores.metadata", &metadata.backend, true)?;
+        let sql = [
+            (
+                "storage.stores.inference",
+                s.inference.as_ref().map(|r| &r.backend),
+            ),
+            (
+                "storage.stores.conversations",
+                s.conversations.as_ref().map(|r| &r.backend),
+            ),
+            (
+                "storage.stores.responses",
+                s.responses.as_ref().map(|r| &r.backend),
+            ),
+        ];
+        for (store, backend) in sql {
+            if let Some(b) = backend {
+                self.check_reference(store, b, false)?;
+            }
+        }
+        let kv = [
+            ("storage.stores.prompts", &s.prompts),
+            ("storage.stores.connectors", &s.connectors),
+        ];
+        for (store, reference) in kv {
+            if let Some(r) = reference {
+                self.check_reference(store, &r.backend, true)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+const STORAGE_KEYS: &[&str] = &["backends", "stores"];
+const STORE_NAMES: &[&str] = &[
+    "metadata",
+    "inference",
+    "conversations",
+    "responses",
+    "prompts",
+    "connectors",
+];
+const KV_REF_KEYS: &[&str] = &["backend", "namespace"];
+const SQL_REF_KEYS: &[&str] = &["backend", "table_name"];
+const QUEUED_REF_KEYS: &[&str] = &[
+    "backend",
+    "table_name",
+    "max_write_queue_size",
+    "num_writers",
+];
+
+/// Reads `storage:` (absent or null: the default), checks its references, and appends a warning
+/// for each key OGX does not know.
+pub fn parse_storage(
+    value: Option<&Value>,
+    lookup: Lookup<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<StorageConfig, Invalid> {
+    let defaults = StorageConfig::default_for(lookup);
+    let Some(section) = Section::of(value, "storage")? else {
+        return Ok(defaults);
+    };
+    section.warn_unknown(STORAGE_KEYS, warnings);
+    let backends = match Section::of(section.get("backends"), "storage.backends")? {
+        None => defaults.backends,
+        Some(b) => {
+            let mut out = BTreeMap::new();
+            for (name, raw) in b.map {
+                let path = b.key(name);
+                out.insert(name.clone(), parse_backend(raw, &path, lookup, warnings)?);
+            }
+            out
+        }
+    };
+    let stores = match Section::of(section.get("stores"), "storage.stores")? {
+        None => StoresConfig::default(),
+        Some(s) => parse_stores(&s, warnings)?,
+    };
+    let storage = StorageConfig { backends, stores };
+    storage.check_stores()?;
+    Ok(storage)
+}
+
+/// One `storage.stores` entry as written.
+enum StoreEntry<'a> {
+    /// Not written: the default reference applies.
+    Absent,
+    /// Written as null: the store is off.
+    Off,
+    Given(&'a serde_json::Map<String, Value>),
+}
+
+fn store_entry<'a>(
+    stores: &Section<'a>,
+    name: &str,
+    known: &[&str],
+    warnings: &mut Vec<String>,
+) -> Result<StoreEntry<'a>, Invalid> {
+    match stores.map.get(name) {
+        None => Ok(StoreEntry::Absent),
+        Some(Value::Null) => Ok(StoreEntry::Off),
+        Some(Value::Object(map)) => {
+            let path = stores.key(name);
+            (Section { map, path: &path }).warn_unknown(known, warnings);
+            Ok(StoreEntry::Given(map))
+        }
+        Some(other) => Err(Invalid::new(
+            stores.key(name),
+            format!(
+                "expected a store reference (a mapping), found {}",
+                type_name(other)
+            ),
+            format!(
+                "Write it as a mapping with the keys {}, or null to turn the store off.",
+                known.join(", ")
+            ),
+        )),
+    }
+}
+
+const BACKEND_FIX: &str = "Name one of the backends under storage.backends.";
+
+fn kv_store(
+    stores: &Section<'_>,
+    name: &str,
+    default: Option<KvStoreRef>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<KvStoreRef>, Invalid> {
+    let path = stores.key(name);
+    Ok(match store_entry(stores, name, KV_REF_KEYS, warnings)? {
+        StoreEntry::Absent => default,
+        StoreEntry::Off => None,
+        StoreEntry::Given(map) => {
+            let s = Section { map, path: &path };
+            Some(KvStoreRef {
+                backend: s.required_string("backend", BACKEND_FIX)?,
+                namespace: s.required_string(
+                    "namespace",
+                    &format!("Add a key prefix, e.g. `namespace: {name}`."),
+                )?,
+            })
+        }
+    })
+}
+
+fn sql_store(
+    stores: &Section<'_>,
+    name: &str,
+    default: Option<SqlStoreRef>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<SqlStoreRef>, Invalid> {
+    let path = stores.key(name);
+    Ok(match store_entry(stores, name, SQL_REF_KEYS, warnings)? {
+        StoreEntry::Absent => default,
+        StoreEntry::Off => None,
+        StoreEntry::Given(map) => {
+            let s = Section { map, path: &path };
+            Some(SqlStoreRef {
+                backend: s.required_string("backend", BACKEND_FIX)?,
+                table_name: s
+                    .required_string("table_name", "Add `table_name:` with the table to use.")?,
+            })
+        }
+    })
+}
+
+/// A SQL store with a write queue; `default_table` is the table when `table_name` is not written
+/// (responses has one, inference does not).
+fn queued_store(
+    stores: &Section<'_>,
+    name: &str,
+    default: Option<InferenceStoreRef>,
+    default_table: Option<&str>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<InferenceStoreRef>, Invalid> {
+    let path = stores.key(name);
+    Ok(
+        match store_entry(stores, name, QUEUED_REF_KEYS, warnings)? {
+            StoreEntry::Absent => default,
+            StoreEntry::Off => None,
+            StoreEntry::Given(map) => {
+                let s = Section { map, path: &path };
+                let table_name = match (s.string("table_name")?, default_table) {
+                    (Some(t), _) => t,
+                    (None, Some(t)) => t.to_owned(),
+                    (None, None) => {
+                        s.required_string("table_name", "Add `table_name:`, e.g. inference_store.")?
+                    }
+                };
+                Some(InferenceStoreRef {
+                    backend: s.required_string("backend", BACKEND_FIX)?,
+                    table_name,
+                    max_write_queue_size: s
+                        .int_in("max_write_queue_size", 1, i64::MAX)?
+                        .map_or(10000, |n| n as u64),
+                    num_writers: s
+                        .int_in("num_writers", 1, i64::MAX)?
+                        .map_or(4, |n| n as u64),
+                })
+            }
+        },
+    )
+}
+
+fn parse_stores(stores: &Section<'_>, warnings: &mut Vec<String>) -> Result<StoresConfig, Invalid> {
+    stores.warn_unknown(STORE_NAMES, warnings);
+    let d = StoresConfig::default();
+    Ok(StoresConfig {
+        metadata: kv_store(stores, "metadata", d.metadata, warnings)?,
+        inference: queued_store(stores, "inference", d.inference, None, warnings)?,
+        conversations: sql_store(stores, "conversations", d.conversations, warnings)?,
+        responses: queued_store(
+            stores,
+            "responses",
+            None,
+            Some("openai_responses"),
+            warnings,
+        )?,
+        prompts: kv_store(stores, "prompts", d.prompts, warnings)?,
+        connectors: kv_store(stores, "connectors", d.connectors, warnings)?,
+    })
+}
