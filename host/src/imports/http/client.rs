@@ -80,8 +80,7 @@ impl OutboundClient {
             })
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
                 if attempt.previous().len() > MAX_REDIRECTS {
-                    let error = RedirectRefused(format!("more than {MAX_REDIRECTS} redirects"));
-                    return attempt.error(error);
+                    return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
                 }
                 match redirect_policy.check_url(attempt.url()) {
                     Ok(()) => attempt.follow(),

@@ -465,6 +465,12 @@ async fn redirects_are_followed_only_within_the_policy() {
                 &["location: http://example.com/"],
                 b"",
             ))]
+        } else if request.starts_with("GET /loop") {
+            vec![Step::Write(response(
+                "302 Found",
+                &["location: /loop"],
+                b"",
+            ))]
         } else if request.starts_with("GET /here") {
             vec![Step::Write(response(
                 "302 Found",
@@ -491,6 +497,14 @@ async fn redirects_are_followed_only_within_the_policy() {
             "{path}: {result:?}"
         );
     }
+    let result = client.send(request(upstream.url("/loop"))).await;
+    assert!(
+        matches!(result, Err(HttpError::Protocol(ref t)) if t.contains("redirects")),
+        "{result:?}"
+    );
+    // /here and /there, /away, /elsewhere, then /loop and the MAX_REDIRECTS redirects
+    // followed before the next one is refused.
+    assert_eq!(upstream.requests().len(), 2 + 1 + 1 + 1 + MAX_REDIRECTS);
     let permissive = client_with(&["*"], ClientOptions::default());
     let result = permissive.send(request(upstream.url("/away"))).await;
     assert!(
