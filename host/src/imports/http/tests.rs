@@ -170,6 +170,19 @@ fn header_lines(raw: &str) -> Vec<String> {
         .collect()
 }
 
+/// Streams from a fresh upstream that plays `script`.
+async fn stream_from(
+    script: Vec<Step>,
+    framing: Framing,
+    options: ClientOptions,
+) -> StreamingResponse {
+    let upstream = Upstream::start(script).await;
+    client_with(&["127.0.0.1"], options)
+        .send_streaming(request(upstream.url("/")), framing)
+        .await
+        .unwrap()
+}
+
 async fn collect(body: &mut BodyStream) -> Result<Vec<Frame>, HttpError> {
     let mut frames = Vec::new();
     while let Some(frame) = body.next().await? {
@@ -601,20 +614,20 @@ async fn refused_connections_are_connect_errors() {
 
 #[tokio::test]
 async fn sse_stream_arrives_frame_by_frame() {
-    let upstream = Upstream::start(vec![
-        chunked_head("text/event-stream"),
-        chunk(b": keep-alive\n\ndata: {\"n\":1}\n"),
-        pause(20),
-        chunk(b"\nevent: delta\r\ndata: a\r\ndata: b\r\n"),
-        pause(20),
-        chunk(b"\r\ndata: [DONE]\n\n"),
-        last_chunk(),
-    ])
+    let mut streaming = stream_from(
+        vec![
+            chunked_head("text/event-stream"),
+            chunk(b": keep-alive\n\ndata: {\"n\":1}\n"),
+            pause(20),
+            chunk(b"\nevent: delta\r\ndata: a\r\ndata: b\r\n"),
+            pause(20),
+            chunk(b"\r\ndata: [DONE]\n\n"),
+            last_chunk(),
+        ],
+        Framing::Sse,
+        ClientOptions::default(),
+    )
     .await;
-    let mut streaming = client(&["127.0.0.1"])
-        .send_streaming(request(upstream.url("/")), Framing::Sse)
-        .await
-        .unwrap();
     assert_eq!(streaming.status, 200);
     assert!(
         streaming
@@ -634,18 +647,18 @@ async fn sse_stream_arrives_frame_by_frame() {
 
 #[tokio::test]
 async fn raw_and_event_stream_framings() {
-    let upstream = Upstream::start(vec![
-        chunked_head("text/plain"),
-        chunk(b"one"),
-        pause(20),
-        chunk(b"two"),
-        last_chunk(),
-    ])
+    let mut raw = stream_from(
+        vec![
+            chunked_head("text/plain"),
+            chunk(b"one"),
+            pause(20),
+            chunk(b"two"),
+            last_chunk(),
+        ],
+        Framing::Raw,
+        ClientOptions::default(),
+    )
     .await;
-    let mut raw = client(&["127.0.0.1"])
-        .send_streaming(request(upstream.url("/")), Framing::Raw)
-        .await
-        .unwrap();
     let data: Vec<u8> = collect(&mut raw.body)
         .await
         .unwrap()
@@ -656,19 +669,19 @@ async fn raw_and_event_stream_framings() {
 
     let message = hex::decode("0000009700000057f30be03e0b3a6576656e742d74797065070011636f6e74656e74426c6f636b44656c74610d3a636f6e74656e742d747970650700106170706c69636174696f6e2f6a736f6e0d3a6d6573736167652d747970650700056576656e747b22636f6e74656e74426c6f636b496e646578223a302c2264656c7461223a7b2274657874223a2248656c6c6f227d7d67623831").unwrap();
     let (a, b) = message.split_at(50);
-    let upstream = Upstream::start(vec![
-        chunked_head("application/vnd.amazon.eventstream"),
-        chunk(a),
-        pause(20),
-        chunk(b),
-        chunk(&message),
-        last_chunk(),
-    ])
+    let mut events = stream_from(
+        vec![
+            chunked_head("application/vnd.amazon.eventstream"),
+            chunk(a),
+            pause(20),
+            chunk(b),
+            chunk(&message),
+            last_chunk(),
+        ],
+        Framing::AwsEventStream,
+        ClientOptions::default(),
+    )
     .await;
-    let mut events = client(&["127.0.0.1"])
-        .send_streaming(request(upstream.url("/")), Framing::AwsEventStream)
-        .await
-        .unwrap();
     let expected = frame(
         Some("contentBlockDelta"),
         br#"{"contentBlockIndex":0,"delta":{"text":"Hello"}}"#,
@@ -679,36 +692,36 @@ async fn raw_and_event_stream_framings() {
     );
 
     // A body that ends inside a message is a protocol error.
-    let upstream = Upstream::start(vec![
-        chunked_head("application/vnd.amazon.eventstream"),
-        chunk(a),
-        last_chunk(),
-    ])
+    let mut events = stream_from(
+        vec![
+            chunked_head("application/vnd.amazon.eventstream"),
+            chunk(a),
+            last_chunk(),
+        ],
+        Framing::AwsEventStream,
+        ClientOptions::default(),
+    )
     .await;
-    let mut events = client(&["127.0.0.1"])
-        .send_streaming(request(upstream.url("/")), Framing::AwsEventStream)
-        .await
-        .unwrap();
     let result = collect(&mut events.body).await;
     assert!(matches!(result, Err(HttpError::Protocol(_))), "{result:?}");
 }
 
 #[tokio::test]
 async fn quiet_streams_hit_the_idle_timeout_and_stay_failed() {
-    let upstream = Upstream::start(vec![
-        chunked_head("text/event-stream"),
-        chunk(b"data: 1\n\n"),
-        pause(3_000),
-    ])
-    .await;
     let options = ClientOptions {
         frame_idle_timeout: Duration::from_millis(150),
         ..ClientOptions::default()
     };
-    let mut streaming = client_with(&["127.0.0.1"], options)
-        .send_streaming(request(upstream.url("/")), Framing::Sse)
-        .await
-        .unwrap();
+    let mut streaming = stream_from(
+        vec![
+            chunked_head("text/event-stream"),
+            chunk(b"data: 1\n\n"),
+            pause(3_000),
+        ],
+        Framing::Sse,
+        options,
+    )
+    .await;
     assert_eq!(streaming.body.next().await, Ok(Some(frame(None, b"1"))));
     let error = streaming.body.next().await.unwrap_err();
     assert!(
@@ -742,36 +755,36 @@ async fn the_total_timeout_covers_a_streamed_body() {
 #[tokio::test]
 async fn a_stream_that_breaks_off_is_a_protocol_error() {
     // The chunk announces 0x20 bytes but the connection closes after 4.
-    let upstream = Upstream::start(vec![
-        chunked_head("text/event-stream"),
-        Step::Write(b"20\r\ndata".to_vec()),
-    ])
+    let mut streaming = stream_from(
+        vec![
+            chunked_head("text/event-stream"),
+            Step::Write(b"20\r\ndata".to_vec()),
+        ],
+        Framing::Raw,
+        ClientOptions::default(),
+    )
     .await;
-    let mut streaming = client(&["127.0.0.1"])
-        .send_streaming(request(upstream.url("/")), Framing::Raw)
-        .await
-        .unwrap();
     let result = collect(&mut streaming.body).await;
     assert!(matches!(result, Err(HttpError::Protocol(_))), "{result:?}");
 }
 
 #[tokio::test]
 async fn oversized_stream_frames_are_refused() {
-    let upstream = Upstream::start(vec![
-        chunked_head("text/event-stream"),
-        chunk(&[b'x'; 64]),
-        chunk(b"\n\n"),
-        last_chunk(),
-    ])
-    .await;
     let options = ClientOptions {
         max_frame_bytes: 32,
         ..ClientOptions::default()
     };
-    let mut streaming = client_with(&["127.0.0.1"], options)
-        .send_streaming(request(upstream.url("/")), Framing::Sse)
-        .await
-        .unwrap();
+    let mut streaming = stream_from(
+        vec![
+            chunked_head("text/event-stream"),
+            chunk(&[b'x'; 64]),
+            chunk(b"\n\n"),
+            last_chunk(),
+        ],
+        Framing::Sse,
+        options,
+    )
+    .await;
     let result = streaming.body.next().await;
     assert!(matches!(result, Err(HttpError::TooLarge(_))), "{result:?}");
 }
