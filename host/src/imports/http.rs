@@ -19,7 +19,7 @@
 //! **Limits** (each a constant below, overridable through [`ClientOptions`]): connect timeout,
 //! a total timeout per exchange (the request's own `timeout`, else the default; for streams it
 //! covers the whole body), an idle timeout between streamed frames, the buffered body size and
-//! the size of one frame.
+//! the size of one frame. [`MAX_REDIRECTS`] is fixed.
 //!
 //! **Failures** are [`HttpError`]s: connect, DNS and TLS failures are `Connect`, expired
 //! timeouts `Timeout`, a body that breaks off or misframes `Protocol`, a limit `TooLarge`.
@@ -53,8 +53,8 @@ pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(600);
 pub const DEFAULT_FRAME_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Largest response body `send` buffers.
 pub const DEFAULT_MAX_BUFFERED_BODY_BYTES: usize = 32 * 1024 * 1024;
-/// Largest single frame of a streamed body (an SSE event, an event-stream message, a raw
-/// chunk is split to it). AWS event-stream messages are at most 16 MiB.
+/// Largest single frame of a streamed body: an SSE event or an event-stream message (a raw
+/// chunk is split to it). Far above what an LLM upstream sends in one event.
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 * 1024 * 1024;
 /// Redirects followed per request, each re-checked against the egress policy.
 pub const MAX_REDIRECTS: usize = 5;
