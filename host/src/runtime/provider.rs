@@ -87,6 +87,11 @@ impl Provider {
         &self.plugin.path
     }
 
+    /// Instance slots free right now, across the runtime (for tests and metrics).
+    pub fn free_instance_slots(&self) -> usize {
+        self.sandbox.slots.available_permits()
+    }
+
     fn call_limit(&self, ctx: &CallContext) -> Duration {
         let max = self.sandbox.limits.call_timeout;
         ctx.timeout.map_or(max, |t| t.min(max))

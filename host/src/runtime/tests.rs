@@ -1,1 +1,0 @@
-//! Tests of the runtime against the guest fixtures.
