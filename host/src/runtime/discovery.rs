@@ -6,13 +6,17 @@
 //! the stages below and stops at the first failure, which is kept in the catalog for
 //! `ogx plugins list`; a broken plugin never stops the others from loading.
 //!
-//! 1. read the file; 2. it must be a component (not a core module, not garbage); 3. compile
-//! (through the cache); 4. it must export `ogx:provider/provider@0.1.0` (another version is
-//! named as such); 5. every import must be one ogx gives plugins (checked by name against an
-//! allow-list, so `wasi:sockets` or `wasi:http` fail here, naming the import; the linker does
-//! not even contain them); 6. link (`instantiate_pre`) and type-check the exports; 7. call
-//! `describe` in a throw-away instance. Finally two plugins claiming one provider type both
-//! fail with an error naming both files.
+//! 1. Read the file.
+//! 2. It must be a component (not a core module, not garbage).
+//! 3. Compile it (through the cache).
+//! 4. It must export `ogx:provider/provider@0.1.0`; another version is named as such.
+//! 5. Every import must be one ogx gives plugins, checked by name against an allow-list, so
+//!    `wasi:sockets` or `wasi:http` fail here naming the import (the linker does not even
+//!    contain them).
+//! 6. Link (`instantiate_pre`) and type-check the exports.
+//! 7. Call `describe` in a throw-away instance.
+//!
+//! Finally two plugins claiming one provider type both fail with an error naming both files.
 
 use super::cache::CacheOutcome;
 use std::path::{Path, PathBuf};

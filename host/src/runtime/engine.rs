@@ -40,7 +40,9 @@ pub const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Looks up an environment variable (the process environment by default; tests inject
 /// their own).
 #[derive(Clone)]
-pub struct EnvLookup(Arc<dyn Fn(&str) -> Option<String> + Send + Sync>);
+pub struct EnvLookup(Arc<EnvFn>);
+
+type EnvFn = dyn Fn(&str) -> Option<String> + Send + Sync;
 
 impl EnvLookup {
     /// The process environment.

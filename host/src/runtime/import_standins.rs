@@ -252,10 +252,10 @@ pub struct BodyStream {
 impl BodyStream {
     pub async fn next(&mut self) -> Result<Option<Frame>, HttpError> {
         loop {
-            if self.framing == Framing::Sse {
-                if let Some(frame) = self.take_sse_event() {
-                    return Ok(Some(frame));
-                }
+            if self.framing == Framing::Sse
+                && let Some(frame) = self.take_sse_event()
+            {
+                return Ok(Some(frame));
             }
             if self.done {
                 return Ok(None);
@@ -288,7 +288,7 @@ impl BodyStream {
             let text = String::from_utf8_lossy(&self.buffer).replace("\r\n", "\n");
             let end = text.find("\n\n")?;
             let block = text[..end].to_owned();
-            self.buffer = text[end + 2..].as_bytes().to_vec();
+            self.buffer = text.as_bytes()[end + 2..].to_vec();
             let mut event = None;
             let mut data: Vec<&str> = Vec::new();
             for line in block.lines() {

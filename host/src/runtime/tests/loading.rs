@@ -185,7 +185,7 @@ async fn duplicate_types_fail_both_files() {
     let runtime = start(dir.path());
     assert_eq!(runtime.catalog().entries.len(), 2);
     for entry in &runtime.catalog().entries {
-        let text = entry.outcome.as_ref().err().expect("both fail").to_string();
+        let text = entry.outcome.as_ref().expect_err("both fail").to_string();
         assert!(
             text.contains("echo-copy.wasm") && text.contains("ogx_fixture_echo.wasm"),
             "{text}"
