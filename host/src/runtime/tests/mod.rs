@@ -83,3 +83,14 @@ fn ctx(request_id: &str) -> CallContext {
         timeout: None,
     }
 }
+
+/// The server shares these across axum handlers and tasks.
+#[test]
+fn runtime_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<PluginRuntime>();
+    send_sync::<super::Provider>();
+    send_sync::<super::CallError>();
+    fn send<T: Send>() {}
+    send::<super::ChunkStream>();
+}
