@@ -1,36 +1,182 @@
 //! The wasmtime engine shared by all plugins: pooling allocator, epoch interruption with a
 //! ticker, and the linker with the host imports.
+//!
+//! Engine: component model on, CM-async off (the WIT is P2-style; calls are cheaper), epoch
+//! interruption, copy-on-write memory images, cranelift `Speed`, and the pooling allocator
+//! sized from [`RuntimeLimits`]. If the pooling reservation fails (small address space,
+//! `ulimit -v`), the engine falls back to on-demand allocation and logs why: slower
+//! instantiation, same limits.
+//!
+//! Linker: the four `ogx:provider` imports, and from WASI only `cli`, `clocks`, `random`, `io`
+//! and `filesystem` (with no preopens). `wasi:sockets` and `wasi:http` are deliberately not
+//! linked, so a plugin that imports them fails at load (see `discovery`), not at run time.
+//!
+//! The epoch ticker is one OS thread (`ogx-epoch-ticker`) holding a weak engine reference;
+//! it stops by itself once the engine is gone.
 
-use super::{PluginCatalog, Provider, RuntimeLimits};
-use std::path::PathBuf;
+use super::bindings::{Plugin, PluginPre};
+use super::cache::ComponentCache;
+use super::discovery::{self, PluginCatalog, PluginEntry, PluginLoadError};
+use super::import_standins::{EnvView, KvStore, OutboundClient, PluginLogger};
+use super::instance::{HostState, Instance, InstanceFor, LoadedPlugin, ProviderHandles, Sandbox};
+use super::limits::EPOCH_TICK_MS;
+use super::{CallContext, Descriptor, Provider, RuntimeLimits};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::{HasData, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 
-/// The engine, its linker and the plugins found.
-pub struct PluginRuntime {
-    // Filled in by the runtime implementation.
+/// Core instances one plugin component may need (its module plus the WASI adapter's shims).
+pub const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
+/// Linear memories one plugin component may need (its own plus the WASI adapter's).
+pub const MEMORIES_PER_COMPONENT: u32 = 2;
+/// Tables one plugin component may need.
+pub const TABLES_PER_COMPONENT: u32 = 8;
+/// Time allowed for `describe` at load time.
+pub const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Looks up an environment variable (the process environment by default; tests inject
+/// their own).
+#[derive(Clone)]
+pub struct EnvLookup(Arc<EnvFn>);
+
+type EnvFn = dyn Fn(&str) -> Option<String> + Send + Sync;
+
+impl EnvLookup {
+    /// The process environment.
+    pub fn process() -> Self {
+        EnvLookup(Arc::new(|name| std::env::var(name).ok()))
+    }
+    /// A fixed set of variables.
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        let map: HashMap<String, String> = pairs
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        EnvLookup(Arc::new(move |name| map.get(name).cloned()))
+    }
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+    }
+}
+
+impl std::fmt::Debug for EnvLookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EnvLookup(..)")
+    }
 }
 
 /// Where and how the runtime looks for and caches plugins.
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
-    /// Directories searched in order (see `discovery::search_path`).
+    /// Directories searched in order (build it with `discovery::search_path`).
     pub search_path: Vec<PathBuf>,
     /// Where compiled plugins are cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
     pub limits: RuntimeLimits,
+    /// The SQLite file of the `kv` import; `None` keeps plugin keys in memory.
+    pub kv_path: Option<PathBuf>,
+    /// What plugins see through the `config` import (only the names they declare).
+    pub env: EnvLookup,
+}
+
+impl RuntimeOptions {
+    /// Defaults around `search_path`: the default cache directory, default limits, the
+    /// process environment, no kv file.
+    pub fn new(search_path: Vec<PathBuf>) -> Self {
+        let env = EnvLookup::process();
+        RuntimeOptions {
+            search_path,
+            cache_dir: super::cache::default_cache_dir(|n| env.get(n)),
+            limits: RuntimeLimits::default(),
+            kv_path: None,
+            env,
+        }
+    }
+}
+
+/// The engine, its linker and the plugins found.
+pub struct PluginRuntime {
+    sandbox: Arc<Sandbox>,
+    catalog: PluginCatalog,
+    /// Loaded plugins, by provider type.
+    plugins: HashMap<String, Arc<LoadedPlugin>>,
+    kv: KvStore,
+    env: EnvLookup,
 }
 
 impl PluginRuntime {
     /// Builds the engine and loads every plugin on the search path. Plugins that fail to load
     /// are kept in the catalog with their error; only a broken engine is an `Err`.
     pub fn start(options: RuntimeOptions) -> anyhow::Result<Self> {
-        let _ = options;
-        todo!()
+        let engine = build_engine(&options.limits)?;
+        start_epoch_ticker(&engine);
+        let linker = build_linker(&engine)
+            .map_err(|e| anyhow::anyhow!("could not link the host imports: {e}"))?;
+        let sandbox = Arc::new(Sandbox {
+            engine,
+            limits: options.limits.clone(),
+            slots: Arc::new(tokio::sync::Semaphore::new(
+                options.limits.max_instances as usize,
+            )),
+        });
+        let kv = KvStore::open(options.kv_path.as_deref())
+            .map_err(|e| anyhow::anyhow!("could not open the plugin key-value store: {e}"))?;
+        let cache = ComponentCache::new(options.cache_dir.clone());
+        let files = discovery::candidate_files(&options.search_path);
+        let loaded = run_on_own_runtime(|| async {
+            let mut loaded = Vec::new();
+            for path in files {
+                loaded.push(load_plugin(&sandbox, &linker, &cache, path).await);
+            }
+            loaded
+        })?;
+        let mut entries = Vec::new();
+        let mut pres = Vec::new();
+        for (entry, pre) in loaded {
+            entries.push(entry);
+            pres.push(pre);
+        }
+        discovery::reject_duplicate_types(&mut entries);
+        let mut plugins = HashMap::new();
+        for (entry, pre) in entries.iter().zip(pres) {
+            if let (Ok(descriptor), Some(pre)) = (&entry.outcome, pre) {
+                for t in &descriptor.provider_types {
+                    plugins.insert(t.clone(), pre.clone());
+                }
+            }
+        }
+        for entry in &entries {
+            match &entry.outcome {
+                Ok(d) => {
+                    tracing::info!(plugin = %entry.path.display(), types = ?d.provider_types, "plugin loaded")
+                }
+                Err(e) => tracing::warn!("plugin not loaded: {e}"),
+            }
+        }
+        Ok(PluginRuntime {
+            sandbox,
+            catalog: PluginCatalog { entries },
+            plugins,
+            kv,
+            env: options.env,
+        })
     }
+
     /// The plugins found, loaded or not, for `ogx plugins list` and start-up output.
     pub fn catalog(&self) -> &PluginCatalog {
-        todo!()
+        &self.catalog
     }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &RuntimeLimits {
+        &self.sandbox.limits
+    }
+
     /// Binds a config entry to the plugin serving its type. The error says which file,
     /// which provider id and what to do.
     pub fn provider(
@@ -38,8 +184,286 @@ impl PluginRuntime {
         provider_id: &str,
         provider_type: &str,
         config: &serde_json::Value,
-    ) -> Result<Arc<Provider>, super::PluginLoadError> {
-        let _ = (provider_id, provider_type, config);
-        todo!()
+    ) -> Result<Arc<Provider>, PluginLoadError> {
+        let (Some(plugin), Some(entry)) = (
+            self.plugins.get(provider_type),
+            self.catalog.plugin_for(provider_type),
+        ) else {
+            return Err(discovery::unserved_type(
+                &self.catalog,
+                provider_id,
+                provider_type,
+            ));
+        };
+        let Ok(descriptor) = &entry.outcome else {
+            return Err(discovery::unserved_type(
+                &self.catalog,
+                provider_id,
+                provider_type,
+            ));
+        };
+        let http = OutboundClient::new(&descriptor.outbound_hosts).map_err(|reason| {
+            PluginLoadError::Setup {
+                provider_id: provider_id.into(),
+                path: plugin.path.clone(),
+                reason,
+            }
+        })?;
+        let handles = ProviderHandles {
+            http,
+            env: EnvView::new(&descriptor.env_vars, |n| self.env.get(n)),
+            kv: self.kv.namespace(provider_id),
+        };
+        Ok(Arc::new(Provider::new(
+            self.sandbox.clone(),
+            plugin.clone(),
+            descriptor.clone(),
+            provider_id,
+            provider_type,
+            config.to_string(),
+            Arc::new(handles),
+            Arc::new(PluginLogger::new(provider_id)),
+        )))
     }
+}
+
+/// Runs `make()` to completion on a fresh current-thread tokio runtime in a scoped thread, so
+/// start-up works both inside and outside a tokio runtime.
+fn run_on_own_runtime<F, Fut, R>(make: F) -> anyhow::Result<R>
+where
+    F: FnOnce() -> Fut + Send,
+    Fut: std::future::Future<Output = R>,
+    R: Send,
+{
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            Ok(rt.block_on(make()))
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("plugin loading panicked"))?
+    })
+}
+
+/// Stages 1–7 of `discovery` for one file.
+async fn load_plugin(
+    sandbox: &Sandbox,
+    linker: &Linker<HostState>,
+    cache: &ComponentCache,
+    path: PathBuf,
+) -> (PluginEntry, Option<Arc<LoadedPlugin>>) {
+    let mut cache_outcome = None;
+    let result = load_stages(sandbox, linker, cache, &path, &mut cache_outcome).await;
+    let (outcome, pre) = match result {
+        Ok((d, p)) => (Ok(d), Some(p)),
+        Err(e) => (Err(e), None),
+    };
+    (
+        PluginEntry {
+            path,
+            outcome,
+            cache: cache_outcome,
+        },
+        pre,
+    )
+}
+
+async fn load_stages(
+    sandbox: &Sandbox,
+    linker: &Linker<HostState>,
+    cache: &ComponentCache,
+    path: &Path,
+    cache_outcome: &mut Option<super::cache::CacheOutcome>,
+) -> Result<(Descriptor, Arc<LoadedPlugin>), PluginLoadError> {
+    let engine = &sandbox.engine;
+    let owned = || path.to_path_buf();
+    let bytes = std::fs::read(path).map_err(|e| PluginLoadError::Unreadable {
+        path: owned(),
+        reason: e.to_string(),
+    })?;
+    discovery::check_binary_kind(path, &bytes)?;
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    let (component, outcome) =
+        cache
+            .load_or_compile(engine, &bytes, &name)
+            .map_err(|e| PluginLoadError::Compile {
+                path: owned(),
+                reason: format!("{e:#}"),
+            })?;
+    *cache_outcome = Some(outcome);
+    let ty = component.component_type();
+    discovery::check_exports(path, ty.exports(engine).map(|(n, _)| n))?;
+    discovery::check_imports(path, ty.imports(engine).map(|(n, _)| n))?;
+    let instance_pre = linker
+        .instantiate_pre(&component)
+        .map_err(|e| PluginLoadError::Link {
+            path: owned(),
+            reason: format!("{e:#}"),
+        })?;
+    let pre = PluginPre::new(instance_pre).map_err(|e| PluginLoadError::MissingExport {
+        path: owned(),
+        reason: format!("{e:#}"),
+    })?;
+    let plugin = Arc::new(LoadedPlugin {
+        path: owned(),
+        name: name.clone(),
+        pre,
+    });
+    let descriptor =
+        describe(sandbox, &plugin)
+            .await
+            .map_err(|reason| PluginLoadError::Describe {
+                path: owned(),
+                reason,
+            })?;
+    if descriptor.provider_types.is_empty() {
+        return Err(PluginLoadError::NoProviderTypes { path: owned() });
+    }
+    Ok((descriptor, plugin))
+}
+
+/// Calls `describe` in a throw-away instance that has no provider handles.
+async fn describe(sandbox: &Sandbox, plugin: &LoadedPlugin) -> Result<Descriptor, String> {
+    let ctx = CallContext {
+        request_id: "load".into(),
+        ..CallContext::default()
+    };
+    let logger = Arc::new(PluginLogger::new(&format!("plugin {}", plugin.name)));
+    let call = async {
+        let who = InstanceFor {
+            handles: None,
+            logger,
+            ctx: &ctx,
+            deadline: Instant::now() + DESCRIBE_TIMEOUT,
+        };
+        let mut instance = Instance::create(sandbox, plugin, who).await?;
+        instance.describe().await
+    };
+    let d = match tokio::time::timeout(DESCRIBE_TIMEOUT, call).await {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(_) => return Err(format!("it did not return within {DESCRIBE_TIMEOUT:?}")),
+    };
+    Ok(Descriptor {
+        name: d.name,
+        version: d.version,
+        provider_types: d.provider_types,
+        outbound_hosts: d.outbound_hosts,
+        env_vars: d.env_vars,
+        secret_config_keys: d.secret_config_keys,
+    })
+}
+
+/// The engine configuration shared by the pooling and on-demand variants.
+fn base_config() -> Config {
+    let mut config = Config::new();
+    config
+        .wasm_component_model(true)
+        .concurrency_support(false)
+        .epoch_interruption(true)
+        .memory_init_cow(true)
+        .cranelift_opt_level(OptLevel::Speed);
+    config
+}
+
+/// The engine: pooling if the reservation succeeds, on-demand otherwise.
+fn build_engine(limits: &RuntimeLimits) -> anyhow::Result<Engine> {
+    let n = limits.max_instances;
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_component_instances(n)
+        .total_core_instances(n.saturating_mul(CORE_INSTANCES_PER_COMPONENT))
+        .total_memories(n.saturating_mul(MEMORIES_PER_COMPONENT))
+        .total_tables(n.saturating_mul(TABLES_PER_COMPONENT))
+        .total_stacks(n)
+        .max_memories_per_component(MEMORIES_PER_COMPONENT)
+        .max_tables_per_component(TABLES_PER_COMPONENT)
+        .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
+        .max_memory_size(limits.memory_bytes);
+    let mut pooled = base_config();
+    pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    match Engine::new(&pooled) {
+        Ok(engine) => Ok(engine),
+        Err(e) => {
+            tracing::warn!(
+                "the pooling allocator could not reserve memory for {n} instances ({e}); \
+                 falling back to on-demand allocation (slower instantiation). \
+                 Lower plugins.limits.max_instances or raise the address-space limit to fix it"
+            );
+            Engine::new(&base_config())
+                .map_err(|e| anyhow::anyhow!("could not create the WebAssembly engine: {e}"))
+        }
+    }
+}
+
+/// Starts the thread that advances the engine's epoch every `EPOCH_TICK_MS`.
+fn start_epoch_ticker(engine: &Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new()
+        .name("ogx-epoch-ticker".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(Duration::from_millis(EPOCH_TICK_MS));
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("could not start the epoch ticker; CPU budgets will not be enforced: {e}");
+    }
+}
+
+/// `HasData` for the `wasi:io` bindings, which work on the resource table alone.
+struct WasiIo;
+
+impl HasData for WasiIo {
+    type Data<'a> = &'a mut ResourceTable;
+}
+
+/// The linker: the `ogx:provider` imports and the allowed subset of WASI p2.
+pub(crate) fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
+    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, io, random};
+    use wasmtime_wasi::{
+        WasiView, cli::WasiCli, clocks::WasiClocks, filesystem::WasiFilesystem, random::WasiRandom,
+    };
+    type T = HostState;
+    let mut linker: Linker<T> = Linker::new(engine);
+    let l = &mut linker;
+    io::error::add_to_linker::<T, WasiIo>(l, |t| t.ctx().table)?;
+    io::poll::add_to_linker::<T, WasiIo>(l, |t| t.ctx().table)?;
+    io::streams::add_to_linker::<T, WasiIo>(l, |t| t.ctx().table)?;
+    clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, |t| {
+        wasmtime_wasi::clocks::WasiClocksView::clocks(t)
+    })?;
+    clocks::monotonic_clock::add_to_linker::<T, WasiClocks>(l, |t| {
+        wasmtime_wasi::clocks::WasiClocksView::clocks(t)
+    })?;
+    filesystem::types::add_to_linker::<T, WasiFilesystem>(l, |t| {
+        wasmtime_wasi::filesystem::WasiFilesystemView::filesystem(t)
+    })?;
+    filesystem::preopens::add_to_linker::<T, WasiFilesystem>(l, |t| {
+        wasmtime_wasi::filesystem::WasiFilesystemView::filesystem(t)
+    })?;
+    random::random::add_to_linker::<T, WasiRandom>(l, |t| t.ctx().ctx.random())?;
+    random::insecure::add_to_linker::<T, WasiRandom>(l, |t| t.ctx().ctx.random())?;
+    random::insecure_seed::add_to_linker::<T, WasiRandom>(l, |t| t.ctx().ctx.random())?;
+    cli::exit::add_to_linker::<T, WasiCli>(l, cli_view)?;
+    cli::environment::add_to_linker::<T, WasiCli>(l, cli_view)?;
+    cli::stdin::add_to_linker::<T, WasiCli>(l, cli_view)?;
+    cli::stdout::add_to_linker::<T, WasiCli>(l, cli_view)?;
+    cli::stderr::add_to_linker::<T, WasiCli>(l, cli_view)?;
+    cli::terminal_input::add_to_linker::<T, WasiCli>(l, cli_view)?;
+    cli::terminal_output::add_to_linker::<T, WasiCli>(l, cli_view)?;
+    cli::terminal_stdin::add_to_linker::<T, WasiCli>(l, cli_view)?;
+    cli::terminal_stdout::add_to_linker::<T, WasiCli>(l, cli_view)?;
+    cli::terminal_stderr::add_to_linker::<T, WasiCli>(l, cli_view)?;
+    fn cli_view(t: &mut T) -> wasmtime_wasi::cli::WasiCliCtxView<'_> {
+        wasmtime_wasi::cli::WasiCliView::cli(t)
+    }
+    Plugin::add_to_linker::<T, HasSelf<T>>(l, |t| t)?;
+    Ok(linker)
 }

@@ -1,1 +1,334 @@
-//! TODO
+//! One plugin instance serving one call: a semaphore permit (a pooling-allocator slot), a
+//! fresh `Store<HostState>` with a memory limit and a CPU budget, instantiation from the
+//! plugin's pre-instantiated `PluginPre`, `init`, then the operation.
+//!
+//! Per-request data (the request id, the caller's `provider-data`) lives only in this store
+//! and dies with it. Nothing here applies the wall-clock timeout: callers wrap the whole
+//! life of an [`Instance`] in `tokio::time::timeout` and drop it when that fires, which is
+//! the only safe way to abandon a guest call.
+//!
+//! Failure mapping: a WIT `provider-error` becomes [`ProviderError`]; any wasmtime error (a
+//! trap, a memory-limit trap, the CPU budget, an import's host failure) becomes
+//! [`CallError::Trap`], logged here at error level with its backtrace.
+
+use super::bindings::exports::ogx::provider::provider as wit;
+use super::bindings::{Plugin, PluginPre};
+use super::host_imports::LogSink;
+use super::import_standins::{EnvView, KvNamespace, LogLevel, OutboundClient, PluginLogger};
+use super::{CallContext, CallError, ProviderError, RuntimeLimits};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use wasmtime::component::{ResourceAny, ResourceTable};
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// What every call needs from the runtime: the engine, the limits and the slot semaphore.
+pub(crate) struct Sandbox {
+    pub engine: Engine,
+    pub limits: RuntimeLimits,
+    pub slots: Arc<Semaphore>,
+}
+
+/// A plugin that passed every load stage, ready to be instantiated.
+pub(crate) struct LoadedPlugin {
+    pub path: std::path::PathBuf,
+    /// The file name, used in errors and logs.
+    pub name: String,
+    pub pre: PluginPre<HostState>,
+}
+
+/// The host side of one configured provider, shared by all its calls.
+pub(crate) struct ProviderHandles {
+    pub http: OutboundClient,
+    pub env: EnvView,
+    pub kv: KvNamespace,
+}
+
+/// Facts about the request the store serves.
+pub(crate) struct RequestState {
+    pub request_id: Arc<str>,
+    pub deadline: Instant,
+}
+
+impl RequestState {
+    pub fn time_left(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+}
+
+/// The data of one store.
+pub struct HostState {
+    /// `None` while `describe` runs at load time: no provider exists yet.
+    pub(crate) handles: Option<Arc<ProviderHandles>>,
+    pub(crate) logger: Arc<PluginLogger>,
+    pub(crate) request: RequestState,
+    pub(crate) table: ResourceTable,
+    wasi: WasiCtx,
+    limits: StoreLimits,
+    cpu_ticks_used: u64,
+    cpu_budget_ticks: u64,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// An instantiated plugin and its store.
+pub(crate) struct Instance {
+    store: Store<HostState>,
+    plugin: Plugin,
+    plugin_name: String,
+    _slot: OwnedSemaphorePermit,
+}
+
+/// Who the instance serves; `None` handles for `describe`.
+pub(crate) struct InstanceFor<'a> {
+    pub handles: Option<Arc<ProviderHandles>>,
+    pub logger: Arc<PluginLogger>,
+    pub ctx: &'a CallContext,
+    pub deadline: Instant,
+}
+
+impl Instance {
+    /// Waits for a slot, creates the store and instantiates the plugin (no `init` yet).
+    pub async fn create(
+        sandbox: &Sandbox,
+        plugin: &LoadedPlugin,
+        who: InstanceFor<'_>,
+    ) -> Result<Self, CallError> {
+        let slot =
+            sandbox.slots.clone().acquire_owned().await.map_err(|_| {
+                CallError::Unavailable("the plugin runtime is shutting down".into())
+            })?;
+        let request_id: Arc<str> = Arc::from(who.ctx.request_id.as_str());
+        let sink = |level| LogSink {
+            logger: who.logger.clone(),
+            request_id: request_id.clone(),
+            level,
+        };
+        // No args, no env, no preopens, no sockets: only stdout/stderr, wired to the log.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(sink(LogLevel::Info))
+            .stderr(sink(LogLevel::Warn))
+            .build();
+        let state = HostState {
+            handles: who.handles,
+            logger: who.logger.clone(),
+            request: RequestState {
+                request_id,
+                deadline: who.deadline,
+            },
+            table: ResourceTable::new(),
+            wasi,
+            limits: StoreLimitsBuilder::new()
+                .memory_size(sandbox.limits.memory_bytes)
+                .trap_on_grow_failure(true)
+                .build(),
+            cpu_ticks_used: 0,
+            cpu_budget_ticks: sandbox.limits.cpu_budget_ticks,
+        };
+        let mut store = Store::new(&sandbox.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|mut cx| {
+            let state = cx.data_mut();
+            state.cpu_ticks_used += 1;
+            if state.cpu_ticks_used >= state.cpu_budget_ticks {
+                let ms = state.cpu_budget_ticks * super::limits::EPOCH_TICK_MS;
+                return Err(wasmtime::format_err!(
+                    "the call used up its CPU budget (about {ms} ms of guest time)"
+                ));
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        let plugin_name = plugin.name.clone();
+        let instance = plugin.pre.instantiate_async(&mut store).await;
+        let plugin_bindings = instance.map_err(|e| trap(&plugin_name, "instantiate", e))?;
+        Ok(Instance {
+            store,
+            plugin: plugin_bindings,
+            plugin_name,
+            _slot: slot,
+        })
+    }
+
+    fn exports(&self) -> &wit::Guest {
+        self.plugin.ogx_provider_provider()
+    }
+
+    fn trap(&self, op: &str, e: wasmtime::Error) -> CallError {
+        trap(&self.plugin_name, op, e)
+    }
+
+    /// Starts a fresh CPU budget (each `next()` of a stream gets its own).
+    pub fn reset_cpu_budget(&mut self) {
+        self.store.data_mut().cpu_ticks_used = 0;
+    }
+
+    /// The `request-context` passed to the plugin.
+    pub fn request_context(&self, ctx: &CallContext) -> wit::RequestContext {
+        let left = self.store.data().request.time_left();
+        wit::RequestContext {
+            request_id: ctx.request_id.clone(),
+            provider_data: ctx.provider_data.clone(),
+            deadline_ms: u64::try_from(left.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    pub async fn describe(&mut self) -> Result<wit::Descriptor, CallError> {
+        let exports = self.plugin.ogx_provider_provider().clone();
+        exports
+            .call_describe(&mut self.store)
+            .await
+            .map_err(|e| self.trap("describe", e))
+    }
+
+    pub async fn init(&mut self, settings: wit::ProviderSettings) -> Result<(), CallError> {
+        let exports = self.exports().clone();
+        let result = exports.call_init(&mut self.store, &settings).await;
+        Ok(result
+            .map_err(|e| self.trap("init", e))?
+            .map_err(provider_error)?)
+    }
+
+    /// Runs one operation; see [`Operation`].
+    pub async fn run(&mut self, ctx: &CallContext, op: Operation) -> Result<Output, CallError> {
+        let exports = self.exports().clone();
+        let rc = self.request_context(ctx);
+        let s = &mut self.store;
+        let (name, result) = match op {
+            Operation::ListModels => (
+                "list-models",
+                exports
+                    .call_list_models(s, &rc)
+                    .await
+                    .map(|r| r.map(Output::Models)),
+            ),
+            Operation::ChatCompletion(body) => (
+                "chat-completion",
+                exports
+                    .call_chat_completion(s, &rc, &body)
+                    .await
+                    .map(|r| r.map(Output::Json)),
+            ),
+            Operation::Completion(body) => (
+                "completion",
+                exports
+                    .call_completion(s, &rc, &body)
+                    .await
+                    .map(|r| r.map(Output::Json)),
+            ),
+            Operation::Embeddings(body) => (
+                "embeddings",
+                exports
+                    .call_embeddings(s, &rc, &body)
+                    .await
+                    .map(|r| r.map(Output::Json)),
+            ),
+            Operation::Health => (
+                "health",
+                exports
+                    .call_health(s, &rc)
+                    .await
+                    .map(|h| Ok(Output::Health(h))),
+            ),
+            Operation::ChatCompletionStream(body) => (
+                "chat-completion-stream",
+                exports
+                    .call_chat_completion_stream(s, &rc, &body)
+                    .await
+                    .map(|r| r.map(Output::Stream)),
+            ),
+            Operation::CompletionStream(body) => (
+                "completion-stream",
+                exports
+                    .call_completion_stream(s, &rc, &body)
+                    .await
+                    .map(|r| r.map(Output::Stream)),
+            ),
+        };
+        Ok(result
+            .map_err(|e| self.trap(name, e))?
+            .map_err(provider_error)?)
+    }
+
+    /// The next chunk of a stream opened by [`Instance::run`].
+    pub async fn next_chunk(&mut self, stream: ResourceAny) -> Result<Option<String>, CallError> {
+        self.reset_cpu_budget();
+        let exports = self.exports().clone();
+        let result = exports
+            .chat_stream()
+            .call_next(&mut self.store, stream)
+            .await;
+        Ok(result
+            .map_err(|e| self.trap("chat-stream.next", e))?
+            .map_err(provider_error)?)
+    }
+
+    /// Drops the guest's stream resource (which drops its upstream body).
+    pub async fn close_stream(&mut self, stream: ResourceAny) {
+        if let Err(e) = stream.resource_drop_async(&mut self.store).await {
+            tracing::debug!(plugin = %self.plugin_name, "dropping a chat-stream failed: {e}");
+        }
+    }
+}
+
+/// An operation of the `provider` interface, after `init`.
+pub(crate) enum Operation {
+    ListModels,
+    ChatCompletion(String),
+    ChatCompletionStream(String),
+    Completion(String),
+    CompletionStream(String),
+    Embeddings(String),
+    Health,
+}
+
+/// What an [`Operation`] returned.
+pub(crate) enum Output {
+    Models(Vec<super::bindings::ogx::provider::types::ModelInfo>),
+    Json(String),
+    Health(super::bindings::ogx::provider::types::HealthStatus),
+    Stream(ResourceAny),
+}
+
+/// Turns a wasmtime error into `CallError::Trap`, logging the whole detail (with the guest
+/// backtrace) at error level. The client only ever sees a generic 500.
+pub(crate) fn trap(plugin: &str, op: &str, e: wasmtime::Error) -> CallError {
+    tracing::error!(plugin, op, "provider plugin trapped: {e:?}");
+    let mut detail = format!("{op}: {e}");
+    for cause in e.chain().skip(1) {
+        detail.push_str(": ");
+        detail.push_str(&cause.to_string());
+    }
+    CallError::Trap {
+        plugin: plugin.to_owned(),
+        detail,
+    }
+}
+
+/// The WIT `provider-error` in host types.
+pub(crate) fn provider_error(e: wit::ProviderError) -> ProviderError {
+    use wit::ProviderError as W;
+    match e {
+        W::InvalidRequest(m) => ProviderError::InvalidRequest(m),
+        W::Unauthenticated(m) => ProviderError::Unauthenticated(m),
+        W::PermissionDenied(m) => ProviderError::PermissionDenied(m),
+        W::NotFound(m) => ProviderError::NotFound(m),
+        W::RateLimited(m) => ProviderError::RateLimited(m),
+        W::Upstream(u) => ProviderError::Upstream {
+            status: u.status,
+            message: u.message,
+        },
+        W::BadGateway(m) => ProviderError::BadGateway(m),
+        W::Timeout(m) => ProviderError::Timeout(m),
+        W::Unsupported(m) => ProviderError::Unsupported(m),
+        W::Internal(m) => ProviderError::Internal(m),
+    }
+}

@@ -11,13 +11,18 @@ pub mod bindings;
 pub mod cache;
 pub mod discovery;
 pub mod engine;
+mod host_imports;
+mod import_standins;
 pub mod instance;
 pub mod limits;
 pub mod provider;
+#[cfg(test)]
+mod tests;
 
+pub use cache::CacheOutcome;
 pub use discovery::{PluginCatalog, PluginEntry, PluginLoadError};
-pub use engine::PluginRuntime;
-pub use limits::RuntimeLimits;
+pub use engine::{EnvLookup, PluginRuntime, RuntimeOptions};
+pub use limits::{LimitOverrides, RuntimeLimits};
 pub use provider::{ChunkStream, Provider};
 
 use std::time::Duration;

@@ -1,67 +1,303 @@
 //! A configured provider: one `providers.inference` entry of the run config bound to the
 //! plugin that serves its `provider_type`. Every call creates a fresh instance, runs `init`
 //! with the entry's settings, then the operation, under the runtime's limits.
+//!
+//! Wall clock: each call, from waiting for an instance slot to the operation's result, runs
+//! under `tokio::time::timeout(min(ctx.timeout, call_timeout))`; when it fires the future,
+//! and with it the store, is dropped and the caller gets `CallError::Timeout`.
+//!
+//! Streams: the store and the guest's `chat-stream` live in a spawned task that pulls one
+//! chunk at a time into a bounded channel (so a slow client slows the plugin down). Each
+//! `next()` has its own idle timeout and CPU budget. When the receiver is dropped (the client
+//! went away) the task drops the guest resource, then the store, and ends. An error or trap
+//! is sent as the last item.
 
+use super::bindings::exports::ogx::provider::provider::ProviderSettings;
+use super::bindings::ogx::provider::types::{HealthState, ModelType};
+use super::import_standins::PluginLogger;
+use super::instance::{
+    Instance, InstanceFor, LoadedPlugin, Operation, Output, ProviderHandles, Sandbox,
+};
 use super::{CallContext, CallError, Descriptor, Health, ListedModel};
 use futures::Stream;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use wasmtime::component::ResourceAny;
 
 /// The chunks of a streamed answer, each an OpenAI chunk object as JSON. The instance lives
 /// as long as the stream; dropping the stream drops the instance and the upstream request.
 pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<String, CallError>> + Send + 'static>>;
 
+/// Chunks buffered between a stream's plugin task and the client.
+pub const STREAM_CHANNEL_CAPACITY: usize = 16;
+
 /// A provider entry of the config, ready to serve calls.
 pub struct Provider {
-    // Filled in by the runtime implementation.
+    sandbox: Arc<Sandbox>,
+    plugin: Arc<LoadedPlugin>,
+    descriptor: Descriptor,
+    id: String,
+    provider_type: String,
+    /// The entry's `config:` block, serialized once.
+    config_json: String,
+    handles: Arc<ProviderHandles>,
+    logger: Arc<PluginLogger>,
 }
 
 impl Provider {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        sandbox: Arc<Sandbox>,
+        plugin: Arc<LoadedPlugin>,
+        descriptor: Descriptor,
+        id: &str,
+        provider_type: &str,
+        config_json: String,
+        handles: Arc<ProviderHandles>,
+        logger: Arc<PluginLogger>,
+    ) -> Self {
+        Provider {
+            sandbox,
+            plugin,
+            descriptor,
+            id: id.into(),
+            provider_type: provider_type.into(),
+            config_json,
+            handles,
+            logger,
+        }
+    }
+
     /// The `provider_id` of the config entry.
     pub fn id(&self) -> &str {
-        todo!()
+        &self.id
     }
     /// The `provider_type` of the config entry.
     pub fn provider_type(&self) -> &str {
-        todo!()
+        &self.provider_type
     }
     /// The plugin's self-description.
     pub fn descriptor(&self) -> &Descriptor {
-        todo!()
+        &self.descriptor
     }
     /// Path of the plugin's `.wasm` file.
     pub fn plugin_path(&self) -> &std::path::Path {
-        todo!()
+        &self.plugin.path
     }
+
+    /// Instance slots free right now, across the runtime (for tests and metrics).
+    pub fn free_instance_slots(&self) -> usize {
+        self.sandbox.slots.available_permits()
+    }
+
+    fn call_limit(&self, ctx: &CallContext) -> Duration {
+        let max = self.sandbox.limits.call_timeout;
+        ctx.timeout.map_or(max, |t| t.min(max))
+    }
+
+    /// A fresh instance with `init` done.
+    async fn ready_instance(
+        &self,
+        ctx: &CallContext,
+        deadline: Instant,
+    ) -> Result<Instance, CallError> {
+        let who = InstanceFor {
+            handles: Some(self.handles.clone()),
+            logger: self.logger.clone(),
+            ctx,
+            deadline,
+        };
+        let mut instance = Instance::create(&self.sandbox, &self.plugin, who).await?;
+        let settings = ProviderSettings {
+            provider_id: self.id.clone(),
+            provider_type: self.provider_type.clone(),
+            config_json: self.config_json.clone(),
+        };
+        instance.init(settings).await?;
+        Ok(instance)
+    }
+
+    /// Runs `op` in a fresh instance under the call's wall-clock limit.
+    async fn call(&self, ctx: &CallContext, op: Operation) -> Result<Output, CallError> {
+        let limit = self.call_limit(ctx);
+        let deadline = Instant::now() + limit;
+        let call = async {
+            let mut instance = self.ready_instance(ctx, deadline).await?;
+            instance.run(ctx, op).await
+        };
+        tokio::time::timeout(limit, call)
+            .await
+            .unwrap_or(Err(CallError::Timeout(limit)))
+    }
+
     /// Runs `init` once, to fail at start-up on a config the plugin rejects.
     pub async fn check_config(&self) -> Result<(), CallError> {
-        todo!()
+        let ctx = CallContext {
+            request_id: "startup".into(),
+            ..CallContext::default()
+        };
+        let limit = self.call_limit(&ctx);
+        let check = async {
+            self.ready_instance(&ctx, Instant::now() + limit)
+                .await
+                .map(drop)
+        };
+        tokio::time::timeout(limit, check)
+            .await
+            .unwrap_or(Err(CallError::Timeout(limit)))
     }
+
     pub async fn list_models(&self, ctx: CallContext) -> Result<Vec<ListedModel>, CallError> {
-        let _ = ctx;
-        todo!()
+        let Output::Models(models) = self.call(&ctx, Operation::ListModels).await? else {
+            unreachable!("list-models returns models")
+        };
+        models.into_iter().map(|m| self.listed_model(m)).collect()
     }
-    pub async fn chat_completion(&self, ctx: CallContext, body: String) -> Result<String, CallError> {
-        let _ = (ctx, body);
-        todo!()
+
+    fn listed_model(
+        &self,
+        m: super::bindings::ogx::provider::types::ModelInfo,
+    ) -> Result<ListedModel, CallError> {
+        let metadata = match m.metadata_json.as_deref() {
+            None => serde_json::Map::new(),
+            Some(json) => match serde_json::from_str::<serde_json::Value>(json) {
+                Ok(serde_json::Value::Object(map)) => map,
+                _ => {
+                    return Err(CallError::Provider(super::ProviderError::Internal(
+                        format!(
+                            "plugin {} returned metadata for model `{}` that is not a JSON object",
+                            self.plugin.name, m.id
+                        ),
+                    )));
+                }
+            },
+        };
+        let model_type = match m.model_type {
+            ModelType::Llm => "llm",
+            ModelType::Embedding => "embedding",
+            ModelType::Rerank => "rerank",
+        };
+        Ok(ListedModel {
+            id: m.id,
+            model_type: model_type.into(),
+            metadata,
+        })
     }
-    pub async fn chat_completion_stream(&self, ctx: CallContext, body: String) -> Result<ChunkStream, CallError> {
-        let _ = (ctx, body);
-        todo!()
+
+    pub async fn chat_completion(
+        &self,
+        ctx: CallContext,
+        body: String,
+    ) -> Result<String, CallError> {
+        json(self.call(&ctx, Operation::ChatCompletion(body)).await?)
     }
+
+    pub async fn chat_completion_stream(
+        &self,
+        ctx: CallContext,
+        body: String,
+    ) -> Result<ChunkStream, CallError> {
+        self.stream(ctx, Operation::ChatCompletionStream(body))
+            .await
+    }
+
     pub async fn completion(&self, ctx: CallContext, body: String) -> Result<String, CallError> {
-        let _ = (ctx, body);
-        todo!()
+        json(self.call(&ctx, Operation::Completion(body)).await?)
     }
-    pub async fn completion_stream(&self, ctx: CallContext, body: String) -> Result<ChunkStream, CallError> {
-        let _ = (ctx, body);
-        todo!()
+
+    pub async fn completion_stream(
+        &self,
+        ctx: CallContext,
+        body: String,
+    ) -> Result<ChunkStream, CallError> {
+        self.stream(ctx, Operation::CompletionStream(body)).await
     }
+
     pub async fn embeddings(&self, ctx: CallContext, body: String) -> Result<String, CallError> {
-        let _ = (ctx, body);
-        todo!()
+        json(self.call(&ctx, Operation::Embeddings(body)).await?)
     }
+
     pub async fn health(&self, ctx: CallContext) -> Result<Health, CallError> {
-        let _ = ctx;
-        todo!()
+        let Output::Health(h) = self.call(&ctx, Operation::Health).await? else {
+            unreachable!("health returns a health status")
+        };
+        let status = match h.state {
+            HealthState::Ok => "OK",
+            HealthState::Error => "Error",
+            HealthState::NotImplemented => "Not Implemented",
+        };
+        Ok(Health {
+            status,
+            message: h.message,
+        })
+    }
+
+    /// Opens a stream (errors before the first chunk are returned directly) and hands the
+    /// instance to a task that pulls the chunks.
+    async fn stream(&self, ctx: CallContext, op: Operation) -> Result<ChunkStream, CallError> {
+        let limit = self.call_limit(&ctx);
+        // The stream as a whole is not bounded by the call timeout, only each step; the
+        // deadline the plugin sees (and caps its HTTP timeouts with) is the call timeout.
+        let deadline = Instant::now() + limit;
+        let open = async {
+            let mut instance = self.ready_instance(&ctx, deadline).await?;
+            match instance.run(&ctx, op).await? {
+                Output::Stream(stream) => Ok((instance, stream)),
+                _ => unreachable!("stream operations return a chat-stream"),
+            }
+        };
+        let (instance, stream) = tokio::time::timeout(limit, open)
+            .await
+            .unwrap_or(Err(CallError::Timeout(limit)))?;
+        let (tx, rx) = mpsc::channel(STREAM_CHANNEL_CAPACITY);
+        let idle = self.sandbox.limits.stream_idle_timeout;
+        tokio::spawn(pump_stream(instance, stream, tx, idle));
+        Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
+    }
+}
+
+/// Pulls chunks until the stream ends, fails, or the receiver goes away; then drops the
+/// guest resource and the store.
+async fn pump_stream(
+    mut instance: Instance,
+    stream: ResourceAny,
+    tx: mpsc::Sender<Result<String, CallError>>,
+    idle: Duration,
+) {
+    loop {
+        // Wait for room first: a slow or vanished client stops the pulling.
+        let Ok(permit) = tx.reserve().await else {
+            break;
+        };
+        let next = tokio::select! {
+            next = tokio::time::timeout(idle, instance.next_chunk(stream)) => next,
+            // The client went away mid-call: the abandoned guest call leaves the store
+            // unusable, so drop it as it is (its table drops any upstream body).
+            () = tx.closed() => return,
+        };
+        match next {
+            Ok(Ok(Some(chunk))) => permit.send(Ok(chunk)),
+            Ok(Ok(None)) => break,
+            Ok(Err(e)) => {
+                permit.send(Err(e));
+                break;
+            }
+            Err(_) => {
+                // The guest call was abandoned mid-way: the store cannot be used again, so
+                // skip the resource drop and let the store go.
+                permit.send(Err(CallError::Timeout(idle)));
+                return;
+            }
+        }
+    }
+    instance.close_stream(stream).await;
+}
+
+fn json(output: Output) -> Result<String, CallError> {
+    match output {
+        Output::Json(s) => Ok(s),
+        _ => unreachable!("the operation returns JSON"),
     }
 }

@@ -1,0 +1,305 @@
+//! The glue between the WIT imports and the host-native import implementations: each host
+//! trait method converts the generated WIT types, delegates to one function of the import
+//! (`OutboundClient::send`, `EnvView::get`, ...), and converts back. No policy lives here.
+//!
+//! Also the WASI stdout/stderr sink: a plugin's `println!` becomes log lines of its provider.
+//!
+//! Expected failures are WIT error values. The guest traps only on a host invariant violation
+//! (an unknown `body-stream` handle) or when an import is called from `describe`, which must
+//! not call imports (there is no provider to act for yet).
+
+use super::bindings::ogx::provider::{config, kv, logging, outbound_http as wit_http, types};
+use super::import_standins as native;
+use super::instance::HostState;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use wasmtime::component::Resource;
+
+/// The host side of a `body-stream` resource.
+pub struct BodyStreamHandle(native::BodyStream);
+
+/// Longest line of plugin stdout/stderr kept in one log record; longer lines are split.
+pub const MAX_STDIO_LINE_BYTES: usize = 8 * 1024;
+
+impl HostState {
+    fn handles(&self) -> wasmtime::Result<&Arc<super::instance::ProviderHandles>> {
+        self.handles.as_ref().ok_or_else(|| {
+            wasmtime::format_err!(
+                "the plugin called an import from `describe`, which must not call imports"
+            )
+        })
+    }
+
+    /// The outbound timeout: the plugin's wish, capped at the time left for the call.
+    fn outbound_timeout(&self, wish_ms: Option<u32>) -> Duration {
+        let left = self.request.time_left();
+        wish_ms.map_or(left, |ms| Duration::from_millis(ms.into()).min(left))
+    }
+}
+
+fn to_native_request(req: wit_http::Request, timeout: Duration) -> native::OutboundRequest {
+    use wit_http::{Auth, Method};
+    native::OutboundRequest {
+        method: match req.method {
+            Method::Get => native::Method::Get,
+            Method::Post => native::Method::Post,
+            Method::Put => native::Method::Put,
+            Method::Patch => native::Method::Patch,
+            Method::Delete => native::Method::Delete,
+            Method::Head => native::Method::Head,
+        },
+        url: req.url,
+        headers: req.headers,
+        body: req.body,
+        auth: match req.auth {
+            Auth::None => native::Auth::None,
+            Auth::Bearer(token) => native::Auth::Bearer(token),
+            Auth::AwsSigv4(s) => native::Auth::AwsSigV4 {
+                service: s.service,
+                region: s.region,
+                credentials: native::AwsCredentialSource {
+                    profile_name: s.credentials.profile_name,
+                    role_arn: s.credentials.role_arn,
+                    web_identity_token_file: s.credentials.web_identity_token_file,
+                    role_session_name: s.credentials.role_session_name,
+                    session_ttl_seconds: s.credentials.session_ttl_seconds,
+                },
+            },
+        },
+        timeout: Some(timeout),
+    }
+}
+
+fn to_wit_http_error(e: native::HttpError) -> wit_http::HttpError {
+    use native::HttpError as N;
+    use wit_http::HttpError as W;
+    match e {
+        N::Denied(m) => W::Denied(m),
+        N::InvalidRequest(m) => W::InvalidRequest(m),
+        N::Connect(m) => W::Connect(m),
+        N::Timeout(m) => W::Timeout(m),
+        N::Credentials(m) => W::Credentials(m),
+        N::Protocol(m) => W::Protocol(m),
+        N::TooLarge(m) => W::TooLarge(m),
+    }
+}
+
+fn to_wit_frame(f: native::Frame) -> wit_http::Frame {
+    wit_http::Frame {
+        event: f.event,
+        data: f.data,
+    }
+}
+
+impl wit_http::Host for HostState {
+    async fn send(
+        &mut self,
+        req: wit_http::Request,
+    ) -> wasmtime::Result<Result<wit_http::Response, wit_http::HttpError>> {
+        let timeout = self.outbound_timeout(req.timeout_ms);
+        let client = self.handles()?.clone();
+        Ok(client
+            .http
+            .send(to_native_request(req, timeout))
+            .await
+            .map(|r| wit_http::Response {
+                status: r.status,
+                headers: r.headers,
+                body: r.body,
+            })
+            .map_err(to_wit_http_error))
+    }
+
+    async fn send_streaming(
+        &mut self,
+        req: wit_http::Request,
+        framing: wit_http::Framing,
+    ) -> wasmtime::Result<Result<wit_http::StreamingResponse, wit_http::HttpError>> {
+        let timeout = self.outbound_timeout(req.timeout_ms);
+        let framing = match framing {
+            wit_http::Framing::Raw => native::Framing::Raw,
+            wit_http::Framing::Sse => native::Framing::Sse,
+            wit_http::Framing::AwsEventStream => native::Framing::AwsEventStream,
+        };
+        let client = self.handles()?.clone();
+        match client
+            .http
+            .send_streaming(to_native_request(req, timeout), framing)
+            .await
+        {
+            Ok((status, headers, body)) => {
+                let body = self.table.push(BodyStreamHandle(body))?;
+                Ok(Ok(wit_http::StreamingResponse {
+                    status,
+                    headers,
+                    body,
+                }))
+            }
+            Err(e) => Ok(Err(to_wit_http_error(e))),
+        }
+    }
+}
+
+impl wit_http::HostBodyStream for HostState {
+    async fn next(
+        &mut self,
+        stream: Resource<BodyStreamHandle>,
+    ) -> wasmtime::Result<Result<Option<wit_http::Frame>, wit_http::HttpError>> {
+        let handle = self.table.get_mut(&stream)?;
+        Ok(handle
+            .0
+            .next()
+            .await
+            .map(|f| f.map(to_wit_frame))
+            .map_err(to_wit_http_error))
+    }
+
+    async fn drop(&mut self, stream: Resource<BodyStreamHandle>) -> wasmtime::Result<()> {
+        self.table.delete(stream)?;
+        Ok(())
+    }
+}
+
+impl config::Host for HostState {
+    async fn get_env(&mut self, name: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.handles()?.env.get(&name))
+    }
+}
+
+impl logging::Host for HostState {
+    async fn log(&mut self, level: logging::Level, message: String) -> wasmtime::Result<()> {
+        let level = match level {
+            logging::Level::Trace => native::LogLevel::Trace,
+            logging::Level::Debug => native::LogLevel::Debug,
+            logging::Level::Info => native::LogLevel::Info,
+            logging::Level::Warn => native::LogLevel::Warn,
+            logging::Level::Error => native::LogLevel::Error,
+        };
+        self.logger.log(level, &self.request.request_id, &message);
+        Ok(())
+    }
+}
+
+fn to_wit_kv_error(e: native::KvError) -> kv::KvError {
+    match e {
+        native::KvError::TooLarge(m) => kv::KvError::TooLarge(m),
+        native::KvError::Backend(m) => kv::KvError::Backend(m),
+    }
+}
+
+impl kv::Host for HostState {
+    async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, kv::KvError>> {
+        Ok(self.handles()?.kv.get(&key).await.map_err(to_wit_kv_error))
+    }
+
+    async fn set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), kv::KvError>> {
+        Ok(self
+            .handles()?
+            .kv
+            .set(&key, value)
+            .await
+            .map_err(to_wit_kv_error))
+    }
+
+    async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), kv::KvError>> {
+        Ok(self
+            .handles()?
+            .kv
+            .delete(&key)
+            .await
+            .map_err(to_wit_kv_error))
+    }
+
+    async fn list_keys(
+        &mut self,
+        prefix: String,
+    ) -> wasmtime::Result<Result<Vec<String>, kv::KvError>> {
+        Ok(self
+            .handles()?
+            .kv
+            .list_keys(&prefix)
+            .await
+            .map_err(to_wit_kv_error))
+    }
+}
+
+impl types::Host for HostState {}
+
+/// WASI stdout or stderr of one instance: complete lines go to the plugin's logger.
+pub struct LogSink {
+    pub logger: Arc<native::PluginLogger>,
+    pub request_id: Arc<str>,
+    pub level: native::LogLevel,
+}
+
+impl wasmtime_wasi::cli::IsTerminal for LogSink {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl wasmtime_wasi::cli::StdoutStream for LogSink {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(LineWriter {
+            logger: self.logger.clone(),
+            request_id: self.request_id.clone(),
+            level: self.level,
+            line: Vec::new(),
+        })
+    }
+}
+
+struct LineWriter {
+    logger: Arc<native::PluginLogger>,
+    request_id: Arc<str>,
+    level: native::LogLevel,
+    line: Vec<u8>,
+}
+
+impl LineWriter {
+    fn emit(&mut self) {
+        let text = String::from_utf8_lossy(&self.line);
+        let text = text.trim_end_matches(['\r', '\n']);
+        if !text.is_empty() {
+            self.logger.log(self.level, &self.request_id, text);
+        }
+        self.line.clear();
+    }
+}
+
+impl tokio::io::AsyncWrite for LineWriter {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        for &byte in buf {
+            self.line.push(byte);
+            if byte == b'\n' || self.line.len() >= MAX_STDIO_LINE_BYTES {
+                self.emit();
+            }
+        }
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.emit();
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for LineWriter {
+    fn drop(&mut self) {
+        self.emit();
+    }
+}
