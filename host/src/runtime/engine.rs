@@ -17,10 +17,13 @@
 use super::bindings::{Plugin, PluginPre};
 use super::cache::ComponentCache;
 use super::discovery::{self, PluginCatalog, PluginEntry, PluginLoadError};
-use super::import_standins::{EnvView, KvStore, OutboundClient, PluginLogger};
 use super::instance::{HostState, Instance, InstanceFor, LoadedPlugin, ProviderHandles, Sandbox};
 use super::limits::EPOCH_TICK_MS;
-use super::{CallContext, Descriptor, Provider, RuntimeLimits};
+use super::{Descriptor, Provider, RuntimeLimits};
+use crate::imports::config::EnvView;
+use crate::imports::http::{ClientOptions, EgressPolicy, OutboundClient};
+use crate::imports::kv::KvStore;
+use crate::imports::logging::PluginLogger;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -105,7 +108,7 @@ pub struct PluginRuntime {
     catalog: PluginCatalog,
     /// Loaded plugins, by provider type.
     plugins: HashMap<String, Arc<LoadedPlugin>>,
-    kv: KvStore,
+    kv: Arc<KvStore>,
     env: EnvLookup,
 }
 
@@ -124,8 +127,10 @@ impl PluginRuntime {
                 options.limits.max_instances as usize,
             )),
         });
-        let kv = KvStore::open(options.kv_path.as_deref())
-            .map_err(|e| anyhow::anyhow!("could not open the plugin key-value store: {e}"))?;
+        let kv = Arc::new(
+            KvStore::open(options.kv_path.as_deref())
+                .map_err(|e| anyhow::anyhow!("could not open the plugin key-value store: {e}"))?,
+        );
         let cache = ComponentCache::new(options.cache_dir.clone());
         let files = discovery::candidate_files(&options.search_path);
         let loaded = run_on_own_runtime(|| async {
@@ -202,16 +207,25 @@ impl PluginRuntime {
                 provider_type,
             ));
         };
-        let http = OutboundClient::new(&descriptor.outbound_hosts).map_err(|reason| {
-            PluginLoadError::Setup {
-                provider_id: provider_id.into(),
-                path: plugin.path.clone(),
-                reason,
-            }
-        })?;
+        let setup_error = |reason: String| PluginLoadError::Setup {
+            provider_id: provider_id.into(),
+            path: plugin.path.clone(),
+            reason,
+        };
+        let policy = EgressPolicy::new(&descriptor.outbound_hosts, false)
+            .map_err(|e| setup_error(e.to_string()))?;
+        let lookup = self.env.clone();
+        let options = ClientOptions {
+            extra_ca_files: ClientOptions::ca_files_from_env(&|name| lookup.get(name)),
+            ..ClientOptions::default()
+        };
+        let http = OutboundClient::new(policy, options).map_err(|e| setup_error(e.to_string()))?;
         let handles = ProviderHandles {
             http,
-            env: EnvView::new(&descriptor.env_vars, |n| self.env.get(n)),
+            env: EnvView::new(
+                descriptor.env_vars.iter(),
+                Arc::new(move |name: &str| lookup.get(name)),
+            ),
             kv: self.kv.namespace(provider_id),
         };
         Ok(Arc::new(Provider::new(
@@ -220,9 +234,8 @@ impl PluginRuntime {
             descriptor.clone(),
             provider_id,
             provider_type,
-            config.to_string(),
+            config.clone(),
             Arc::new(handles),
-            Arc::new(PluginLogger::new(provider_id)),
         )))
     }
 }
@@ -329,16 +342,11 @@ async fn load_stages(
 
 /// Calls `describe` in a throw-away instance that has no provider handles.
 async fn describe(sandbox: &Sandbox, plugin: &LoadedPlugin) -> Result<Descriptor, String> {
-    let ctx = CallContext {
-        request_id: "load".into(),
-        ..CallContext::default()
-    };
-    let logger = Arc::new(PluginLogger::new(&format!("plugin {}", plugin.name)));
+    let logger = Arc::new(PluginLogger::new("-", "load", &plugin.name));
     let call = async {
         let who = InstanceFor {
             handles: None,
             logger,
-            ctx: &ctx,
             deadline: Instant::now() + DESCRIBE_TIMEOUT,
         };
         let mut instance = Instance::create(sandbox, plugin, who).await?;

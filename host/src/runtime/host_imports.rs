@@ -9,8 +9,8 @@
 //! not call imports (there is no provider to act for yet).
 
 use super::bindings::ogx::provider::{config, kv, logging, outbound_http as wit_http, types};
-use super::import_standins as native;
 use super::instance::HostState;
+use crate::imports::{http as native_http, kv as native_kv, logging as native_log};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -18,10 +18,7 @@ use std::time::Duration;
 use wasmtime::component::Resource;
 
 /// The host side of a `body-stream` resource.
-pub struct BodyStreamHandle(native::BodyStream);
-
-/// Longest line of plugin stdout/stderr kept in one log record; longer lines are split.
-pub const MAX_STDIO_LINE_BYTES: usize = 8 * 1024;
+pub struct BodyStreamHandle(native_http::BodyStream);
 
 impl HostState {
     fn handles(&self) -> wasmtime::Result<&Arc<super::instance::ProviderHandles>> {
@@ -39,41 +36,41 @@ impl HostState {
     }
 }
 
-fn to_native_request(req: wit_http::Request, timeout: Duration) -> native::OutboundRequest {
+fn to_native_request(req: wit_http::Request, timeout: Duration) -> native_http::OutboundRequest {
     use wit_http::{Auth, Method};
-    native::OutboundRequest {
+    native_http::OutboundRequest {
         method: match req.method {
-            Method::Get => native::Method::Get,
-            Method::Post => native::Method::Post,
-            Method::Put => native::Method::Put,
-            Method::Patch => native::Method::Patch,
-            Method::Delete => native::Method::Delete,
-            Method::Head => native::Method::Head,
+            Method::Get => native_http::Method::Get,
+            Method::Post => native_http::Method::Post,
+            Method::Put => native_http::Method::Put,
+            Method::Patch => native_http::Method::Patch,
+            Method::Delete => native_http::Method::Delete,
+            Method::Head => native_http::Method::Head,
         },
         url: req.url,
         headers: req.headers,
         body: req.body,
         auth: match req.auth {
-            Auth::None => native::Auth::None,
-            Auth::Bearer(token) => native::Auth::Bearer(token),
-            Auth::AwsSigv4(s) => native::Auth::AwsSigV4 {
+            Auth::None => native_http::Auth::None,
+            Auth::Bearer(token) => native_http::Auth::Bearer(token),
+            Auth::AwsSigv4(s) => native_http::Auth::AwsSigV4(native_http::AwsSigning {
                 service: s.service,
                 region: s.region,
-                credentials: native::AwsCredentialSource {
+                credentials: native_http::AwsCredentialSource {
                     profile_name: s.credentials.profile_name,
                     role_arn: s.credentials.role_arn,
                     web_identity_token_file: s.credentials.web_identity_token_file,
                     role_session_name: s.credentials.role_session_name,
                     session_ttl_seconds: s.credentials.session_ttl_seconds,
                 },
-            },
+            }),
         },
         timeout: Some(timeout),
     }
 }
 
-fn to_wit_http_error(e: native::HttpError) -> wit_http::HttpError {
-    use native::HttpError as N;
+fn to_wit_http_error(e: native_http::HttpError) -> wit_http::HttpError {
+    use native_http::HttpError as N;
     use wit_http::HttpError as W;
     match e {
         N::Denied(m) => W::Denied(m),
@@ -86,7 +83,7 @@ fn to_wit_http_error(e: native::HttpError) -> wit_http::HttpError {
     }
 }
 
-fn to_wit_frame(f: native::Frame) -> wit_http::Frame {
+fn to_wit_frame(f: native_http::Frame) -> wit_http::Frame {
     wit_http::Frame {
         event: f.event,
         data: f.data,
@@ -119,9 +116,9 @@ impl wit_http::Host for HostState {
     ) -> wasmtime::Result<Result<wit_http::StreamingResponse, wit_http::HttpError>> {
         let timeout = self.outbound_timeout(req.timeout_ms);
         let framing = match framing {
-            wit_http::Framing::Raw => native::Framing::Raw,
-            wit_http::Framing::Sse => native::Framing::Sse,
-            wit_http::Framing::AwsEventStream => native::Framing::AwsEventStream,
+            wit_http::Framing::Raw => native_http::Framing::Raw,
+            wit_http::Framing::Sse => native_http::Framing::Sse,
+            wit_http::Framing::AwsEventStream => native_http::Framing::AwsEventStream,
         };
         let client = self.handles()?.clone();
         match client
@@ -129,7 +126,11 @@ impl wit_http::Host for HostState {
             .send_streaming(to_native_request(req, timeout), framing)
             .await
         {
-            Ok((status, headers, body)) => {
+            Ok(native_http::StreamingResponse {
+                status,
+                headers,
+                body,
+            }) => {
                 let body = self.table.push(BodyStreamHandle(body))?;
                 Ok(Ok(wit_http::StreamingResponse {
                     status,
@@ -171,21 +172,21 @@ impl config::Host for HostState {
 impl logging::Host for HostState {
     async fn log(&mut self, level: logging::Level, message: String) -> wasmtime::Result<()> {
         let level = match level {
-            logging::Level::Trace => native::LogLevel::Trace,
-            logging::Level::Debug => native::LogLevel::Debug,
-            logging::Level::Info => native::LogLevel::Info,
-            logging::Level::Warn => native::LogLevel::Warn,
-            logging::Level::Error => native::LogLevel::Error,
+            logging::Level::Trace => native_log::LogLevel::Trace,
+            logging::Level::Debug => native_log::LogLevel::Debug,
+            logging::Level::Info => native_log::LogLevel::Info,
+            logging::Level::Warn => native_log::LogLevel::Warn,
+            logging::Level::Error => native_log::LogLevel::Error,
         };
-        self.logger.log(level, &self.request.request_id, &message);
+        self.logger.log(level, &message);
         Ok(())
     }
 }
 
-fn to_wit_kv_error(e: native::KvError) -> kv::KvError {
+fn to_wit_kv_error(e: native_kv::KvError) -> kv::KvError {
     match e {
-        native::KvError::TooLarge(m) => kv::KvError::TooLarge(m),
-        native::KvError::Backend(m) => kv::KvError::Backend(m),
+        native_kv::KvError::TooLarge(m) => kv::KvError::TooLarge(m),
+        native_kv::KvError::Backend(m) => kv::KvError::Backend(m),
     }
 }
 
@@ -231,11 +232,11 @@ impl kv::Host for HostState {
 
 impl types::Host for HostState {}
 
-/// WASI stdout or stderr of one instance: complete lines go to the plugin's logger.
+/// WASI stdout or stderr of one instance: complete lines go to the plugin's logger (the
+/// logger's `PluginOutput` does the line buffering and the length cap).
 pub struct LogSink {
-    pub logger: Arc<native::PluginLogger>,
-    pub request_id: Arc<str>,
-    pub level: native::LogLevel,
+    pub logger: Arc<native_log::PluginLogger>,
+    pub stream: native_log::OutputStream,
 }
 
 impl wasmtime_wasi::cli::IsTerminal for LogSink {
@@ -246,45 +247,20 @@ impl wasmtime_wasi::cli::IsTerminal for LogSink {
 
 impl wasmtime_wasi::cli::StdoutStream for LogSink {
     fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
-        Box::new(LineWriter {
-            logger: self.logger.clone(),
-            request_id: self.request_id.clone(),
-            level: self.level,
-            line: Vec::new(),
-        })
+        Box::new(LineWriter(self.logger.output(self.stream)))
     }
 }
 
-struct LineWriter {
-    logger: Arc<native::PluginLogger>,
-    request_id: Arc<str>,
-    level: native::LogLevel,
-    line: Vec<u8>,
-}
-
-impl LineWriter {
-    fn emit(&mut self) {
-        let text = String::from_utf8_lossy(&self.line);
-        let text = text.trim_end_matches(['\r', '\n']);
-        if !text.is_empty() {
-            self.logger.log(self.level, &self.request_id, text);
-        }
-        self.line.clear();
-    }
-}
+/// An `AsyncWrite` over a plugin's output: writes never block and never fail.
+struct LineWriter(native_log::PluginOutput);
 
 impl tokio::io::AsyncWrite for LineWriter {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         _: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        for &byte in buf {
-            self.line.push(byte);
-            if byte == b'\n' || self.line.len() >= MAX_STDIO_LINE_BYTES {
-                self.emit();
-            }
-        }
+        self.0.write(buf);
         Poll::Ready(Ok(buf.len()))
     }
 
@@ -292,14 +268,8 @@ impl tokio::io::AsyncWrite for LineWriter {
         Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        self.emit();
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.0.flush();
         Poll::Ready(Ok(()))
-    }
-}
-
-impl Drop for LineWriter {
-    fn drop(&mut self) {
-        self.emit();
     }
 }

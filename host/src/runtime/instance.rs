@@ -14,8 +14,11 @@
 use super::bindings::exports::ogx::provider::provider as wit;
 use super::bindings::{Plugin, PluginPre};
 use super::host_imports::LogSink;
-use super::import_standins::{EnvView, KvNamespace, LogLevel, OutboundClient, PluginLogger};
 use super::{CallContext, CallError, ProviderError, RuntimeLimits};
+use crate::imports::config::EnvView;
+use crate::imports::http::OutboundClient;
+use crate::imports::kv::KvNamespace;
+use crate::imports::logging::{OutputStream, PluginLogger};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -47,7 +50,6 @@ pub(crate) struct ProviderHandles {
 
 /// Facts about the request the store serves.
 pub(crate) struct RequestState {
-    pub request_id: Arc<str>,
     pub deadline: Instant,
 }
 
@@ -88,10 +90,9 @@ pub(crate) struct Instance {
 }
 
 /// Who the instance serves; `None` handles for `describe`.
-pub(crate) struct InstanceFor<'a> {
+pub(crate) struct InstanceFor {
     pub handles: Option<Arc<ProviderHandles>>,
     pub logger: Arc<PluginLogger>,
-    pub ctx: &'a CallContext,
     pub deadline: Instant,
 }
 
@@ -100,28 +101,25 @@ impl Instance {
     pub async fn create(
         sandbox: &Sandbox,
         plugin: &LoadedPlugin,
-        who: InstanceFor<'_>,
+        who: InstanceFor,
     ) -> Result<Self, CallError> {
         let slot =
             sandbox.slots.clone().acquire_owned().await.map_err(|_| {
                 CallError::Unavailable("the plugin runtime is shutting down".into())
             })?;
-        let request_id: Arc<str> = Arc::from(who.ctx.request_id.as_str());
-        let sink = |level| LogSink {
+        let sink = |stream| LogSink {
             logger: who.logger.clone(),
-            request_id: request_id.clone(),
-            level,
+            stream,
         };
         // No args, no env, no preopens, no sockets: only stdout/stderr, wired to the log.
         let wasi = WasiCtxBuilder::new()
-            .stdout(sink(LogLevel::Info))
-            .stderr(sink(LogLevel::Warn))
+            .stdout(sink(OutputStream::Stdout))
+            .stderr(sink(OutputStream::Stderr))
             .build();
         let state = HostState {
             handles: who.handles,
             logger: who.logger.clone(),
             request: RequestState {
-                request_id,
                 deadline: who.deadline,
             },
             table: ResourceTable::new(),

@@ -12,7 +12,6 @@ pub mod cache;
 pub mod discovery;
 pub mod engine;
 mod host_imports;
-mod import_standins;
 pub mod instance;
 pub mod limits;
 pub mod provider;

@@ -14,11 +14,11 @@
 
 use super::bindings::exports::ogx::provider::provider::ProviderSettings;
 use super::bindings::ogx::provider::types::{HealthState, ModelType};
-use super::import_standins::PluginLogger;
 use super::instance::{
     Instance, InstanceFor, LoadedPlugin, Operation, Output, ProviderHandles, Sandbox,
 };
 use super::{CallContext, CallError, Descriptor, Health, ListedModel};
+use crate::imports::logging::PluginLogger;
 use futures::Stream;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -40,10 +40,10 @@ pub struct Provider {
     descriptor: Descriptor,
     id: String,
     provider_type: String,
-    /// The entry's `config:` block, serialized once.
+    /// The entry's `config:` block, and the same serialized once for `init`.
+    config: serde_json::Value,
     config_json: String,
     handles: Arc<ProviderHandles>,
-    logger: Arc<PluginLogger>,
 }
 
 impl Provider {
@@ -54,19 +54,19 @@ impl Provider {
         descriptor: Descriptor,
         id: &str,
         provider_type: &str,
-        config_json: String,
+        config: serde_json::Value,
         handles: Arc<ProviderHandles>,
-        logger: Arc<PluginLogger>,
     ) -> Self {
+        let config_json = config.to_string();
         Provider {
             sandbox,
             plugin,
             descriptor,
             id: id.into(),
             provider_type: provider_type.into(),
+            config,
             config_json,
             handles,
-            logger,
         }
     }
 
@@ -85,6 +85,10 @@ impl Provider {
     /// Path of the plugin's `.wasm` file.
     pub fn plugin_path(&self) -> &std::path::Path {
         &self.plugin.path
+    }
+    /// The entry's `config:` block (secrets included: never print it unredacted).
+    pub fn config(&self) -> &serde_json::Value {
+        &self.config
     }
 
     /// Instance slots free right now, across the runtime (for tests and metrics).
@@ -105,8 +109,11 @@ impl Provider {
     ) -> Result<Instance, CallError> {
         let who = InstanceFor {
             handles: Some(self.handles.clone()),
-            logger: self.logger.clone(),
-            ctx,
+            logger: Arc::new(PluginLogger::new(
+                &self.id,
+                &ctx.request_id,
+                &self.plugin.name,
+            )),
             deadline,
         };
         let mut instance = Instance::create(&self.sandbox, &self.plugin, who).await?;
