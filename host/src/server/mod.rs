@@ -1,1 +1,282 @@
-//! The HTTP API.
+//! The HTTP API: an axum router over the [`Registry`], OpenAI-compatible routes, OGX's
+//! operational routes, and the serving loop (plain HTTP, or TLS when the config asks for it).
+//!
+//! Handlers never touch wasmtime: they call [`crate::runtime::Provider`] methods and turn
+//! every failure into an OpenAI error body through [`errors::ApiError`].
+
+pub mod errors;
+pub mod listen;
+pub mod provider_data;
+pub mod request;
+pub mod routes;
+pub mod sse;
+
+use crate::registry::Registry;
+use crate::runtime::CallContext;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::sync::Arc;
+
+/// The largest request body accepted (images travel inline as base64).
+pub const MAX_REQUEST_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// The response header carrying the id given to each request.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Arc<Registry>,
+    /// Every enabled provider of the config, for `/v1/providers`.
+    pub providers: Arc<Vec<ProviderInfo>>,
+}
+
+/// A provider as `/v1/providers` shows it.
+#[derive(Debug, Clone)]
+pub struct ProviderInfo {
+    pub api: String,
+    pub provider_id: String,
+    pub provider_type: String,
+    /// The config block with secrets replaced by `********`.
+    pub redacted_config: serde_json::Value,
+}
+
+impl AppState {
+    /// The context of a provider call made for a request with these headers.
+    pub fn call_context(&self, headers: &HeaderMap) -> CallContext {
+        let request_id = headers
+            .get(REQUEST_ID_HEADER)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string)
+            .unwrap_or_default();
+        CallContext {
+            request_id,
+            provider_data: provider_data::from_headers(headers),
+            timeout: None,
+        }
+    }
+}
+
+/// A route this server answers, for `/v1/inspect/routes`.
+pub struct RouteInfo {
+    pub method: &'static str,
+    pub path: &'static str,
+    /// The OGX API the route belongs to.
+    pub api: &'static str,
+}
+
+/// Every route, in the order `/v1/inspect/routes` lists them. [`router`] serves exactly these
+/// (a unit test checks it).
+pub const ROUTES: &[RouteInfo] = &[
+    RouteInfo {
+        method: "GET",
+        path: "/v1/models",
+        api: "models",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/models/{model_id:path}",
+        api: "models",
+    },
+    RouteInfo {
+        method: "POST",
+        path: "/v1/chat/completions",
+        api: "inference",
+    },
+    RouteInfo {
+        method: "POST",
+        path: "/v1/completions",
+        api: "inference",
+    },
+    RouteInfo {
+        method: "POST",
+        path: "/v1/embeddings",
+        api: "inference",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/health",
+        api: "inspect",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/version",
+        api: "inspect",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/inspect/routes",
+        api: "inspect",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/providers",
+        api: "providers",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/providers/{provider_id}",
+        api: "providers",
+    },
+];
+
+/// The API router.
+pub fn router(state: AppState) -> Router {
+    use routes::{inference, meta, models};
+    Router::new()
+        .route("/v1/models", get(models::list))
+        .route("/v1/models/{*model_id}", get(models::get))
+        .route("/v1/chat/completions", post(inference::chat_completions))
+        .route("/v1/completions", post(inference::completions))
+        .route("/v1/embeddings", post(inference::embeddings))
+        .route("/v1/health", get(meta::health))
+        .route("/v1/version", get(meta::version))
+        .route("/v1/inspect/routes", get(meta::routes))
+        .route("/v1/providers", get(meta::providers))
+        .route("/v1/providers/{provider_id}", get(meta::provider))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
+        .layer(middleware::from_fn(tag_request))
+        .with_state(state)
+}
+
+/// Gives every request an id (the client's `x-request-id`, or a new one), echoes it on the
+/// response, and logs the request's outcome.
+async fn tag_request(mut request: Request, next: Next) -> Response {
+    let id = match request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
+        Some(id) if !id.is_empty() && id.len() <= 128 => id.to_string(),
+        _ => uuid::Uuid::new_v4().simple().to_string(),
+    };
+    let value = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+    request
+        .headers_mut()
+        .insert(REQUEST_ID_HEADER, value.clone());
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).await;
+    tracing::info!(request_id = %id, "{method} {path} -> {} in {:?}", response.status().as_u16(), started.elapsed());
+    response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    response
+}
+
+async fn unknown_route(request: Request) -> Response {
+    openai_error(
+        StatusCode::NOT_FOUND,
+        format!(
+            "Invalid URL ({} {})",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+async fn method_not_allowed(request: Request) -> Response {
+    openai_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "Method Not Allowed ({} {})",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+fn openai_error(status: StatusCode, message: String) -> Response {
+    (
+        status,
+        axum::Json(serde_json::json!({ "error": { "message": message } })),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use tower::ServiceExt;
+
+    fn empty_state() -> AppState {
+        AppState {
+            registry: Arc::new(Registry::new(Vec::new(), &[])),
+            providers: Arc::new(Vec::new()),
+        }
+    }
+
+    async fn call(method: &str, path: &str) -> (StatusCode, serde_json::Value) {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::from("{}"))
+            .unwrap();
+        let response = router(empty_state()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn every_listed_route_is_served() {
+        for route in ROUTES {
+            let path = route
+                .path
+                .replace("{model_id:path}", "vllm/some:model")
+                .replace("{provider_id}", "p");
+            let (status, body) = call(route.method, &path).await;
+            let message = body["error"]["message"].as_str().unwrap_or_default();
+            assert!(
+                !message.starts_with("Invalid URL") && status != StatusCode::METHOD_NOT_ALLOWED,
+                "{} {path}: {status} {body}",
+                route.method
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_routes_and_methods_get_openai_errors() {
+        let (status, body) = call("GET", "/v1/nothing").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"]["message"], "Invalid URL (GET /v1/nothing)");
+        let (status, body) = call("DELETE", "/v1/models").await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("DELETE /v1/models")
+        );
+    }
+
+    #[tokio::test]
+    async fn unknown_models_are_404_with_ogx_message() {
+        let (status, body) = call("GET", "/v1/models/vllm/none").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            body["error"]["message"],
+            "Model 'vllm/none' not found. Use 'client.models.list()' to list available Models."
+        );
+        let request = Request::builder()
+            .method("POST")
+            .uri("/v1/chat/completions")
+            .body(Body::from(
+                r#"{"model":"x/y","messages":[{"role":"user","content":"hi"}]}"#,
+            ))
+            .unwrap();
+        let response = router(empty_state()).oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert!(response.headers().contains_key(REQUEST_ID_HEADER));
+    }
+}

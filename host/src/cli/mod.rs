@@ -1,0 +1,130 @@
+//! The command line: `ogx run CONFIG` (and OGX's spelling `ogx stack run CONFIG`) starts the
+//! server; `ogx plugins list` shows the plugins found and why any could not be loaded.
+//!
+//! Errors are printed as one `error: ...` paragraph that says what to fix, and the process
+//! exits with status 1 (2 for a command-line mistake, from clap).
+
+mod plugins;
+mod run;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "ogx",
+    version,
+    about = "An OpenAI-compatible model gateway with WebAssembly provider plugins"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve an OGX run config (version 2).
+    Run(RunArgs),
+    /// OGX's command group; `ogx stack run` is the same as `ogx run`.
+    Stack {
+        #[command(subcommand)]
+        command: StackCommand,
+    },
+    /// Inspect provider plugins.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum StackCommand {
+    /// Serve an OGX run config (same as `ogx run`).
+    Run(RunArgs),
+}
+
+#[derive(Subcommand)]
+enum PluginsCommand {
+    /// List the plugins found on the search path, their provider types and any load error.
+    List(PluginsListArgs),
+}
+
+/// Options of `ogx run`.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// The run config (YAML, OGX version 2).
+    pub config: PathBuf,
+    /// Port to listen on [default: $OGX_PORT, else server.port, else 8321].
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Address to listen on [default: server.host, else all interfaces].
+    #[arg(long)]
+    pub host: Option<String>,
+    /// A directory of plugin `.wasm` files, searched before the others (repeatable).
+    #[arg(long = "plugins-dir", value_name = "DIR")]
+    pub plugins_dirs: Vec<PathBuf>,
+}
+
+/// Options of `ogx plugins list`.
+#[derive(Args, Debug, Clone)]
+pub struct PluginsListArgs {
+    /// A directory of plugin `.wasm` files, searched before the others (repeatable).
+    #[arg(long = "plugins-dir", value_name = "DIR")]
+    pub plugins_dirs: Vec<PathBuf>,
+    /// A run config whose directory (`<dir>/plugins`) and `plugins:` section add to the search path.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+/// Runs the command line and gives the process's exit status.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(anyhow::anyhow!("cannot start the async runtime: {error}")),
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args)
+            | Command::Stack {
+                command: StackCommand::Run(args),
+            } => run::run(args).await,
+            Command::Plugins {
+                command: PluginsCommand::List(args),
+            } => plugins::list(args).await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(error),
+    }
+}
+
+fn fail(error: anyhow::Error) -> ExitCode {
+    eprintln!("error: {error:#}");
+    ExitCode::FAILURE
+}
+
+/// Logs go to stderr. `RUST_LOG` sets the filter; otherwise OGX's `OGX_LOGGING`
+/// (`all=debug`) sets the level; otherwise `info`.
+fn init_logging() {
+    let filter = std::env::var("RUST_LOG").ok().or_else(|| {
+        let spec = std::env::var("OGX_LOGGING").ok()?;
+        spec.split([',', ';']).find_map(|part| {
+            let (category, level) = part.split_once('=')?;
+            (category.trim() == "all").then(|| level.trim().to_lowercase())
+        })
+    });
+    let filter = tracing_subscriber::EnvFilter::try_new(filter.as_deref().unwrap_or("info"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,108 @@
+//! `ogx plugins list`, and the plugin set-up shared with `ogx run`: the search path from the
+//! command line and the config, the runtime's limits from the config, and the printed catalog.
+
+use super::PluginsListArgs;
+use crate::config::backends::Backend;
+use crate::config::{self, LoadedConfig};
+use crate::runtime::discovery::search_path;
+use crate::runtime::engine::RuntimeOptions;
+use crate::runtime::limits::LimitOverrides;
+use crate::runtime::{PluginRuntime, RuntimeLimits};
+use std::path::PathBuf;
+
+pub async fn list(args: PluginsListArgs) -> anyhow::Result<()> {
+    let loaded = match &args.config {
+        Some(path) => {
+            Some(config::load(path, &|name| std::env::var(name).ok()).map_err(anyhow::Error::new)?)
+        }
+        None => None,
+    };
+    let runtime = start_runtime(&args.plugins_dirs, loaded.as_ref()).await?;
+    print_catalog(&runtime);
+    Ok(())
+}
+
+/// Starts the plugin runtime with the directories given on the command line, the config's
+/// `plugins:` section, and the standard search path.
+pub async fn start_runtime(
+    plugins_dirs: &[PathBuf],
+    loaded: Option<&LoadedConfig>,
+) -> anyhow::Result<PluginRuntime> {
+    let mut first_dirs: Vec<PathBuf> = plugins_dirs.to_vec();
+    let mut overrides = LimitOverrides::default();
+    let mut cache_dir = None;
+    let mut kv_path = None;
+    if let Some(loaded) = loaded {
+        let plugins = &loaded.config.plugins;
+        first_dirs.extend(plugins.dirs.iter().cloned());
+        cache_dir = plugins.cache_dir.clone();
+        overrides = LimitOverrides {
+            memory_mb: plugins.limits.memory_mb,
+            call_timeout_ms: plugins.limits.call_timeout_ms,
+            stream_idle_timeout_ms: plugins.limits.stream_idle_timeout_ms,
+            cpu_budget_ticks: None,
+            max_instances: plugins.limits.max_instances.map(u64::from),
+        };
+        kv_path = plugin_kv_path(loaded);
+    }
+    let config_dir = loaded
+        .and_then(|l| l.path.parent())
+        .map(|dir| dir.to_path_buf());
+    let search_path = search_path(&first_dirs, config_dir.as_deref(), |name| {
+        std::env::var(name).ok()
+    });
+    let mut options = RuntimeOptions::new(search_path);
+    if cache_dir.is_some() {
+        options.cache_dir = cache_dir;
+    }
+    options.limits = RuntimeLimits::from_overrides(&overrides, |name| std::env::var(name).ok())?;
+    options.kv_path = kv_path;
+    tokio::task::spawn_blocking(move || PluginRuntime::start(options)).await?
+}
+
+/// Plugins' key-value data lives in the `metadata` store's SQLite file. Other backends are
+/// not supported for it yet: the data is then kept in memory, and the log says so.
+fn plugin_kv_path(loaded: &LoadedConfig) -> Option<PathBuf> {
+    let storage = &loaded.config.storage;
+    let reference = storage.stores.metadata.as_ref()?;
+    match storage.backends.get(&reference.backend)? {
+        Backend::KvSqlite { db_path, .. } => Some(db_path.clone()),
+        other => {
+            tracing::warn!(
+                "plugin key-value data is kept in memory: the metadata backend `{}` is of type {}, and only kv_sqlite holds plugin data so far",
+                reference.backend,
+                other.type_name()
+            );
+            None
+        }
+    }
+}
+
+/// Prints every plugin found: its provider types, or why it could not be loaded.
+pub fn print_catalog(runtime: &PluginRuntime) {
+    let catalog = runtime.catalog();
+    let loaded = catalog
+        .entries
+        .iter()
+        .filter(|entry| entry.outcome.is_ok())
+        .count();
+    println!(
+        "Plugins: {loaded} loaded, {} failed",
+        catalog.entries.len() - loaded
+    );
+    for entry in &catalog.entries {
+        match &entry.outcome {
+            Ok(descriptor) => println!(
+                "  ✓ {} ({} {}): {}",
+                entry.path.display(),
+                descriptor.name,
+                descriptor.version,
+                descriptor.provider_types.join(", ")
+            ),
+            Err(error) => println!("  ✗ {}: {error}", entry.path.display()),
+        }
+    }
+    if catalog.entries.is_empty() {
+        println!("  (no .wasm files in the search path)");
+    }
+}

@@ -1,0 +1,200 @@
+//! `ogx run`: load the config, load the plugins, bind every provider to its plugin, check each
+//! provider's config with its plugin, then serve. Prints what it loaded, each provider's status
+//! and where it listens. Any provider that cannot be served stops start-up with a message that
+//! names the config file, the provider id and the fix.
+
+use super::RunArgs;
+use crate::config::{self, LoadedConfig};
+use crate::registry::Registry;
+use crate::runtime::{PluginRuntime, Provider};
+use crate::server::listen::{self, TlsFiles};
+use crate::server::{AppState, ProviderInfo, router};
+use anyhow::{Context, bail};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+/// The one API whose providers are served by plugins today.
+const PLUGIN_API: &str = "inference";
+
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let loaded =
+        config::load(&args.config, &|name| std::env::var(name).ok()).map_err(anyhow::Error::new)?;
+    println!(
+        "ogx {} — config {} (distro {})",
+        env!("CARGO_PKG_VERSION"),
+        loaded.path.display(),
+        loaded.config.distro_name
+    );
+    for warning in &loaded.warnings {
+        tracing::warn!("{}: {warning}", loaded.path.display());
+    }
+
+    let runtime = super::plugins::start_runtime(&args.plugins_dirs, Some(&loaded)).await?;
+    super::plugins::print_catalog(&runtime);
+
+    let (providers, infos) = bind_providers(&runtime, &loaded).await?;
+    println!(
+        "Stack Configuration:\n{}",
+        indent(&config::redact::to_yaml_string(&redacted_document(
+            &loaded, &providers
+        )))
+    );
+
+    let registry = Arc::new(Registry::new(providers, &loaded.config.models));
+    print_models(&registry);
+    registry.spawn_listing(refresh_interval(&loaded));
+
+    let address = listen_address(&args, &loaded)?;
+    let listener = match listen::bind(address).await {
+        // Without an explicit host, fall back to IPv4 on machines without IPv6.
+        Err(_) if address.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED) => {
+            listen::bind(SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                address.port(),
+            ))
+            .await?
+        }
+        bound => bound?,
+    };
+    let tls = tls_files(&loaded);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    println!(
+        "Listening on {scheme}://{}",
+        listener.local_addr().unwrap_or(address)
+    );
+    let state = AppState {
+        registry,
+        providers: Arc::new(infos),
+    };
+    listen::serve(listener, router(state), tls).await
+}
+
+/// Binds every enabled inference provider to its plugin and runs its `init` once.
+async fn bind_providers(
+    runtime: &PluginRuntime,
+    loaded: &LoadedConfig,
+) -> anyhow::Result<(Vec<Arc<Provider>>, Vec<ProviderInfo>)> {
+    let file = loaded.path.display();
+    let mut providers = Vec::new();
+    let mut infos = Vec::new();
+    println!("Providers:");
+    for (api, entries) in &loaded.config.providers {
+        for entry in entries {
+            if api != PLUGIN_API {
+                println!(
+                    "  {api}/{} ({}): not served — ogx serves the {PLUGIN_API} API only so far",
+                    entry.provider_id, entry.provider_type
+                );
+                tracing::warn!(
+                    "{file}: providers.{api} ({}) is ignored: ogx does not serve the `{api}` API yet",
+                    entry.provider_id
+                );
+                continue;
+            }
+            let provider = runtime
+                .provider(&entry.provider_id, &entry.provider_type, &entry.config)
+                .map_err(|error| anyhow::anyhow!("{file}: {error}"))?;
+            provider.check_config().await.with_context(|| {
+                format!(
+                    "{file}: provider `{}` ({}) rejected its config",
+                    entry.provider_id, entry.provider_type
+                )
+            })?;
+            println!(
+                "  {api}/{} ({}) ← {}: ready",
+                entry.provider_id,
+                entry.provider_type,
+                provider
+                    .plugin_path()
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            );
+            infos.push(ProviderInfo {
+                api: api.clone(),
+                provider_id: entry.provider_id.clone(),
+                provider_type: entry.provider_type.clone(),
+                redacted_config: config::redact::redact_with(
+                    &entry.config,
+                    &provider.descriptor().secret_config_keys,
+                ),
+            });
+            providers.push(provider);
+        }
+    }
+    if providers.is_empty() {
+        bail!(
+            "{file}: no enabled `{PLUGIN_API}` provider: add one under `providers.{PLUGIN_API}` (or set the environment variable that enables it)"
+        );
+    }
+    Ok((providers, infos))
+}
+
+/// The config document as printed at start-up: secrets, including the config keys the
+/// plugins declare secret, replaced by `********`.
+fn redacted_document(loaded: &LoadedConfig, providers: &[Arc<Provider>]) -> serde_json::Value {
+    let secret_keys: Vec<String> = providers
+        .iter()
+        .flat_map(|provider| provider.descriptor().secret_config_keys.iter().cloned())
+        .collect();
+    config::redact::redact_with(&loaded.document, &secret_keys)
+}
+
+fn print_models(registry: &Registry) {
+    let models = registry.models();
+    println!(
+        "Models ({} registered; providers' own lists are added as they answer):",
+        models.len()
+    );
+    for model in models {
+        println!(
+            "  {} → {} (upstream id {}, {})",
+            model.identifier, model.provider_id, model.provider_resource_id, model.model_type
+        );
+    }
+}
+
+fn refresh_interval(loaded: &LoadedConfig) -> std::time::Duration {
+    std::time::Duration::from_secs(loaded.config.server.registry_refresh_interval_seconds)
+}
+
+/// `--port`, else `$OGX_PORT`, else `server.port`, else 8321; `--host`, else `server.host`,
+/// else every interface.
+fn listen_address(args: &RunArgs, loaded: &LoadedConfig) -> anyhow::Result<SocketAddr> {
+    let port = match (
+        args.port,
+        std::env::var("OGX_PORT").ok().filter(|p| !p.is_empty()),
+    ) {
+        (Some(port), _) => port,
+        (None, Some(text)) => text
+            .parse()
+            .map_err(|_| anyhow::anyhow!("OGX_PORT={text:?} is not a port number (1-65535)"))?,
+        (None, None) => loaded.config.server.port,
+    };
+    let host = args
+        .host
+        .clone()
+        .or_else(|| loaded.config.server.host.clone());
+    let ip = match host.as_deref() {
+        None | Some("") | Some("::") => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        Some("0.0.0.0") => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        Some("localhost") => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        Some(text) => text
+            .parse()
+            .map_err(|_| anyhow::anyhow!("--host / server.host {text:?} is not an IP address"))?,
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+fn tls_files(loaded: &LoadedConfig) -> Option<TlsFiles> {
+    let server = &loaded.config.server;
+    Some(TlsFiles {
+        certfile: server.tls_certfile.clone()?,
+        keyfile: server.tls_keyfile.clone()?,
+        cafile: server.tls_cafile.clone(),
+    })
+}
+
+fn indent(text: &str) -> String {
+    text.lines().map(|line| format!("  {line}\n")).collect()
+}

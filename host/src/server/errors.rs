@@ -1,0 +1,224 @@
+//! The one place where errors become HTTP answers.
+//!
+//! Every failure a client can see goes through [`ApiError`]: its status code follows OGX's
+//! mapping (400 for a bad body, 404 for an unknown model, 501 for an operation a provider does
+//! not support, the upstream's status passed through) and its body is OpenAI's error shape
+//! `{"error": {"message": ...}}`. Messages never carry secrets; details of plugin crashes go to
+//! the log, and the client gets OGX's generic internal-error text.
+
+use crate::runtime::{CallError, ProviderError};
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// OGX's text for failures whose details are not for the client.
+pub const INTERNAL_ERROR_MESSAGE: &str = "Internal server error: An unexpected error occurred.";
+
+/// An error answered to an API client.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request is malformed or asks for something invalid (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The model, provider or route does not exist (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// A provider call failed.
+    #[error(transparent)]
+    Call(#[from] CallError),
+}
+
+impl ApiError {
+    /// OGX's message for a model that is neither registered nor routable by prefix.
+    pub fn model_not_found(model: &str) -> Self {
+        ApiError::NotFound(format!(
+            "Model '{model}' not found. Use 'client.models.list()' to list available Models."
+        ))
+    }
+
+    /// The status code and the message shown to the client.
+    pub fn status_and_message(&self) -> (StatusCode, String) {
+        match self {
+            ApiError::BadRequest(message) => (StatusCode::BAD_REQUEST, message.clone()),
+            ApiError::NotFound(message) => (StatusCode::NOT_FOUND, message.clone()),
+            ApiError::Call(CallError::Provider(error)) => {
+                (provider_status(error), error.to_string())
+            }
+            ApiError::Call(CallError::Trap { .. }) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                INTERNAL_ERROR_MESSAGE.to_string(),
+            ),
+            ApiError::Call(error @ CallError::Timeout(_)) => {
+                (StatusCode::GATEWAY_TIMEOUT, error.to_string())
+            }
+            ApiError::Call(error @ CallError::Unavailable(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, error.to_string())
+            }
+        }
+    }
+
+    /// The OpenAI error body, `{"error": {"message": ...}}`.
+    pub fn body(&self) -> Value {
+        let (_, message) = self.status_and_message();
+        json!({ "error": { "message": message } })
+    }
+
+    /// The body of the SSE event that ends a stream which failed after it started:
+    /// `{"error": {"message": ..., "code": "<status>"}}`, as OGX sends it.
+    pub fn stream_event(&self) -> Value {
+        let (status, message) = self.status_and_message();
+        json!({ "error": { "message": message, "code": status.as_u16().to_string() } })
+    }
+
+    fn log(&self) {
+        match self {
+            ApiError::Call(CallError::Trap { plugin, detail }) => {
+                tracing::error!(plugin = %plugin, "provider plugin crashed: {detail}");
+            }
+            ApiError::Call(error) => tracing::warn!("provider call failed: {error}"),
+            ApiError::BadRequest(_) | ApiError::NotFound(_) => {}
+        }
+    }
+}
+
+/// The HTTP status for each case of the plugin's typed error.
+fn provider_status(error: &ProviderError) -> StatusCode {
+    match error {
+        ProviderError::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+        ProviderError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        ProviderError::PermissionDenied(_) => StatusCode::FORBIDDEN,
+        ProviderError::NotFound(_) => StatusCode::NOT_FOUND,
+        ProviderError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+        ProviderError::Upstream { status, .. } => StatusCode::from_u16(*status)
+            .ok()
+            .filter(|code| code.is_client_error() || code.is_server_error())
+            .unwrap_or(StatusCode::BAD_GATEWAY),
+        ProviderError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+        ProviderError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        ProviderError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
+        ProviderError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.log();
+        let (status, _) = self.status_and_message();
+        (status, Json(self.body())).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn every_error_maps_to_its_status_and_message() {
+        let upstream = |status| ProviderError::Upstream {
+            status,
+            message: format!("Error code: {status} - {{}}"),
+        };
+        let cases: Vec<(ApiError, u16, &str)> = vec![
+            (ApiError::BadRequest("bad body".into()), 400, "bad body"),
+            (
+                ApiError::model_not_found("m"),
+                404,
+                "Model 'm' not found. Use 'client.models.list()' to list available Models.",
+            ),
+            (
+                CallError::from(ProviderError::InvalidRequest("no key".into())).into(),
+                400,
+                "no key",
+            ),
+            (
+                CallError::from(ProviderError::Unauthenticated("who".into())).into(),
+                401,
+                "who",
+            ),
+            (
+                CallError::from(ProviderError::PermissionDenied("no".into())).into(),
+                403,
+                "no",
+            ),
+            (
+                CallError::from(ProviderError::NotFound("gone".into())).into(),
+                404,
+                "gone",
+            ),
+            (
+                CallError::from(ProviderError::RateLimited("slow".into())).into(),
+                429,
+                "slow",
+            ),
+            (
+                CallError::from(upstream(429)).into(),
+                429,
+                "Error code: 429 - {}",
+            ),
+            (
+                CallError::from(upstream(503)).into(),
+                503,
+                "Error code: 503 - {}",
+            ),
+            (
+                CallError::from(upstream(200)).into(),
+                502,
+                "Error code: 200 - {}",
+            ),
+            (
+                CallError::from(ProviderError::BadGateway("down".into())).into(),
+                502,
+                "down",
+            ),
+            (
+                CallError::from(ProviderError::Timeout("late".into())).into(),
+                504,
+                "late",
+            ),
+            (
+                CallError::from(ProviderError::Unsupported("nope".into())).into(),
+                501,
+                "nope",
+            ),
+            (
+                CallError::from(ProviderError::Internal("oops".into())).into(),
+                500,
+                "oops",
+            ),
+            (
+                CallError::Trap {
+                    plugin: "p.wasm".into(),
+                    detail: "wasm trap: unreachable secret-detail".into(),
+                }
+                .into(),
+                500,
+                INTERNAL_ERROR_MESSAGE,
+            ),
+            (
+                CallError::Timeout(Duration::from_secs(2)).into(),
+                504,
+                "provider call timed out after 2s",
+            ),
+            (
+                CallError::Unavailable("busy".into()).into(),
+                503,
+                "could not start a provider instance: busy",
+            ),
+        ];
+        for (error, status, message) in cases {
+            let (got_status, got_message) = error.status_and_message();
+            assert_eq!(
+                (got_status.as_u16(), got_message.as_str()),
+                (status, message),
+                "{error:?}"
+            );
+            assert_eq!(error.body(), json!({"error": {"message": message}}));
+            assert_eq!(
+                error.stream_event()["error"]["code"],
+                json!(status.to_string())
+            );
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Serving the router: plain HTTP, or HTTPS when the config names a certificate and key
+//! (`server.tls_certfile`, `server.tls_keyfile`), with client certificates required when it
+//! also names a CA (`server.tls_cafile`, mutual TLS). SIGINT and SIGTERM stop accepting and let
+//! requests in flight finish.
+//!
+//! Failures here are start-up failures (a port in use, an unreadable certificate) and name
+//! what to fix; a broken TLS handshake only drops that connection.
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::service::TowerToHyperService;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// How long requests in flight may take to finish after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Certificate files for HTTPS.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub certfile: PathBuf,
+    pub keyfile: PathBuf,
+    /// When set, clients must present a certificate signed by this CA.
+    pub cafile: Option<PathBuf>,
+}
+
+/// Binds `address`, failing with a message that names it.
+pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address).await.map_err(|error| {
+        anyhow::anyhow!(
+            "cannot listen on {address}: {error}. Choose another port with --port or $OGX_PORT."
+        )
+    })
+}
+
+/// Serves `router` on `listener` until SIGINT or SIGTERM.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<TlsFiles>,
+) -> anyhow::Result<()> {
+    match tls {
+        None => {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown_signal())
+                .await?;
+        }
+        Some(files) => serve_tls(listener, router, tls_config(&files)?).await?,
+    }
+    Ok(())
+}
+
+async fn serve_tls(
+    listener: TcpListener,
+    router: Router,
+    config: rustls::ServerConfig,
+) -> anyhow::Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(connection) => connection,
+                Err(error) => {
+                    tracing::warn!("accept failed: {error}");
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let acceptor = acceptor.clone();
+        let service = TowerToHyperService::new(router.clone());
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let stream = match acceptor.accept(stream).await {
+                Ok(stream) => stream,
+                Err(error) => {
+                    tracing::debug!(%peer, "TLS handshake failed: {error}");
+                    return;
+                }
+            };
+            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            if let Err(error) = watcher.watch(connection.into_owned()).await {
+                tracing::debug!(%peer, "connection ended with an error: {error}");
+            }
+        });
+    }
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(SHUTDOWN_GRACE) => tracing::warn!("requests still running after {SHUTDOWN_GRACE:?}; stopping anyway"),
+    }
+    Ok(())
+}
+
+/// Reads the certificate, key and optional client CA into a rustls config.
+pub fn tls_config(files: &TlsFiles) -> anyhow::Result<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let certs = read_certs(&files.certfile, "server.tls_certfile")?;
+    let key = read_key(&files.keyfile)?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let builder = match &files.cafile {
+        None => builder.with_no_client_auth(),
+        Some(cafile) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in read_certs(cafile, "server.tls_cafile")? {
+                roots
+                    .add(cert)
+                    .map_err(|e| anyhow::anyhow!("server.tls_cafile {}: {e}", cafile.display()))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .map_err(|e| anyhow::anyhow!("server.tls_cafile {}: {e}", cafile.display()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+    };
+    let mut config = builder.with_single_cert(certs, key).map_err(|e| {
+        anyhow::anyhow!(
+            "server.tls_keyfile {} does not match server.tls_certfile: {e}",
+            files.keyfile.display()
+        )
+    })?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+fn read_certs(
+    path: &Path,
+    key: &str,
+) -> anyhow::Result<Vec<rustls::pki_types::CertificateDer<'static>>> {
+    let pem = std::fs::read(path).map_err(|e| anyhow::anyhow!("{key} {}: {e}", path.display()))?;
+    let certs: Vec<_> = rustls_pemfile::certs(&mut pem.as_slice())
+        .collect::<Result<_, _>>()
+        .map_err(|e| {
+            anyhow::anyhow!("{key} {}: not a PEM certificate file: {e}", path.display())
+        })?;
+    if certs.is_empty() {
+        anyhow::bail!(
+            "{key} {}: no PEM certificate found in the file",
+            path.display()
+        );
+    }
+    Ok(certs)
+}
+
+fn read_key(path: &Path) -> anyhow::Result<rustls::pki_types::PrivateKeyDer<'static>> {
+    let pem = std::fs::read(path)
+        .map_err(|e| anyhow::anyhow!("server.tls_keyfile {}: {e}", path.display()))?;
+    rustls_pemfile::private_key(&mut pem.as_slice())
+        .map_err(|e| anyhow::anyhow!("server.tls_keyfile {}: {e}", path.display()))?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "server.tls_keyfile {}: no PEM private key found in the file",
+                path.display()
+            )
+        })
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: no new connections; finishing requests in flight");
+}

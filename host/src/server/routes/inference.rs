@@ -1,0 +1,115 @@
+//! `POST /v1/chat/completions`, `POST /v1/completions` and `POST /v1/embeddings`: check the
+//! body, resolve the model, call the provider's plugin, and answer with the `model` the client
+//! sent (JSON, or SSE for `"stream": true`).
+
+use crate::runtime::ProviderError;
+use crate::server::errors::ApiError;
+use crate::server::request::{ApiRequest, Endpoint};
+use crate::server::{AppState, sse};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+pub async fn chat_completions(
+    state: State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    serve(state, headers, body, Endpoint::ChatCompletions).await
+}
+
+pub async fn completions(
+    state: State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    serve(state, headers, body, Endpoint::Completions).await
+}
+
+pub async fn embeddings(
+    state: State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    serve(state, headers, body, Endpoint::Embeddings).await
+}
+
+async fn serve(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+    endpoint: Endpoint,
+) -> Result<Response, ApiError> {
+    let request = ApiRequest::parse(&body, endpoint)?;
+    let route = state
+        .registry
+        .route(&request.model)
+        .ok_or_else(|| ApiError::model_not_found(&request.model))?;
+    if route.model_type != endpoint.model_type() {
+        return Err(ApiError::BadRequest(format!(
+            "Model '{}' is of type '{}' rather than the expected type '{}'",
+            request.model,
+            route.model_type,
+            endpoint.model_type()
+        )));
+    }
+    let context = state.call_context(&headers);
+    let client_model = request.model.clone();
+    let stream = request.stream;
+    let upstream_body = request.into_upstream_json(&route.upstream_model);
+    let provider = &route.provider;
+    match (endpoint, stream) {
+        (Endpoint::ChatCompletions, false) => json_answer(
+            provider.chat_completion(context, upstream_body).await?,
+            &client_model,
+        ),
+        (Endpoint::ChatCompletions, true) => {
+            sse::respond(
+                provider
+                    .chat_completion_stream(context, upstream_body)
+                    .await?,
+                client_model,
+            )
+            .await
+        }
+        (Endpoint::Completions, false) => json_answer(
+            provider.completion(context, upstream_body).await?,
+            &client_model,
+        ),
+        (Endpoint::Completions, true) => {
+            sse::respond(
+                provider.completion_stream(context, upstream_body).await?,
+                client_model,
+            )
+            .await
+        }
+        (Endpoint::Embeddings, _) => json_answer(
+            provider.embeddings(context, upstream_body).await?,
+            &client_model,
+        ),
+    }
+}
+
+/// A provider's JSON answer with `model` set to the client's id. An answer that is not a JSON
+/// object is the upstream's fault: 502.
+fn json_answer(text: String, client_model: &str) -> Result<Response, ApiError> {
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(mut answer)) => {
+            answer.insert("model".into(), Value::String(client_model.to_string()));
+            Ok(Json(Value::Object(answer)).into_response())
+        }
+        _ => Err(ProviderError::BadGateway(
+            "the provider answered with something that is not a JSON object".into(),
+        )
+        .into()),
+    }
+}
+
+impl From<ProviderError> for ApiError {
+    fn from(error: ProviderError) -> Self {
+        ApiError::Call(error.into())
+    }
+}

@@ -1,0 +1,173 @@
+//! Server-sent events for streamed answers, as the OpenAI API sends them: one
+//! `data: <chunk>\n\n` per chunk, each chunk's `model` set to the id the client asked for, and
+//! `data: [DONE]\n\n` at the end. A stream that fails after it started ends with one
+//! `data: {"error": {...}}` event instead of `[DONE]`.
+//!
+//! The first chunk is awaited before the response starts, so an error that happens before any
+//! output (a rejected key, an unreachable upstream) is answered with a normal HTTP status.
+
+use super::errors::ApiError;
+use crate::runtime::ChunkStream;
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use futures::StreamExt;
+use std::convert::Infallible;
+
+/// The event that ends a successful stream.
+pub const DONE_EVENT: &[u8] = b"data: [DONE]\n\n";
+
+/// Turns a provider's chunk stream into an SSE response, or an error response when the stream
+/// fails before its first chunk.
+pub async fn respond(mut chunks: ChunkStream, client_model: String) -> Result<Response, ApiError> {
+    let first = match chunks.next().await {
+        Some(Ok(chunk)) => Some(chunk),
+        Some(Err(error)) => return Err(error.into()),
+        None => None,
+    };
+    let events = async_stream_of(first, chunks, client_model);
+    let mut response = Response::new(Body::from_stream(events));
+    *response.status_mut() = StatusCode::OK;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+/// The SSE byte stream: the first chunk, the rest, then `[DONE]` or one error event.
+fn async_stream_of(
+    first: Option<String>,
+    rest: ChunkStream,
+    client_model: String,
+) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
+    let chunks: ChunkStream = Box::pin(futures::stream::iter(first.map(Ok)).chain(rest));
+    futures::stream::unfold(Some(chunks), move |state| {
+        let client_model = client_model.clone();
+        async move {
+            let mut chunks = state?;
+            let event = match chunks.next().await {
+                Some(Ok(chunk)) => {
+                    return Some((
+                        Ok(data_event(&rewrite_model(&chunk, &client_model))),
+                        Some(chunks),
+                    ));
+                }
+                Some(Err(error)) => {
+                    let error = ApiError::from(error);
+                    tracing::warn!("stream failed after it started: {error}");
+                    data_event(&error.stream_event().to_string())
+                }
+                None => Bytes::from_static(DONE_EVENT),
+            };
+            // The stream is over: dropping `chunks` here releases the plugin instance.
+            Some((Ok(event), None))
+        }
+    })
+}
+
+fn data_event(json: &str) -> Bytes {
+    let mut event = Vec::with_capacity(json.len() + 8);
+    event.extend_from_slice(b"data: ");
+    event.extend_from_slice(json.as_bytes());
+    event.extend_from_slice(b"\n\n");
+    Bytes::from(event)
+}
+
+/// Sets `model` in an OpenAI JSON object to the id the client sent. Text that is not a JSON
+/// object is passed on unchanged.
+pub fn rewrite_model(json: &str, client_model: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(serde_json::Value::Object(mut object)) => {
+            if object.contains_key("model") {
+                object.insert(
+                    "model".into(),
+                    serde_json::Value::String(client_model.to_string()),
+                );
+            }
+            serde_json::Value::Object(object).to_string()
+        }
+        _ => json.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{CallError, ProviderError};
+
+    fn stream_of(items: Vec<Result<String, CallError>>) -> ChunkStream {
+        Box::pin(futures::stream::iter(items))
+    }
+
+    async fn body_text(response: Response) -> String {
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        String::from_utf8(bytes.to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn chunks_get_the_client_model_and_the_stream_ends_with_done() {
+        let chunks = stream_of(vec![
+            Ok(
+                r#"{"id":"c1","model":"upstream","choices":[{"delta":{"content":"a"}}],"extra":1}"#
+                    .into(),
+            ),
+            Ok(r#"{"id":"c1","model":"upstream","choices":[{"delta":{"content":"b"}}]}"#.into()),
+        ]);
+        let response = respond(chunks, "vllm/m".into()).await.unwrap();
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "text/event-stream"
+        );
+        let text = body_text(response).await;
+        let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
+        assert_eq!(events.len(), 3, "{text}");
+        assert!(
+            events[0].starts_with("data: {\"id\":\"c1\",\"model\":\"vllm/m\""),
+            "{text}"
+        );
+        assert!(events[0].contains("\"extra\":1"));
+        assert_eq!(events[2], "data: [DONE]");
+    }
+
+    #[tokio::test]
+    async fn an_error_before_the_first_chunk_is_an_http_error() {
+        let chunks = stream_of(vec![Err(
+            ProviderError::Unauthenticated("bad key".into()).into()
+        )]);
+        let error = respond(chunks, "m".into()).await.unwrap_err();
+        assert_eq!(error.status_and_message().0, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn an_error_after_the_first_chunk_ends_the_stream_with_an_error_event() {
+        let chunks = stream_of(vec![
+            Ok(r#"{"model":"u","choices":[]}"#.into()),
+            Err(ProviderError::BadGateway("upstream closed the connection".into()).into()),
+            Ok(r#"{"model":"u","choices":[]}"#.into()),
+        ]);
+        let text = body_text(respond(chunks, "m".into()).await.unwrap()).await;
+        let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
+        assert_eq!(events.len(), 2, "{text}");
+        assert_eq!(
+            events[1],
+            r#"data: {"error":{"message":"upstream closed the connection","code":"502"}}"#
+        );
+    }
+
+    #[test]
+    fn rewrite_keeps_everything_but_the_model() {
+        assert_eq!(
+            rewrite_model(r#"{"model":"a","x":[1]}"#, "b"),
+            r#"{"model":"b","x":[1]}"#
+        );
+        assert_eq!(rewrite_model(r#"{"x":1}"#, "b"), r#"{"x":1}"#);
+        assert_eq!(rewrite_model("not json", "b"), "not json");
+    }
+}
