@@ -95,16 +95,19 @@ pub fn upstream_error_message(status: u16, body: &[u8]) -> String {
         return format!("Error code: {status}");
     }
     match serde_json::from_str::<Value>(text) {
-        Ok(value) => {
-            let mut out = format!("Error code: {status} - ");
-            write_python_repr(&value, &mut out);
-            out
-        }
+        Ok(value) => format!("Error code: {status} - {}", python_repr(&value)),
         Err(_) => text.to_string(),
     }
 }
 
-/// Writes `value` the way Python's `str()` prints the result of `json.loads`.
+/// `value` printed the way Python prints the result of `json.loads` (`{'a': [True, None]}`).
+/// OGX embeds such text in several client-facing messages; use this to match them.
+pub fn python_repr(value: &Value) -> String {
+    let mut out = String::new();
+    write_python_repr(value, &mut out);
+    out
+}
+
 fn write_python_repr(value: &Value, out: &mut String) {
     match value {
         Value::Null => out.push_str("None"),

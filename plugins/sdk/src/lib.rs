@@ -95,7 +95,7 @@ pub mod kv;
 pub mod log;
 
 pub use context::Context;
-pub use error::{ProviderError, upstream_error_message};
+pub use error::{ProviderError, python_repr, upstream_error_message};
 pub use provider::{ChunkStream, Descriptor, Health, Model, ModelType, Provider, Settings};
 pub use serde_json::{Map, Value};
 
