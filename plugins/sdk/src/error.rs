@@ -48,11 +48,15 @@ pub enum ProviderError {
 
 impl ProviderError {
     /// The error for an upstream response with an error status, with the message OGX shows:
-    /// `Error code: 400 - {'error': {'message': '...'}}` (see the module docs).
+    /// `Error code: 400 - {'error': {'message': '...'}}` (see the module docs). A status
+    /// outside 400–599 (a redirect the host did not follow, say) cannot be passed on to the
+    /// client and becomes [`ProviderError::BadGateway`] with the same message.
     pub fn from_upstream(status: u16, body: &[u8]) -> Self {
-        ProviderError::Upstream {
-            status,
-            message: upstream_error_message(status, body),
+        let message = upstream_error_message(status, body);
+        if (400..=599).contains(&status) {
+            ProviderError::Upstream { status, message }
+        } else {
+            ProviderError::BadGateway(message)
         }
     }
 
@@ -213,7 +217,7 @@ mod tests {
     }
 
     #[test]
-    fn from_upstream_keeps_the_status() {
+    fn from_upstream_keeps_error_statuses_only() {
         let err = ProviderError::from_upstream(418, b"{}");
         assert_eq!(
             err,
@@ -222,5 +226,7 @@ mod tests {
                 message: "Error code: 418 - {}".into()
             }
         );
+        let err = ProviderError::from_upstream(302, b"");
+        assert_eq!(err, ProviderError::BadGateway("Error code: 302".into()));
     }
 }

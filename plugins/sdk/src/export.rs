@@ -76,7 +76,12 @@ pub(crate) fn parse_config<C: serde::de::DeserializeOwned>(
     let mut de = serde_json::Deserializer::from_str(config_json);
     serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
-        let inner = err.into_inner();
+        let inner = err.into_inner().to_string();
+        // The position in a one-line JSON document helps nobody reading a YAML config.
+        let inner = match inner.rfind(" at line ") {
+            Some(at) => &inner[..at],
+            None => &inner,
+        };
         let field = if path == "." {
             String::new()
         } else {
@@ -273,7 +278,7 @@ mod tests {
             let ProviderError::InvalidRequest(message) = err else {
                 panic!("{err:?}")
             };
-            assert!(message.starts_with(want), "{message}");
+            assert_eq!(message, want);
         }
     }
 
