@@ -19,6 +19,7 @@
 //! Finally two plugins claiming one provider type both fail with an error naming both files.
 
 use super::cache::CacheOutcome;
+use sha2::Digest;
 use std::path::{Path, PathBuf};
 
 /// The interface version this host serves.
@@ -165,9 +166,13 @@ pub fn search_path(
 }
 
 /// The `*.wasm` files directly inside each directory, in search-path order (sorted by name
-/// within a directory). Missing or unreadable directories are skipped.
+/// within a directory). Missing or unreadable directories are skipped. A file whose bytes are
+/// identical to one found earlier (the same plugin copied into two directories, or one
+/// directory reached by two paths) is the same plugin: only the first is kept.
 pub fn candidate_files(search_path: &[PathBuf]) -> Vec<PathBuf> {
     let mut files = Vec::new();
+    let mut first_with_content: std::collections::HashMap<[u8; 32], PathBuf> =
+        std::collections::HashMap::new();
     for dir in search_path {
         let Ok(read) = std::fs::read_dir(dir) else {
             continue;
@@ -177,7 +182,22 @@ pub fn candidate_files(search_path: &[PathBuf]) -> Vec<PathBuf> {
             .filter(|p| p.extension().is_some_and(|x| x == "wasm") && !p.is_dir())
             .collect();
         found.sort();
-        files.extend(found);
+        for path in found {
+            // Unreadable files stay in the list, so loading reports why.
+            if let Ok(bytes) = std::fs::read(&path) {
+                let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+                if let Some(first) = first_with_content.get(&digest) {
+                    tracing::debug!(
+                        "{} is identical to {}: loaded once",
+                        path.display(),
+                        first.display()
+                    );
+                    continue;
+                }
+                first_with_content.insert(digest, path.clone());
+            }
+            files.push(path);
+        }
     }
     files
 }

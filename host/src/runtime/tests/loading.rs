@@ -177,11 +177,11 @@ async fn duplicate_types_fail_both_files() {
         return;
     };
     let dir = plugins_dir(&fixtures, &["echo"]);
-    std::fs::copy(
-        dir.path().join("ogx_fixture_echo.wasm"),
-        dir.path().join("echo-copy.wasm"),
-    )
-    .unwrap();
+    // A different build of the same plugin: the same component plus a custom section
+    // (id 0, 5 bytes: name length 4, name "ogx!").
+    let mut other_build = std::fs::read(dir.path().join("ogx_fixture_echo.wasm")).unwrap();
+    other_build.extend_from_slice(b"\x00\x05\x04ogx!");
+    std::fs::write(dir.path().join("echo-copy.wasm"), other_build).unwrap();
     let runtime = start(dir.path());
     assert_eq!(runtime.catalog().entries.len(), 2);
     for entry in &runtime.catalog().entries {
@@ -203,6 +203,27 @@ async fn duplicate_types_fail_both_files() {
     assert!(
         err.starts_with("provider `e` (type `test::echo`): ") && err.contains("echo-copy.wasm"),
         "{err}"
+    );
+}
+
+#[tokio::test]
+async fn the_same_file_in_two_directories_is_one_plugin() {
+    let Some(fixtures) = fixtures_dir() else {
+        return;
+    };
+    let first = plugins_dir(&fixtures, &["echo"]);
+    let second = plugins_dir(&fixtures, &["echo"]);
+    let mut opts = options(first.path());
+    opts.search_path.push(second.path().to_path_buf());
+    let runtime = PluginRuntime::start(opts).unwrap();
+    assert_eq!(runtime.catalog().entries.len(), 1);
+    let entry = &runtime.catalog().entries[0];
+    assert!(entry.path.starts_with(first.path()), "{:?}", entry.path);
+    assert!(entry.outcome.is_ok(), "{:?}", entry.outcome);
+    assert!(
+        runtime
+            .provider("e", "test::echo", &serde_json::json!({}))
+            .is_ok()
     );
 }
 
