@@ -334,6 +334,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._start_sse()
         for n, c in enumerate(chunks):
             if fail_after is not None and n == fail_after:
+                # Let the client read what was sent: a reset can discard unread data.
+                time.sleep(0.3)
                 self._reset_connection()
                 return
             time.sleep(delay)

@@ -89,7 +89,7 @@ def test_one_provider_with_its_secrets_redacted(server):
 def test_an_unknown_provider_is_an_error_with_the_ogx_message(server):
     response = server.get("/v1/providers/nonexistent")
 
-    assert response.status_code == 400
+    assert response.status_code == 404
     assert error_message_of(response) == "Provider nonexistent not found"
 
 

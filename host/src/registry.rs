@@ -46,8 +46,9 @@ pub struct Route {
     pub provider: Arc<Provider>,
     /// The model id to send upstream.
     pub upstream_model: String,
-    /// The type of the registered model; `llm` for prefix-routed models.
-    pub model_type: String,
+    /// The type of the registered model; `None` for a prefix-routed model, whose type is
+    /// unknown (OGX does not check it either).
+    pub model_type: Option<String>,
 }
 
 /// The configured providers and the models they serve.
@@ -114,7 +115,7 @@ impl Registry {
             return Some(Route {
                 provider,
                 upstream_model: model.provider_resource_id,
-                model_type: model.model_type,
+                model_type: Some(model.model_type),
             });
         }
         let (provider_id, rest) = requested.split_once('/')?;
@@ -122,7 +123,7 @@ impl Registry {
         Some(Route {
             provider,
             upstream_model: rest.to_string(),
-            model_type: "llm".to_string(),
+            model_type: None,
         })
     }
 

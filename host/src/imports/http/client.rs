@@ -178,7 +178,16 @@ impl OutboundClient {
         let headers = lower_case_headers(response.headers());
         let body = BodyStream::new(
             Box::pin(response.bytes_stream()),
-            FrameDecoder::new(framing, self.options.max_frame_bytes),
+            // An error answer is not an event stream: hand it over as it comes, so the plugin
+            // can quote it.
+            FrameDecoder::new(
+                if (200..300).contains(&status) {
+                    framing
+                } else {
+                    Framing::Raw
+                },
+                self.options.max_frame_bytes,
+            ),
             host,
             deadline,
             total,

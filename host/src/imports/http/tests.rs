@@ -646,6 +646,27 @@ async fn sse_stream_arrives_frame_by_frame() {
 }
 
 #[tokio::test]
+async fn an_error_answer_to_a_streamed_request_arrives_raw() {
+    let body = br#"{"error":{"message":"slow down"}}"#;
+    let mut streaming = stream_from(
+        vec![Step::Write(
+            format!(
+                "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes(),
+        ), Step::Write(body.to_vec())],
+        Framing::Sse,
+        ClientOptions::default(),
+    )
+    .await;
+    assert_eq!(streaming.status, 429);
+    let frames = collect(&mut streaming.body).await.unwrap();
+    let received: Vec<u8> = frames.into_iter().flat_map(|f| f.data).collect();
+    assert_eq!(received, body.to_vec());
+}
+
+#[tokio::test]
 async fn raw_and_event_stream_framings() {
     let mut raw = stream_from(
         vec![

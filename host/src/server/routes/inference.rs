@@ -48,11 +48,14 @@ async fn serve(
         .registry
         .route(&request.model)
         .ok_or_else(|| ApiError::model_not_found(&request.model))?;
-    if route.model_type != endpoint.model_type() {
+    if let Some(model_type) = route
+        .model_type
+        .as_deref()
+        .filter(|t| *t != endpoint.model_type())
+    {
         return Err(ApiError::BadRequest(format!(
-            "Model '{}' is of type '{}' rather than the expected type '{}'",
+            "Model '{}' is of type '{model_type}' rather than the expected type '{}'",
             request.model,
-            route.model_type,
             endpoint.model_type()
         )));
     }
