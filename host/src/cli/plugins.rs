@@ -99,7 +99,8 @@ pub fn print_catalog(runtime: &PluginRuntime) {
                 descriptor.version,
                 descriptor.provider_types.join(", ")
             ),
-            Err(error) => println!("  ✗ {}: {error}", entry.path.display()),
+            // The error names the file itself.
+            Err(error) => println!("  ✗ {error}"),
         }
     }
     if catalog.entries.is_empty() {

@@ -158,9 +158,9 @@ impl PluginRuntime {
         for entry in &entries {
             match &entry.outcome {
                 Ok(d) => {
-                    tracing::info!(plugin = %entry.path.display(), types = ?d.provider_types, "plugin loaded")
+                    tracing::debug!(plugin = %entry.path.display(), types = ?d.provider_types, "plugin loaded")
                 }
-                Err(e) => tracing::warn!("plugin not loaded: {e}"),
+                Err(e) => tracing::debug!("plugin not loaded: {e}"),
             }
         }
         Ok(PluginRuntime {
