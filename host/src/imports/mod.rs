@@ -9,6 +9,7 @@
 //! These modules use host-native types only; the runtime's bindings translate the WIT
 //! types to and from them.
 
+pub mod aws;
 pub mod config;
 pub mod http;
 pub mod kv;

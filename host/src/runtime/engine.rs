@@ -20,6 +20,7 @@ use super::discovery::{self, PluginCatalog, PluginEntry, PluginLoadError};
 use super::instance::{HostState, Instance, InstanceFor, LoadedPlugin, ProviderHandles, Sandbox};
 use super::limits::EPOCH_TICK_MS;
 use super::{Descriptor, Provider, RuntimeLimits};
+use crate::imports::aws::{AwsEnv, AwsIdentity, AwsSigner};
 use crate::imports::config::EnvView;
 use crate::imports::http::{ClientOptions, EgressPolicy, OutboundClient};
 use crate::imports::kv::KvStore;
@@ -215,8 +216,13 @@ impl PluginRuntime {
         let policy = EgressPolicy::new(&descriptor.outbound_hosts, false)
             .map_err(|e| setup_error(e.to_string()))?;
         let lookup = self.env.clone();
+        // The provider's AWS settings (static keys, role, profile) stay in the host; the
+        // plugin only asks for `aws-sigv4` signing.
+        let identity = AwsIdentity::from_provider_config(config, AwsEnv::process())
+            .map_err(|e| setup_error(e.to_string()))?;
         let options = ClientOptions {
             extra_ca_files: ClientOptions::ca_files_from_env(&|name| lookup.get(name)),
+            signer: Some(Arc::new(AwsSigner::new(identity))),
             ..ClientOptions::default()
         };
         let http = OutboundClient::new(policy, options).map_err(|e| setup_error(e.to_string()))?;

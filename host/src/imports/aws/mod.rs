@@ -1,0 +1,144 @@
+//! AWS identity for `outbound-http`'s `aws-sigv4` auth: the host, never the plugin, finds
+//! AWS credentials and signs the final request with Signature Version 4.
+//!
+//! **Provides.** [`AwsIdentity`], one per provider, built from the provider's config block at
+//! bind time ([`AwsIdentity::from_provider_config`]) with OGX's Bedrock fields and env defaults
+//! ([`ProviderAwsConfig`]); [`AwsSigner`], the [`RequestSigner`](super::http::RequestSigner)
+//! the HTTP client calls once a request is final; [`CredentialCache`], process-wide, one entry
+//! per distinct credential source, refreshed before expiry with one refresh at a time.
+//! Credential sources follow OGX (`bedrock.md` §3): static keys, else the standard AWS default
+//! chain (environment, profile with SSO and `credential_process`, web identity, container,
+//! instance metadata); with a role ARN, STS `AssumeRoleWithWebIdentity` (token file re-read on
+//! every refresh) or `AssumeRole` over those base credentials, for `session_ttl` seconds.
+//!
+//! **Refuses.** Signing without credentials; serving credentials that have expired; a service
+//! or region that is not a plain AWS name; a URL without an `http`/`https` host.
+//!
+//! **Fails** with [`HttpError::Credentials`](super::http::HttpError::Credentials) when
+//! credentials cannot be resolved, in general terms (which step failed, STS's error code), and
+//! [`HttpError::InvalidRequest`](super::http::HttpError::InvalidRequest) for an unsignable request.
+//!
+//! **Never leaks** a secret key, session token, web identity token or file contents: not in
+//! errors, not in logs (only the first four characters of an access key id and the expiry),
+//! not in `Debug` output, not in the cache key (the static secret is stored there as a salted
+//! SHA-256 digest).
+//!
+//! Lookups of the environment go through [`AwsEnv`], so tests inject variables instead of
+//! mutating the process environment.
+
+mod cache;
+mod config;
+mod credentials;
+mod signing;
+mod sts;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+
+pub use cache::{
+    ADVISORY_REFRESH_ENV, CREDENTIAL_LOAD_TIMEOUT, CredentialCache, DEFAULT_ADVISORY_REFRESH,
+    DEFAULT_MANDATORY_REFRESH, MANDATORY_REFRESH_ENV, RefreshWindows,
+};
+pub use config::{AwsConfigError, DEFAULT_SESSION_TTL_SECONDS, ProviderAwsConfig};
+pub use credentials::{AwsIdentity, NO_CREDENTIALS_FOUND};
+pub use signing::{AwsSigner, SIGNER_OWNED_HEADERS, sign_with_credentials};
+pub use sts::{STS_CONNECT_TIMEOUT, STS_OPERATION_TIMEOUT};
+
+/// Turns off every `AWS_ENDPOINT_URL*` override when set to `true`, as in the AWS SDKs.
+pub const IGNORE_CONFIGURED_ENDPOINT_URLS_ENV: &str = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS";
+
+/// Where AWS-related environment variables are read: the process environment in production,
+/// a fixed map in tests. A variable set to the empty string counts as unset, as in OGX.
+#[derive(Clone, Default)]
+pub enum AwsEnv {
+    /// `std::env::var`.
+    #[default]
+    Process,
+    /// Only these variables exist.
+    Vars(Arc<BTreeMap<String, String>>),
+}
+
+impl AwsEnv {
+    /// The process environment.
+    pub fn process() -> Self {
+        AwsEnv::Process
+    }
+
+    /// An environment holding exactly `pairs`.
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        AwsEnv::Vars(Arc::new(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        ))
+    }
+
+    /// The variable's value when it is set and not empty.
+    pub fn get(&self, name: &str) -> Option<String> {
+        let value = match self {
+            AwsEnv::Process => std::env::var(name).ok(),
+            AwsEnv::Vars(vars) => vars.get(name).cloned(),
+        };
+        value.filter(|v| !v.is_empty())
+    }
+
+    /// Tells environments apart in cache keys: 0 for the process, a hash of the map otherwise.
+    fn fingerprint(&self) -> u64 {
+        match self {
+            AwsEnv::Process => 0,
+            AwsEnv::Vars(vars) => {
+                let mut hasher = DefaultHasher::new();
+                vars.hash(&mut hasher);
+                hasher.finish() | 1
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for AwsEnv {
+    // Values may be secrets (`AWS_SECRET_ACCESS_KEY`): show names only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AwsEnv::Process => f.write_str("AwsEnv::Process"),
+            AwsEnv::Vars(vars) => f
+                .debug_tuple("AwsEnv::Vars")
+                .field(&vars.keys().collect::<Vec<_>>())
+                .finish(),
+        }
+    }
+}
+
+/// The endpoint configured for a service in the process environment:
+/// `AWS_ENDPOINT_URL_<SERVICE>`, then `AWS_ENDPOINT_URL`; `None` when neither is set (empty
+/// counts as unset) or `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`. `service_env_suffix` is the
+/// service's env name (`STS`, `BEDROCK_RUNTIME`); `bedrock-runtime` is accepted too.
+pub fn endpoint_override(service_env_suffix: &str) -> Option<String> {
+    endpoint_override_in(&AwsEnv::Process, service_env_suffix)
+}
+
+/// [`endpoint_override`] reading `env`.
+pub fn endpoint_override_in(env: &AwsEnv, service_env_suffix: &str) -> Option<String> {
+    let ignore = env
+        .get(IGNORE_CONFIGURED_ENDPOINT_URLS_ENV)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if ignore {
+        return None;
+    }
+    let suffix: String = service_env_suffix
+        .trim()
+        .chars()
+        .map(|c| match c {
+            '-' | ' ' => '_',
+            c => c.to_ascii_uppercase(),
+        })
+        .collect();
+    env.get(&format!("AWS_ENDPOINT_URL_{suffix}"))
+        .or_else(|| env.get("AWS_ENDPOINT_URL"))
+}
