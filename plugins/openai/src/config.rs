@@ -1,0 +1,394 @@
+//! The `config:` block of every provider type this plugin serves, and its validation.
+//!
+//! One struct covers the family: each type reads the keys OGX defines for it (see
+//! [`crate::family`]) and ignores the others, as OGX ignores unknown keys. Blank strings count
+//! as absent, as an empty `${env.VAR:=}` does in OGX.
+
+use ogx_provider_sdk::{Map, ProviderError, Value};
+use serde::{Deserialize, Deserializer};
+
+use crate::family::{Family, KeyField};
+
+/// OGX's default for vLLM's `max_tokens`.
+pub const VLLM_DEFAULT_MAX_TOKENS: u64 = 4096;
+
+/// Outbound header names a `forward_headers` mapping may never target (OGX's
+/// `CORE_BLOCKED_FORWARD_HEADERS`): framing, cookies and proxy/trust headers.
+const CORE_BLOCKED_FORWARD_HEADERS: [&str; 17] = [
+    "host",
+    "content-type",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "cookie",
+    "set-cookie",
+    "forwarded",
+    "proxy-authorization",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-forwarded-prefix",
+    "x-real-ip",
+];
+
+/// The config keys of the family, as written in a run config.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Upstream base URL, e.g. `https://api.openai.com/v1`.
+    #[serde(deserialize_with = "blank_is_none")]
+    pub base_url: Option<String>,
+    /// Credential of `remote::openai`, `remote::passthrough`, ... (`KeyField::ApiKey`).
+    #[serde(deserialize_with = "blank_is_none")]
+    pub api_key: Option<String>,
+    /// Credential of `remote::vllm` and `remote::runpod` (`KeyField::ApiToken`).
+    #[serde(deserialize_with = "blank_is_none")]
+    pub api_token: Option<String>,
+    /// Only these upstream model ids may be listed and used; `None` allows all.
+    pub allowed_models: Option<Vec<String>>,
+    /// Whether the host should re-list models periodically (read by the host).
+    pub refresh_models: bool,
+    /// vLLM: `max_tokens` added to chat requests that set none.
+    #[serde(deserialize_with = "int_or_numeric_string")]
+    pub max_tokens: Option<u64>,
+    /// Passthrough: provider-data key -> outbound header name.
+    pub forward_headers: Option<Map<String, Value>>,
+    /// Passthrough: more header names `forward_headers` may not target.
+    pub extra_blocked_headers: Vec<String>,
+}
+
+fn blank_is_none<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+    let value = Option::<String>::deserialize(de)?;
+    Ok(value.filter(|s| !s.trim().is_empty()))
+}
+
+fn int_or_numeric_string<'de, D: Deserializer<'de>>(de: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum IntOrString {
+        Int(u64),
+        Text(String),
+    }
+    match Option::<IntOrString>::deserialize(de)? {
+        None => Ok(None),
+        Some(IntOrString::Int(n)) => Ok(Some(n)),
+        Some(IntOrString::Text(s)) if s.trim().is_empty() => Ok(None),
+        Some(IntOrString::Text(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("expected an integer, got {s:?}"))),
+    }
+}
+
+/// A config that passed [`validate`], with the family's defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    /// The provider type.
+    pub family: Family,
+    /// The configured or default base URL; `None` for types without a default.
+    pub base_url: Option<String>,
+    /// The configured credential, from the family's key field.
+    pub key: Option<String>,
+    /// `allowed_models`, for the families that check it.
+    pub allowed_models: Option<Vec<String>>,
+    /// vLLM's `max_tokens` default for chat requests.
+    pub max_tokens: Option<u64>,
+    /// Passthrough's provider-data key -> header name mapping, validated.
+    pub forward_headers: Vec<(String, String)>,
+}
+
+/// Checks `config` for `family` and applies the defaults. `cerebras_base_url` is the value of
+/// `CEREBRAS_BASE_URL`, which replaces Cerebras' default.
+pub fn validate(
+    family: Family,
+    provider_id: &str,
+    config: Config,
+    cerebras_base_url: Option<String>,
+) -> Result<Resolved, ProviderError> {
+    let invalid = |what: String| {
+        ProviderError::InvalidRequest(format!(
+            "Invalid config for provider '{provider_id}' ({}): {what}",
+            family.provider_type()
+        ))
+    };
+    let base_url = config.base_url.or_else(|| match family {
+        Family::Cerebras => cerebras_base_url.filter(|s| !s.trim().is_empty()),
+        _ => None,
+    });
+    let base_url = base_url.or_else(|| family.default_base_url().map(str::to_string));
+    if let Some(url) = &base_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(invalid(format!(
+            "field `base_url`: {url:?} is not an http:// or https:// URL"
+        )));
+    }
+    if family == Family::Vllm && base_url.is_none() {
+        return Err(ProviderError::InvalidRequest(
+            "You must provide a URL in config.yaml (or via the VLLM_URL environment variable) to use vLLM."
+                .into(),
+        ));
+    }
+    let key = match family.key_field() {
+        KeyField::ApiKey => config.api_key,
+        KeyField::ApiToken => config.api_token,
+        KeyField::None => None,
+    };
+    let max_tokens = match family {
+        Family::Vllm => {
+            Some(config.max_tokens.unwrap_or(VLLM_DEFAULT_MAX_TOKENS)).filter(|n| *n > 0)
+        }
+        _ => None,
+    };
+    let forward_headers = match family {
+        Family::Passthrough => validate_forward_headers(
+            config.forward_headers.unwrap_or_default(),
+            &config.extra_blocked_headers,
+        )
+        .map_err(invalid)?,
+        _ => Vec::new(),
+    };
+    Ok(Resolved {
+        family,
+        base_url,
+        key,
+        allowed_models: config
+            .allowed_models
+            .filter(|_| family.checks_allowed_models()),
+        max_tokens,
+        forward_headers,
+    })
+}
+
+fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// OGX's `validate_forward_headers_config`: every problem is listed in one message.
+fn validate_forward_headers(
+    mapping: Map<String, Value>,
+    extra_blocked: &[String],
+) -> Result<Vec<(String, String)>, String> {
+    let mut errors = Vec::new();
+    let mut blocked: Vec<String> = CORE_BLOCKED_FORWARD_HEADERS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for name in extra_blocked {
+        let name = name.trim().to_ascii_lowercase();
+        if name.is_empty() {
+            errors.push("extra_blocked_headers contains an empty header name".to_string());
+        } else {
+            blocked.push(name);
+        }
+    }
+    let mut pairs = Vec::new();
+    for (key, header) in mapping {
+        let Value::String(header) = header else {
+            errors.push(format!("header for provider key '{key}' is not a string"));
+            continue;
+        };
+        if key.starts_with("__") {
+            errors.push(format!("provider key '{key}' uses reserved __ prefix"));
+        }
+        let stripped = header.trim();
+        if !is_token(stripped) {
+            errors.push(format!("header '{header}' is not a valid HTTP header name"));
+        }
+        if blocked.contains(&stripped.to_ascii_lowercase()) {
+            errors.push(format!("header '{header}' is blocked (security-sensitive)"));
+        }
+        pairs.push((key, stripped.to_string()));
+    }
+    if errors.is_empty() {
+        Ok(pairs)
+    } else {
+        Err(format!("invalid forward_headers: {}", errors.join("; ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn parse(json: Value) -> Config {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn defaults_and_key_fields_per_family() {
+        let cases = [
+            (
+                Family::OpenAi,
+                json!({"api_key": "k", "api_token": "t"}),
+                Some("https://api.openai.com/v1"),
+                Some("k"),
+            ),
+            (
+                Family::Vllm,
+                json!({"base_url": "http://v:8000/v1", "api_key": "k", "api_token": "t"}),
+                Some("http://v:8000/v1"),
+                Some("t"),
+            ),
+            (
+                Family::Ollama,
+                json!({"api_key": "k"}),
+                Some("http://localhost:11434/v1"),
+                None,
+            ),
+            (
+                Family::LlamaCppServer,
+                json!({}),
+                Some("http://localhost:8080/v1"),
+                None,
+            ),
+            (Family::Passthrough, json!({"api_key": "  "}), None, None),
+            (
+                Family::Groq,
+                json!({"api_key": ""}),
+                Some("https://api.groq.com/openai/v1"),
+                None,
+            ),
+            (Family::Runpod, json!({"api_token": "t"}), None, Some("t")),
+            (
+                Family::LlamaOpenAiCompat,
+                json!({"base_url": null}),
+                Some("https://api.llama.com/compat/v1/"),
+                None,
+            ),
+        ];
+        for (family, json, base_url, key) in cases {
+            let resolved = validate(family, "p", parse(json), None).unwrap();
+            assert_eq!(resolved.base_url.as_deref(), base_url, "{family:?}");
+            assert_eq!(resolved.key.as_deref(), key, "{family:?}");
+        }
+    }
+
+    #[test]
+    fn cerebras_reads_its_env_default_only_without_base_url() {
+        let env = Some("https://c.example/v1".to_string());
+        let resolved = validate(Family::Cerebras, "p", parse(json!({})), env.clone()).unwrap();
+        assert_eq!(resolved.base_url.as_deref(), Some("https://c.example/v1"));
+        let resolved = validate(
+            Family::Cerebras,
+            "p",
+            parse(json!({"base_url": "https://x/v1"})),
+            env,
+        )
+        .unwrap();
+        assert_eq!(resolved.base_url.as_deref(), Some("https://x/v1"));
+        let resolved = validate(Family::Cerebras, "p", parse(json!({})), None).unwrap();
+        assert_eq!(
+            resolved.base_url.as_deref(),
+            Some("https://api.cerebras.ai/v1")
+        );
+    }
+
+    #[test]
+    fn vllm_needs_a_base_url_and_defaults_max_tokens() {
+        let err = validate(Family::Vllm, "p", parse(json!({"base_url": ""})), None).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "You must provide a URL in config.yaml (or via the VLLM_URL environment variable) to use vLLM."
+        );
+        let resolved = validate(
+            Family::Vllm,
+            "p",
+            parse(json!({"base_url": "http://v/v1"})),
+            None,
+        )
+        .unwrap();
+        assert_eq!(resolved.max_tokens, Some(4096));
+        let resolved = validate(
+            Family::Vllm,
+            "p",
+            parse(json!({"base_url": "http://v/v1", "max_tokens": "512"})),
+            None,
+        )
+        .unwrap();
+        assert_eq!(resolved.max_tokens, Some(512));
+        let resolved = validate(
+            Family::Vllm,
+            "p",
+            parse(json!({"base_url": "http://v/v1", "max_tokens": 0})),
+            None,
+        )
+        .unwrap();
+        assert_eq!(resolved.max_tokens, None);
+    }
+
+    #[test]
+    fn base_url_must_be_http() {
+        let err = validate(
+            Family::OpenAi,
+            "oai",
+            parse(json!({"base_url": "ftp://x"})),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message(),
+            "Invalid config for provider 'oai' (remote::openai): field `base_url`: \"ftp://x\" is not an http:// or https:// URL"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_ignored() {
+        let config = parse(json!({"api_key": "k", "network": {"timeout": 3}, "surprise": 1}));
+        assert_eq!(config.api_key.as_deref(), Some("k"));
+    }
+
+    #[test]
+    fn allowed_models_are_not_checked_by_passthrough() {
+        let config = json!({"base_url": "http://p", "allowed_models": ["a"]});
+        let resolved = validate(Family::Passthrough, "p", parse(config.clone()), None).unwrap();
+        assert_eq!(resolved.allowed_models, None);
+        let resolved = validate(Family::OpenAi, "p", parse(config), None).unwrap();
+        assert_eq!(resolved.allowed_models, Some(vec!["a".to_string()]));
+    }
+
+    #[test]
+    fn forward_headers_are_validated_like_ogx() {
+        let ok = validate(
+            Family::Passthrough,
+            "p",
+            parse(json!({"forward_headers": {"maas_token": " Authorization ", "tenant": "X-Tenant-ID"}})),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            ok.forward_headers,
+            vec![
+                ("maas_token".to_string(), "Authorization".to_string()),
+                ("tenant".to_string(), "X-Tenant-ID".to_string())
+            ]
+        );
+        let err = validate(
+            Family::Passthrough,
+            "pt",
+            parse(json!({
+                "forward_headers": {"__user": "X-User", "c": "Cookie", "bad": "a b", "t": "X-Team"},
+                "extra_blocked_headers": ["x-team", " "]
+            })),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message(),
+            "Invalid config for provider 'pt' (remote::passthrough): invalid forward_headers: \
+             extra_blocked_headers contains an empty header name; \
+             provider key '__user' uses reserved __ prefix; \
+             header 'Cookie' is blocked (security-sensitive); \
+             header 'a b' is not a valid HTTP header name; \
+             header 'X-Team' is blocked (security-sensitive)"
+        );
+    }
+}
