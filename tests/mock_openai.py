@@ -1,0 +1,464 @@
+#!/usr/bin/env python3
+"""An OpenAI-compatible upstream for the end-to-end tests: a small, deterministic stand-in for
+vLLM / OpenAI / Bedrock's OpenAI endpoint, on 127.0.0.1 only.
+
+Run it by hand:    python3 tests/mock_openai.py --port 8000 [--host 127.0.0.1] [--require-key KEY]
+Use it in a test:  with MockOpenAI() as mock: ... mock.base_url ... mock.last_request(...)
+
+Routes (all under /v1; anything else is a 404 with an OpenAI error body):
+  GET  /v1/models            the models given to the constructor (default: DEFAULT_MODELS)
+  POST /v1/chat/completions  answer_for(<last user message>), streamed word by word when
+                             "stream": true (SSE chunks, then `data: [DONE]`)
+  POST /v1/completions       answer_for(<prompt>), streamed the same way
+  POST /v1/embeddings        embedding_for(<each input>, dimensions or 8)
+
+Every answer echoes the request's `model`, carries an `id` and `usage`, and (non-stream) an
+extra field EXTRA_FIELD that no OpenAI schema knows, to check that ogx passes it through.
+
+Scripted behaviours, switched on by a marker anywhere in the last user message (chat), the
+prompt (completions) or the first input (embeddings):
+  [mock:error=429]        answer that HTTP status with an OpenAI error body whose message is
+                          error_message(429); any status 400-599 works
+  [mock:fail-mid-stream]  stream: send two content chunks, then reset the connection without
+                          ending the chunked body; non-stream: reset before answering
+  [mock:slow=0.2]         wait that many seconds before each stream chunk (and before a
+                          non-stream answer)
+With require_key (--require-key), every request without `Authorization: Bearer <key>` gets 401.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import itertools
+import json
+import re
+import socket
+import struct
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_MODELS = ("mock-alpha", "mock-beta")
+EXTRA_FIELD = "x_mock_upstream"
+EXTRA_FIELD_VALUE = {"served_by": "mock_openai", "note": "not an OpenAI field"}
+DEFAULT_EMBEDDING_DIMENSIONS = 8
+
+_MARKER = re.compile(r"\[mock:([a-z-]+)(?:=([^\]]*))?\]")
+
+
+def answer_for(text: str) -> str:
+    """The deterministic answer to a chat message or completion prompt."""
+    return f"You said: {text}"
+
+
+def error_message(status: int) -> str:
+    """The message of the OpenAI error body sent for `[mock:error=<status>]`."""
+    return f"Mock upstream refused the request with status {status}"
+
+
+def embedding_for(text: str, dimensions: int = DEFAULT_EMBEDDING_DIMENSIONS) -> list[float]:
+    """A deterministic vector derived from the text."""
+    values: list[float] = []
+    for block in itertools.count():
+        digest = hashlib.sha256(f"{block}:{text}".encode()).digest()
+        values.extend(round(byte / 255, 6) for byte in digest)
+        if len(values) >= dimensions:
+            return values[:dimensions]
+    raise AssertionError("unreachable")
+
+
+def stream_pieces(text: str) -> list[str]:
+    """How a streamed answer is split: one piece per word, each with its leading spaces."""
+    return re.findall(r"\s*\S+", text)
+
+
+def usage_for(prompt_words: int, answer: str) -> dict[str, int]:
+    completion = len(answer.split())
+    return {"prompt_tokens": prompt_words, "completion_tokens": completion,
+            "total_tokens": prompt_words + completion}
+
+
+def _text_of(content: Any) -> str:
+    """A message's text: a string, or the text parts of a content list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def _markers(text: str) -> dict[str, str]:
+    return {name: value or "" for name, value in _MARKER.findall(text)}
+
+
+@dataclass
+class RecordedRequest:
+    """One request as the upstream saw it. `headers` keys are lower-case."""
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    json: Any = None
+    # The JSON answer (or error body) sent; for a stream, every chunk it was going to send.
+    response: Any = None
+    # For a stream, the chunks actually sent (fewer than `response` when it failed mid-way).
+    stream_chunks: list = field(default_factory=list)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: "_Server"
+
+    # -- plumbing --------------------------------------------------------------------------
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+        if self.server.verbose:
+            sys.stderr.write("mock_openai: " + (format % args) + "\n")
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.untrack(self.connection)
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    return body
+                body += self.rfile.read(size)
+                self.rfile.readline()
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def _send_json(self, status: int, payload: Any) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_error(self, status: int, message: str, error_type: str = "invalid_request_error",
+                    code: str | None = None) -> dict:
+        body = {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+        self._send_json(status, body)
+        return body
+
+    def _start_sse(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+    def _send_sse(self, payload: str) -> None:
+        data = f"data: {payload}\n\n".encode()
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _end_sse(self) -> None:
+        self._send_sse("[DONE]")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _reset_connection(self) -> None:
+        """Close abruptly (TCP reset), leaving any chunked body unterminated."""
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.connection.close()
+
+    # -- dispatch --------------------------------------------------------------------------
+    def do_GET(self) -> None:
+        self._handle()
+
+    def do_POST(self) -> None:
+        self._handle()
+
+    def _handle(self) -> None:
+        url = urlsplit(self.path)
+        body = self._read_body()
+        record = RecordedRequest(
+            method=self.command, path=url.path, query=url.query,
+            headers={k.lower(): v for k, v in self.headers.items()}, body=body)
+        if body:
+            try:
+                record.json = json.loads(body)
+            except ValueError:
+                record.json = None
+        self.server.record(record)
+
+        key = self.server.require_key
+        if key is not None and self.headers.get("Authorization") != f"Bearer {key}":
+            record.response = self._send_error(401, "Incorrect API key provided",
+                                               code="invalid_api_key")
+            return
+
+        routes = {
+            ("GET", "/v1/models"): self._models,
+            ("POST", "/v1/chat/completions"): self._chat_completions,
+            ("POST", "/v1/completions"): self._completions,
+            ("POST", "/v1/embeddings"): self._embeddings,
+        }
+        route = routes.get((self.command, url.path))
+        if route is None:
+            record.response = self._send_error(
+                404, f"Mock upstream has no route {self.command} {url.path}")
+            return
+        if self.command == "POST" and not isinstance(record.json, dict):
+            record.response = self._send_error(400, "Mock upstream could not parse the JSON body")
+            return
+        route(record)
+
+    # -- routes ----------------------------------------------------------------------------
+    def _models(self, record: RecordedRequest) -> None:
+        now = int(time.time())
+        record.response = {"object": "list", "data": [
+            {"id": m, "object": "model", "created": now, "owned_by": "mock"}
+            for m in self.server.models]}
+        self._send_json(200, record.response)
+
+    def _scripted(self, record: RecordedRequest, text: str) -> tuple[bool, float]:
+        """Applies the markers in `text`. Returns (already answered, delay per chunk)."""
+        markers = _markers(text)
+        if "error" in markers:
+            status = int(markers["error"])
+            record.response = self._send_error(status, error_message(status),
+                                               error_type="mock_error", code=str(status))
+            return True, 0.0
+        if "fail-mid-stream" in markers and not record.json.get("stream"):
+            self._reset_connection()
+            return True, 0.0
+        return False, float(markers.get("slow") or 0)
+
+    def _chat_completions(self, record: RecordedRequest) -> None:
+        req = record.json
+        messages = req.get("messages") or []
+        users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
+        text = _text_of(users[-1].get("content")) if users else ""
+        answered, delay = self._scripted(record, text)
+        if answered:
+            return
+        answer = answer_for(text)
+        prompt_words = sum(len(_text_of(m.get("content")).split())
+                           for m in messages if isinstance(m, dict))
+        usage = usage_for(prompt_words, answer)
+        completion_id = self.server.next_id("chatcmpl-mock")
+        created = int(time.time())
+        model = req.get("model")
+        if not req.get("stream"):
+            time.sleep(delay)
+            record.response = {
+                "id": completion_id, "object": "chat.completion", "created": created,
+                "model": model, "system_fingerprint": "fp_mock",
+                "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                             "message": {"role": "assistant", "content": answer}}],
+                "usage": usage, EXTRA_FIELD: EXTRA_FIELD_VALUE}
+            self._send_json(200, record.response)
+            return
+
+        def chunk(delta: dict, finish_reason: str | None) -> dict:
+            return {"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                    "model": model, "system_fingerprint": "fp_mock",
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason,
+                                 "logprobs": None}]}
+
+        pieces = stream_pieces(answer)
+        chunks = [chunk({"role": "assistant", "content": pieces[0]}, None)]
+        chunks += [chunk({"content": p}, None) for p in pieces[1:]]
+        chunks.append(chunk({}, "stop"))
+        if (req.get("stream_options") or {}).get("include_usage"):
+            chunks.append({**chunk({}, None), "choices": [], "usage": usage})
+        self._stream(record, chunks, delay, fail_after=2 if "fail-mid-stream" in
+                     _markers(text) else None)
+
+    def _completions(self, record: RecordedRequest) -> None:
+        req = record.json
+        prompt = req.get("prompt")
+        text = prompt if isinstance(prompt, str) else " ".join(map(str, prompt or []))
+        answered, delay = self._scripted(record, text)
+        if answered:
+            return
+        answer = answer_for(text)
+        usage = usage_for(len(text.split()), answer)
+        completion_id = self.server.next_id("cmpl-mock")
+        created = int(time.time())
+
+        def body(piece: str, finish_reason: str | None) -> dict:
+            return {"id": completion_id, "object": "text_completion", "created": created,
+                    "model": req.get("model"),
+                    "choices": [{"index": 0, "text": piece, "finish_reason": finish_reason,
+                                 "logprobs": None}]}
+
+        if not req.get("stream"):
+            time.sleep(delay)
+            record.response = {**body(answer, "stop"), "usage": usage,
+                               EXTRA_FIELD: EXTRA_FIELD_VALUE}
+            self._send_json(200, record.response)
+            return
+        chunks = [body(p, None) for p in stream_pieces(answer)] + [body("", "stop")]
+        self._stream(record, chunks, delay,
+                     fail_after=2 if "fail-mid-stream" in _markers(text) else None)
+
+    def _embeddings(self, record: RecordedRequest) -> None:
+        req = record.json
+        inputs = req.get("input")
+        inputs = [inputs] if isinstance(inputs, str) else list(inputs or [])
+        texts = [i if isinstance(i, str) else json.dumps(i) for i in inputs]
+        answered, _ = self._scripted(record, texts[0] if texts else "")
+        if answered:
+            return
+        dims = int(req.get("dimensions") or DEFAULT_EMBEDDING_DIMENSIONS)
+        tokens = sum(len(t.split()) for t in texts)
+        record.response = {
+            "object": "list", "model": req.get("model"),
+            "data": [{"object": "embedding", "index": i, "embedding": embedding_for(t, dims)}
+                     for i, t in enumerate(texts)],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        self._send_json(200, record.response)
+
+    def _stream(self, record: RecordedRequest, chunks: list[dict], delay: float,
+                fail_after: int | None) -> None:
+        record.response = chunks
+        self._start_sse()
+        for n, c in enumerate(chunks):
+            if fail_after is not None and n == fail_after:
+                self._reset_connection()
+                return
+            time.sleep(delay)
+            self._send_sse(json.dumps(c))
+            record.stream_chunks.append(c)
+        self._end_sse()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], require_key: str | None,
+                 models: tuple[str, ...], verbose: bool) -> None:
+        super().__init__(address, _Handler)
+        self.require_key = require_key
+        self.models = tuple(models)
+        self.verbose = verbose
+        self.recorded: list[RecordedRequest] = []
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._connections: set[socket.socket] = set()
+
+    def record(self, request: RecordedRequest) -> None:
+        with self._lock:
+            self.recorded.append(request)
+
+    def next_id(self, prefix: str) -> str:
+        with self._lock:
+            return f"{prefix}-{next(self._ids)}"
+
+    def track(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._connections.add(conn)
+
+    def untrack(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._connections.discard(conn)
+
+    def close_connections(self) -> None:
+        with self._lock:
+            conns, self._connections = list(self._connections), set()
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class MockOpenAI:
+    """The mock upstream, served from a background thread until `stop()`."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, require_key: str | None = None,
+                 models: tuple[str, ...] = DEFAULT_MODELS, verbose: bool = False) -> None:
+        self._server = _Server((host, port), require_key, models, verbose)
+        self._thread: threading.Thread | None = None
+        self.host = host
+        self.port = self._server.server_address[1]
+        self.models = tuple(models)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """What a provider's `base_url` should be set to."""
+        return f"{self.url}/v1"
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._server._lock:
+            return list(self._server.recorded)
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == path]
+
+    def last_request(self, path: str) -> RecordedRequest:
+        matching = self.requests_to(path)
+        assert matching, f"the mock upstream received no request to {path}; got " + \
+            repr([(r.method, r.path) for r in self.requests])
+        return matching[-1]
+
+    def clear(self) -> None:
+        with self._server._lock:
+            self._server.recorded.clear()
+
+    def start(self) -> "MockOpenAI":
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        name=f"mock-openai-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=10)
+            self._thread = None
+        self._server.close_connections()
+        self._server.server_close()
+
+    def __enter__(self) -> "MockOpenAI":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--require-key", metavar="KEY",
+                        help="answer 401 unless the request carries 'Authorization: Bearer KEY'")
+    args = parser.parse_args(argv)
+    mock = MockOpenAI(args.host, args.port, args.require_key, verbose=True)
+    print(f"mock_openai listening on {mock.url}", flush=True)
+    try:
+        mock._server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        mock._server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,299 @@
+"""Starting and stopping the real `ogx` binary for the end-to-end tests.
+
+Where things are (override with environment variables):
+  OGX_BIN          the binary; default ${CARGO_TARGET_DIR:-<repo>/target}/debug/ogx
+  OGX_PLUGINS_DIR  the compiled plugins (the test fixtures included);
+                   default ${CARGO_TARGET_DIR:-<repo>/target}/debug/plugins
+  OGX_TEST_STARTUP_TIMEOUT  seconds to wait for /v1/health (default 30)
+
+Every process runs in its own process group, with a clean environment: no OGX_*, AWS_* or proxy
+variables from the caller, HOME pointing into the test's temporary directory, NO_PROXY for
+loopback, and the EC2 metadata lookup switched off, so the only traffic is to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Mapping, Sequence
+
+import requests
+from openai import OpenAI
+
+REPO = Path(__file__).resolve().parent.parent
+TARGET_DIR = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target").resolve()
+OGX_BIN = Path(os.environ.get("OGX_BIN") or TARGET_DIR / "debug" / "ogx").resolve()
+PLUGINS_DIR = Path(os.environ.get("OGX_PLUGINS_DIR") or TARGET_DIR / "debug" / "plugins").resolve()
+STARTUP_TIMEOUT = float(os.environ.get("OGX_TEST_STARTUP_TIMEOUT", "30"))
+COMMAND_TIMEOUT = 60.0
+STOP_TIMEOUT = 10.0
+
+# The test process itself talks to 127.0.0.1 only; make sure no proxy is involved.
+os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+
+# `plugins_dir=DEFAULT` means PLUGINS_DIR; `plugins_dir=None` leaves OGX_PLUGINS_DIR unset.
+DEFAULT = object()
+
+_DROPPED_ENV = re.compile(r"^(OGX_|LLAMA_STACK_|AWS_|SQLITE_STORE_DIR$|(?i:(https?|all|no)_proxy)$)")
+
+
+def require_binary() -> Path:
+    if not OGX_BIN.is_file():
+        raise AssertionError(
+            f"the ogx binary is not at {OGX_BIN}: build it with `cargo build` or set OGX_BIN")
+    return OGX_BIN
+
+
+def ogx_env(home: Path, plugins_dir: object = DEFAULT,
+            extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment an `ogx` process gets."""
+    env = {k: v for k, v in os.environ.items() if not _DROPPED_ENV.match(k)}
+    env.update(HOME=str(home), NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost",
+               AWS_EC2_METADATA_DISABLED="true", RUST_BACKTRACE="1")
+    if plugins_dir is DEFAULT:
+        plugins_dir = PLUGINS_DIR
+    if plugins_dir is not None:
+        env["OGX_PLUGINS_DIR"] = str(plugins_dir)
+    env.update(extra or {})
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(condition: Callable[[], object], timeout: float, what: str,
+               interval: float = 0.1) -> object:
+    """Polls `condition` until it returns something truthy; fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM to the process group, SIGKILL if it is still there after STOP_TIMEOUT."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pass
+        except ProcessLookupError:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # stragglers in the group, if any
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait(timeout=STOP_TIMEOUT)
+
+
+# -- commands that exit --------------------------------------------------------------------
+
+@dataclass
+class OgxResult:
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run_ogx(args: Sequence[str], home: Path, env: Mapping[str, str] | None = None,
+            plugins_dir: object = DEFAULT, timeout: float = COMMAND_TIMEOUT,
+            cwd: Path | None = None) -> OgxResult:
+    """Runs `ogx <args>` to completion (e.g. `plugins list`, or a `run` that must fail)."""
+    cmd = [str(require_binary()), *map(str, args)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=ogx_env(home, plugins_dir, env), cwd=cwd,
+                            start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _stop_group(proc)
+        stdout, stderr = proc.communicate()
+        raise AssertionError(f"`ogx {' '.join(map(str, args))}` did not exit within {timeout:.0f}s;"
+                             f" output:\n{stdout}{stderr}")
+    return OgxResult(cmd[1:], proc.returncode, stdout, stderr)
+
+
+# -- servers -------------------------------------------------------------------------------
+
+def default_storage_yaml(directory: Path) -> str:
+    return f"""
+storage:
+  backends:
+    kv_default:
+      type: kv_sqlite
+      db_path: {directory / "kvstore.db"}
+    sql_default:
+      type: sql_sqlite
+      db_path: {directory / "sql_store.db"}
+  stores:
+    metadata:
+      backend: kv_default
+      namespace: registry
+    inference:
+      backend: sql_default
+      table_name: inference_store
+"""
+
+
+class OgxServer:
+    """A running `ogx run`. `output()` is everything it printed so far (stdout + stderr)."""
+
+    def __init__(self, proc: subprocess.Popen, url: str, log_path: Path, config_path: Path):
+        self.proc = proc
+        self.url = url
+        self.log_path = log_path
+        self.config_path = config_path
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def client(self, **kwargs) -> OpenAI:
+        return openai_client(self.url, **kwargs)
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return requests.get(self.url + path, timeout=kwargs.pop("timeout", 30), **kwargs)
+
+    def post(self, path: str, **kwargs) -> requests.Response:
+        return requests.post(self.url + path, timeout=kwargs.pop("timeout", 30), **kwargs)
+
+    def stop(self) -> None:
+        _stop_group(self.proc)
+
+
+class OgxLauncher:
+    """Starts servers in numbered sub-directories of `base`, and stops them all at the end."""
+
+    def __init__(self, base: Path, home: Path):
+        self.base = base
+        self.home = home
+        self.servers: list[OgxServer] = []
+
+    def start(self, config_text: str, env: Mapping[str, str] | None = None,
+              plugins_dir: object = DEFAULT, args: Sequence[str] = (),
+              config_dir: Path | None = None, config_name: str = "config.yaml",
+              add_storage: bool = True) -> OgxServer:
+        """Writes the config, runs `ogx run --port P [args] CONFIG`, waits for /v1/health.
+
+        A config without a top-level `storage:` gets SQLite stores next to it unless
+        `add_storage` is False (for configs that must be used verbatim).
+        """
+        binary = require_binary()
+        workdir = self.base / f"ogx-{len(self.servers) + 1}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        config_dir = config_dir or workdir
+        config_dir.mkdir(parents=True, exist_ok=True)
+        if add_storage and not re.search(r"^storage:", config_text, re.MULTILINE):
+            config_text = config_text.rstrip("\n") + "\n" + default_storage_yaml(workdir)
+        config_path = config_dir / config_name
+        config_path.write_text(config_text)
+        log_path = workdir / "ogx.log"
+        port = free_port()
+        cmd = [str(binary), "run", "--port", str(port), *map(str, args), str(config_path)]
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, cwd=workdir,
+                                    env=ogx_env(self.home, plugins_dir, env),
+                                    start_new_session=True)
+        server = OgxServer(proc, f"http://127.0.0.1:{port}", log_path, config_path)
+        self.servers.append(server)
+        self._wait_healthy(server, cmd)
+        return server
+
+    @staticmethod
+    def _wait_healthy(server: OgxServer, cmd: list[str]) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            if server.proc.poll() is not None:
+                raise AssertionError(
+                    f"ogx exited with status {server.proc.returncode} before becoming healthy\n"
+                    f"command: {' '.join(cmd)}\noutput:\n{server.output()}")
+            try:
+                if requests.get(server.url + "/v1/health", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                output = server.output()
+                server.stop()
+                raise AssertionError(
+                    f"ogx did not answer 200 on /v1/health within {STARTUP_TIMEOUT:.0f}s\n"
+                    f"command: {' '.join(cmd)}\noutput:\n{output}")
+            time.sleep(0.1)
+
+    def stop_all(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+
+# -- clients -------------------------------------------------------------------------------
+
+def openai_client(url: str, **kwargs) -> OpenAI:
+    """The client a user points at ogx."""
+    options = dict(base_url=f"{url}/v1", api_key="ogx", max_retries=0, timeout=30)
+    options.update(kwargs)
+    return OpenAI(**options)
+
+
+def sse_events(response: requests.Response) -> Iterator[str]:
+    """The `data:` payloads of a server-sent-event stream, in order."""
+    data: list[str] = []
+    for line in response.iter_lines(decode_unicode=True):
+        if line == "":
+            if data:
+                yield "\n".join(data)
+                data = []
+        elif line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))
+    if data:
+        yield "\n".join(data)
+
+
+def error_message_of(response: requests.Response) -> str:
+    """The `error.message` of an OpenAI error body (fails if the body has another shape)."""
+    body = response.json()
+    assert isinstance(body.get("error"), dict), f"not an OpenAI error body: {body}"
+    message = body["error"].get("message")
+    assert isinstance(message, str) and message, f"error body without a message: {body}"
+    return message
+
+
+def plugin_serving(provider_type: str, listing: str) -> str | None:
+    """The `.wasm` (as printed) that serves `provider_type` in an `ogx plugins list` output: the
+    file named on the same line, or on the closest line above."""
+    current: str | None = None
+    for line in listing.splitlines():
+        files = re.findall(r"[^\s'\"`:()\[\]]+\.wasm", line)
+        if files:
+            current = files[0]
+        if current and re.search(rf"(?<![\w:]){re.escape(provider_type)}(?![\w:-])", line):
+            return current
+    return None
+
+
+def plugin_file_for(provider_type: str, home: Path, plugins_dir: Path = PLUGINS_DIR) -> Path | None:
+    """The `.wasm` in `plugins_dir` that serves `provider_type`, according to `ogx plugins list`."""
+    result = run_ogx(["plugins", "list", "--plugins-dir", plugins_dir], home, plugins_dir=None)
+    printed = plugin_serving(provider_type, result.output)
+    if printed is None:
+        return None
+    path = Path(printed)
+    return path if path.is_absolute() else plugins_dir / path.name
