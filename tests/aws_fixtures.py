@@ -73,6 +73,8 @@ class StsCall:
     session_token: str | None = None
     expiration: dt.datetime | None = None
     assumed_role_arn: str | None = None
+    # The access key id that signed the call (AssumeRole), None when unsigned (web identity).
+    signed_by: str | None = None
     time: float = field(default_factory=time.time)
 
 
@@ -107,8 +109,9 @@ class _Recorder(BaseHTTPRequestHandler):
                 status, answer, ctype = r.status, r.read(), r.headers.get("Content-Type", "")
         except urllib.error.HTTPError as e:
             status, answer, ctype = e.code, e.read(), e.headers.get("Content-Type", "")
+        signer = re.search(r"Credential=([^/]+)/", self.headers.get("Authorization", ""))
         self.server.record(body, self.headers.get("Content-Type", ""), status,
-                           answer.decode("utf-8", "replace"))
+                           answer.decode("utf-8", "replace"), signer.group(1) if signer else None)
         self.send_response(status)
         self.send_header("Content-Type", ctype or "text/xml")
         self.send_header("Content-Length", str(len(answer)))
@@ -127,7 +130,8 @@ class _RecorderServer(ThreadingHTTPServer):
         self.listeners: list[Callable[[StsCall], None]] = []
         self.lock = threading.Lock()
 
-    def record(self, body: bytes, ctype: str, status: int, answer: str) -> None:
+    def record(self, body: bytes, ctype: str, status: int, answer: str,
+               signed_by: str | None) -> None:
         if "json" in ctype:
             params = {k: str(v) for k, v in json.loads(body or b"{}").items()}
             action = params.get("Action", "")
@@ -143,6 +147,7 @@ class _RecorderServer(ThreadingHTTPServer):
                            _parse_time(_xml_field(answer, "Expiration")))
             arn = re.search(r"<AssumedRoleUser>.*?<Arn>([^<]*)</Arn>", answer, re.S)
             call.assumed_role_arn = arn.group(1) if arn else None
+        call.signed_by = signed_by
         with self.lock:
             self.calls.append(call)
             listeners = list(self.listeners)
@@ -245,12 +250,19 @@ def sts(tmp_path: Path) -> Iterator[Sts]:
 
 # -- mock Bedrock --------------------------------------------------------------------------
 
+def started_mock() -> MockBedrock:
+    """A started MockBedrock for REGION that accepts STATIC_KEYS; stop it yourself (or use it
+    as a context manager)."""
+    mock = MockBedrock(region=REGION).start()
+    mock.add_credentials(STATIC_KEYS.access_key_id, STATIC_KEYS.secret_access_key)
+    return mock
+
+
 @pytest.fixture
 def bedrock_mock(request: pytest.FixtureRequest) -> Iterator[MockBedrock]:
     """The mock Bedrock for REGION. When the test also uses `sts`, it accepts what STS
     issues (until the credentials expire)."""
-    with MockBedrock(region=REGION) as mock:
-        mock.add_credentials(STATIC_KEYS.access_key_id, STATIC_KEYS.secret_access_key)
+    with started_mock() as mock:
         if "sts" in request.fixturenames:
             sts_server: Sts = request.getfixturevalue("sts")
             mock.moto_url = sts_server.moto_url
