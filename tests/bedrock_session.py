@@ -10,7 +10,7 @@ from typing import Any, Mapping
 import requests
 from openai import OpenAI
 
-from ogx_harness import REPO, sse_events
+from ogx_harness import REPO, sse_events, wait_until
 
 QUESTION = "Which planet do humans live on?"
 SEED_CONFIG_PATH = REPO / "config" / "seed-bedrock-sigv4.yaml"
@@ -130,3 +130,11 @@ def openai_session(base_url: str, content: str = QUESTION) -> str:
         stream=False,
     )
     return response.choices[0].message.content
+
+
+def listed_ids_once_refreshed(server) -> list[str]:
+    """/v1/models once the background listing added the upstream's models."""
+    def listed():
+        ids = [m["id"] for m in server.get("/v1/models").json()["data"]]
+        return ids if any(i.endswith("openai.gpt-oss-120b-1:0") for i in ids) else None
+    return wait_until(listed, 20, "the listed Bedrock models on /v1/models")

@@ -11,10 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from aws_fixtures import (MODEL_ID, REGION, STATIC_KEYS, bedrock_mock, endpoint_env,  # noqa: F401
+from aws_fixtures import (REGION, STATIC_KEYS, bedrock_mock, endpoint_env,  # noqa: F401
                           started_mock, static_keys_env)
 from bedrock_session import (POST_CONFIG, QUESTION, config_with, content_of, curl_chat,
-                             first_model_id, openai_session, streamed_chunks)
+                             first_model_id, listed_ids_once_refreshed, openai_session,
+                             streamed_chunks)
 from mock_bedrock import REASONING_TEXT, answer_for
 from ogx_harness import error_message_of
 
@@ -126,8 +127,7 @@ def test_refresh_models_with_a_bearer_token_lists_the_mantle_models(ogx_server, 
     server = ogx_server(config_with({"aws_bedrock_bearer_token": CONFIG_TOKEN,
                                      "region_name": REGION, "refresh_models": True}),
                         env=endpoint_env(bedrock_mock))
-    ids = [m["id"] for m in server.get("/v1/models").json()["data"]]
-    assert any(i.endswith("openai.gpt-oss-120b-1:0") for i in ids), ids
+    ids = listed_ids_once_refreshed(server)
     [listing] = bedrock_mock.requests_to("/v1/models")
     assert (listing.auth, listing.bearer_token) == ("bearer", CONFIG_TOKEN)
 

@@ -16,9 +16,10 @@ from aws_fixtures import (MODEL_ID, REFRESH_ADVISORY_ENV, REFRESH_MANDATORY_ENV,
                           ROLE_ARN, STATIC_KEYS, bedrock_mock, endpoint_env,  # noqa: F401
                           static_keys_env, sts)
 from bedrock_session import (POST_CONFIG, QUESTION, SEED_CONFIG_PATH, config_with, content_of,
-                             curl_chat, first_model_id, openai_session, streamed_chunks)
+                             curl_chat, first_model_id, listed_ids_once_refreshed,
+                             openai_session, streamed_chunks)
 from mock_bedrock import REASONING_TEXT, answer_for
-from ogx_harness import error_message_of
+from ogx_harness import error_message_of, wait_until
 
 CREDENTIALS_UNRESOLVED = ("Authentication failed because the server could not resolve AWS "
                           "credentials. Please verify that the server has valid AWS credentials "
@@ -226,8 +227,7 @@ def test_the_seed_config_file_with_static_keys(ogx_server, bedrock_mock):
 def test_refresh_models_lists_active_foundation_models_with_sigv4(ogx_server, bedrock_mock):
     server = ogx_server(config_with({"region_name": REGION, "refresh_models": True}),
                         env={**endpoint_env(bedrock_mock), **static_keys_env()})
-    ids = [m["id"] for m in server.get("/v1/models").json()["data"]]
-    assert any(i.endswith("openai.gpt-oss-120b-1:0") for i in ids), ids
+    ids = listed_ids_once_refreshed(server)
     assert not any(i.endswith("anthropic.claude-v2") for i in ids), ids  # LEGACY
     assert not any("provisioned-only" in i for i in ids), ids
     [listing] = bedrock_mock.requests_to("/foundation-models")
@@ -237,5 +237,11 @@ def test_refresh_models_lists_active_foundation_models_with_sigv4(ogx_server, be
 
 def test_a_failing_model_list_does_not_stop_ogx(ogx_server, bedrock_mock):
     server = ogx_server(config_with({"region_name": REGION, "refresh_models": True}),
-                        env=endpoint_env(bedrock_mock))
+                        env={**endpoint_env(bedrock_mock),
+                             "AWS_ACCESS_KEY_ID": STATIC_KEYS.access_key_id,
+                             "AWS_SECRET_ACCESS_KEY": "not-the-right-secret"})
+    wait_until(lambda: bedrock_mock.requests_to("/foundation-models"), 20,
+               "the model listing to reach the mock")
+    assert bedrock_mock.requests_to("/foundation-models")[0].status == 403
+    assert server.get("/v1/health").status_code == 200
     assert first_model_id(server.url).endswith(MODEL_ID)
