@@ -53,15 +53,30 @@ impl OpenAiCompatible {
         Ok(request)
     }
 
-    fn post(target: &Target, path: &str, body: &Value) -> Request {
-        let mut request = Request::post(target.url(path)).json(body);
+    /// Adds the target's extra headers and credential to `request`.
+    fn authorize(target: &Target, mut request: Request) -> Request {
         for (name, value) in &target.headers {
             request = request.header(name.as_str(), value.as_str());
         }
-        if let Some(token) = &target.bearer {
-            request = request.bearer(token.as_str());
+        match &target.bearer {
+            Some(token) => request.bearer(token.as_str()),
+            None => request,
         }
-        request
+    }
+
+    fn post(target: &Target, path: &str, body: &Value) -> Request {
+        Self::authorize(target, Request::post(target.url(path)).json(body))
+    }
+
+    /// The 501 of the types whose OGX adapter refuses `/v1/completions`.
+    fn check_completions_served(&self, ctx: &Context) -> Result<(), ProviderError> {
+        if self.config.family.refuses_completions() {
+            return Err(ProviderError::unsupported(
+                ctx.provider_type(),
+                "/v1/completions",
+            ));
+        }
+        Ok(())
     }
 
     fn call(&self, ctx: &Context, path: &str, request: Value) -> Result<Value, ProviderError> {
@@ -226,14 +241,10 @@ impl Provider for OpenAiCompatible {
             return Ok(Vec::new());
         }
         let target = self.target(ctx)?;
-        let mut request = Request::get(target.url("models"));
-        for (name, value) in &target.headers {
-            request = request.header(name.as_str(), value.as_str());
-        }
-        if let Some(token) = &target.bearer {
-            request = request.bearer(token.as_str());
-        }
-        let listing: Value = request.send()?.error_for_status()?.json()?;
+        let listing: Value = Self::authorize(&target, Request::get(target.url("models")))
+            .send()?
+            .error_for_status()?
+            .json()?;
         let entries = listing
             .get("data")
             .and_then(Value::as_array)
@@ -270,12 +281,7 @@ impl Provider for OpenAiCompatible {
     }
 
     fn completion(&self, ctx: &Context, request: Value) -> Result<Value, ProviderError> {
-        if self.config.family.refuses_completions() {
-            return Err(ProviderError::unsupported(
-                ctx.provider_type(),
-                "/v1/completions",
-            ));
-        }
+        self.check_completions_served(ctx)?;
         self.call(ctx, "completions", request)
     }
 
@@ -284,12 +290,7 @@ impl Provider for OpenAiCompatible {
         ctx: &Context,
         request: Value,
     ) -> Result<ChunkStream, ProviderError> {
-        if self.config.family.refuses_completions() {
-            return Err(ProviderError::unsupported(
-                ctx.provider_type(),
-                "/v1/completions",
-            ));
-        }
+        self.check_completions_served(ctx)?;
         self.stream(ctx, "completions", request)
     }
 

@@ -83,6 +83,8 @@
 //! The host calls a fresh instance for every API request: `init`, then one operation. There is
 //! therefore no state to share between requests except through [`kv`].
 
+#![warn(missing_docs)]
+
 mod context;
 mod error;
 #[doc(hidden)]
