@@ -61,7 +61,7 @@ const SESSION_NAME: (&str, &str) = ("aws_role_session_name", "AWS_ROLE_SESSION_N
 const SESSION_TTL: (&str, &str) = ("session_ttl", "AWS_SESSION_TTL");
 
 /// Every env variable the plugin reads; the descriptor declares exactly these.
-pub const ENV_VARS: [&str; 15] = [
+pub const ENV_VARS: [&str; 13] = [
     BEARER_TOKEN_ENV[0],
     BEARER_TOKEN_ENV[1],
     REGION_ENV[0],
@@ -75,10 +75,6 @@ pub const ENV_VARS: [&str; 15] = [
     TOKEN_FILE.1,
     SESSION_NAME.1,
     SESSION_TTL.1,
-    // Listed so that operators see them in the descriptor; the host's credential chain reads
-    // them, the plugin does not.
-    "AWS_ACCESS_KEY_ID",
-    "AWS_ENDPOINT_URL_STS",
 ];
 
 /// The config, resolved: everything a request needs, no secret but the bearer token.
@@ -516,6 +512,29 @@ mod tests {
         );
         let err = resolve_with(json!({"session_ttl": "soon"}), &[]).unwrap_err();
         assert!(err.contains("session_ttl"), "{err}");
+    }
+
+    #[test]
+    fn every_variable_read_is_declared() {
+        let asked = std::cell::RefCell::new(Vec::new());
+        let env = |name: &str| {
+            asked.borrow_mut().push(name.to_string());
+            None
+        };
+        resolve(json!({}).as_object().unwrap(), &env).unwrap();
+        let asked = asked.into_inner();
+        for name in &asked {
+            assert!(
+                ENV_VARS.contains(&name.as_str()),
+                "{name} is read but not declared"
+            );
+        }
+        for name in ENV_VARS {
+            assert!(
+                asked.iter().any(|a| a == name),
+                "{name} is declared but never read"
+            );
+        }
     }
 
     #[test]
