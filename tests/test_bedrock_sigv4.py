@@ -61,12 +61,14 @@ def test_static_keys_in_the_provider_config(ogx_server, bedrock_mock):
     bedrock_mock.add_credentials("ASIAOGXCONFIGKEYS001", "config/secret", "config-session")
     server = ogx_server(config_with({
         "region_name": REGION, "aws_access_key_id": "ASIAOGXCONFIGKEYS001",
-        "aws_secret_access_key": "config/secret", "aws_session_token": "config-session"}),
+        "aws_secret_access_key": "config/secret", "aws_session_token": "config-session",
+        "network": {"headers": {"X-Team": "ml-platform"}}}),
         env=endpoint_env(bedrock_mock))
     assert content_of(curl_chat(server.url, first_model_id(server.url))) == answer_for(QUESTION)
     seen = bedrock_mock.last_chat_request()
     assert (seen.access_key_id, seen.session_token) == ("ASIAOGXCONFIGKEYS001", "config-session")
     assert "x-amz-security-token" in seen.signed_headers
+    assert seen.headers["x-team"] == "ml-platform"
     providers = server.get("/v1/providers").json()["data"]
     shown = next(p for p in providers if p["provider_id"] == "bedrock-inference")["config"]
     assert "config/secret" not in str(shown) and "config-session" not in str(shown)
@@ -203,6 +205,15 @@ def test_credentials_bedrock_refuses_give_the_sanitized_message(ogx_server, bedr
     assert message == SIGV4_REJECTED
     assert not any(word in message for word in FORBIDDEN_IN_MESSAGES)
     assert "signature mismatch" in bedrock_mock.last_chat_request().rejection
+
+
+def test_signing_for_another_region_than_the_endpoint_serves(ogx_server, bedrock_mock):
+    server = ogx_server(POST_CONFIG, env=post_env(bedrock_mock, AWS_DEFAULT_REGION="eu-west-1",
+                                                  **static_keys_env()))
+    response = curl_chat(server.url, first_model_id(server.url))
+    assert (response.status_code, error_message_of(response)) == (500, SIGV4_REJECTED)
+    seen = bedrock_mock.last_chat_request()
+    assert (seen.scope_region, seen.status) == ("eu-west-1", 403)
 
 
 def test_streaming_with_sigv4_keeps_reasoning(ogx_server, bedrock_mock):
