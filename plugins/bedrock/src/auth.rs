@@ -16,15 +16,14 @@ pub const OVERRIDE_KEYS: [&str; 2] = ["aws_bedrock_bearer_token", "aws_bearer_to
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthMode {
     /// `Authorization: Bearer <token>`.
-    Bearer { token: String, from_request: bool },
+    Bearer {
+        /// The token, trimmed.
+        token: String,
+        /// Whether it came from the request's provider data rather than the config.
+        from_request: bool,
+    },
     /// AWS Signature Version 4 by the host.
     SigV4,
-}
-
-impl AuthMode {
-    pub fn is_sigv4(&self) -> bool {
-        matches!(self, AuthMode::SigV4)
-    }
 }
 
 /// The per-request token, if the provider data carries a usable one.

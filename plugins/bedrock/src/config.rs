@@ -47,10 +47,13 @@ pub const BEARER_TOKEN_ENV: [&str; 2] = ["AWS_BEDROCK_BEARER_TOKEN", "AWS_BEARER
 /// Env variables naming the region, in order.
 pub const REGION_ENV: [&str; 2] = ["AWS_DEFAULT_REGION", "AWS_REGION"];
 
-/// Endpoint overrides: inference, control plane, mantle; each falls back to the generic one.
+/// Replaces the inference endpoint (the AWS SDKs' variable for `bedrock-runtime`).
 pub const RUNTIME_ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL_BEDROCK_RUNTIME";
+/// Replaces the control-plane endpoint (the AWS SDKs' variable for `bedrock`).
 pub const CONTROL_ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL_BEDROCK";
+/// Replaces the mantle endpoint (no AWS SDK has one; named like the others).
 pub const MANTLE_ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL_BEDROCK_MANTLE";
+/// Replaces every endpoint without a specific variable set.
 pub const GENERIC_ENDPOINT_ENV: &str = "AWS_ENDPOINT_URL";
 
 /// (config key, env fallback) of the credential-source fields handed to the host.
@@ -82,6 +85,7 @@ pub const ENV_VARS: [&str; 13] = [
 pub struct Resolved {
     /// The configured bearer token (non-blank, trimmed), if any.
     pub bearer_token: Option<String>,
+    /// The region of the endpoints and of the SigV4 scope.
     pub region: String,
     /// `…/openai/v1/chat/completions` on the runtime endpoint.
     pub chat_url: String,
@@ -91,7 +95,9 @@ pub struct Resolved {
     pub mantle_models_url: String,
     /// Where the host finds AWS credentials for SigV4.
     pub credentials: AwsCredentialSource,
+    /// Whether `list-models` asks the upstream (otherwise it lists nothing).
     pub refresh_models: bool,
+    /// The only models requests may use and listing may return; `None` for all.
     pub allowed_models: Option<Vec<String>>,
     /// `network.timeout` (the read timeout when split): the whole exchange's limit.
     pub timeout: Option<Duration>,

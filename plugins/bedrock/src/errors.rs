@@ -16,11 +16,17 @@ use ogx_provider_sdk::http::HttpError;
 
 use crate::auth::AuthMode;
 
+/// Upstream 401/403 to a SigV4-signed request.
 pub const SIGV4_REJECTED: &str = "Authentication failed because the configured cloud credentials could not authorize this request. Please verify that the credentials available to the server are valid, unexpired, and allowed to access the requested model.";
+/// Upstream 401/403 to a bearer token, the upstream saying it expired.
 pub const BEARER_EXPIRED: &str = "Authentication failed because the provided request credential has expired. Please refresh the credential and try again, or remove it so the server can use its configured cloud credentials.";
+/// Upstream 401/403 to a bearer token, for any other reason.
 pub const BEARER_REJECTED: &str = "Authentication failed because the provided request credential was rejected. Please verify that the credential is valid, unexpired, and authorized for this request.";
+/// The host could not resolve AWS credentials for a SigV4 request.
 pub const CREDENTIALS_UNRESOLVED: &str = "Authentication failed because the server could not resolve AWS credentials. Please verify that the server has valid AWS credentials configured.";
+/// `/v1/completions`, streaming or not (501).
 pub const COMPLETIONS_UNSUPPORTED: &str = "Bedrock's OpenAI-compatible API does not support /v1/completions endpoint. Only /v1/chat/completions is supported. See https://docs.aws.amazon.com/bedrock/latest/userguide/inference-chat-completions.html";
+/// `/v1/embeddings` (501).
 pub const EMBEDDINGS_UNSUPPORTED: &str = "Bedrock's OpenAI-compatible API does not support /v1/embeddings endpoint. See https://docs.aws.amazon.com/bedrock/latest/userguide/inference-chat-completions.html";
 
 /// Prefix of Bedrock short-term API keys; the rest is a base64 presigned URL.

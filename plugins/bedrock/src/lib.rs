@@ -17,6 +17,8 @@
 //! The pure modules are tested natively (in `plugins/`):
 //! `cargo test --target x86_64-unknown-linux-gnu -p ogx-plugin-bedrock --lib`.
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod config;
 pub mod errors;

@@ -68,6 +68,7 @@ pub enum Event {
     Failed(ProviderError),
 }
 
+/// What one event's data means: `[DONE]`, an `error` object, or a chunk to pass on.
 pub fn classify(data: &str) -> Event {
     let data = data.trim();
     if data.starts_with("[DONE]") {
