@@ -20,7 +20,7 @@ use super::discovery::{self, PluginCatalog, PluginEntry, PluginLoadError};
 use super::instance::{HostState, Instance, InstanceFor, LoadedPlugin, ProviderHandles, Sandbox};
 use super::limits::EPOCH_TICK_MS;
 use super::{Descriptor, Provider, RuntimeLimits};
-use crate::imports::aws::{AwsEnv, AwsIdentity, AwsSigner};
+use crate::imports::aws::{AwsEnv, AwsIdentity, AwsSigner, endpoint_override_hosts};
 use crate::imports::config::EnvView;
 use crate::imports::http::{ClientOptions, EgressPolicy, OutboundClient};
 use crate::imports::kv::KvStore;
@@ -213,8 +213,13 @@ impl PluginRuntime {
             path: plugin.path.clone(),
             reason,
         };
-        let policy = EgressPolicy::new(&descriptor.outbound_hosts, false)
-            .map_err(|e| setup_error(e.to_string()))?;
+        let mut outbound_hosts = descriptor.outbound_hosts.clone();
+        outbound_hosts.extend(endpoint_override_hosts(
+            &descriptor.env_vars,
+            &AwsEnv::process(),
+        ));
+        let policy =
+            EgressPolicy::new(&outbound_hosts, false).map_err(|e| setup_error(e.to_string()))?;
         let lookup = self.env.clone();
         // The provider's AWS settings (static keys, role, profile) stay in the host; the
         // plugin only asks for `aws-sigv4` signing.

@@ -146,10 +146,8 @@ impl Provider for Bedrock {
                 "https://*.amazonaws.com".into(),
                 // bedrock-mantle.{region}.api.aws
                 "https://*.api.aws".into(),
-                // Endpoint overrides on the machine itself (AWS_ENDPOINT_URL_*: local proxies,
-                // test doubles). Any other override host needs the operator's egress allowance.
-                "127.0.0.1".into(),
-                "localhost".into(),
+                // The hosts of the AWS_ENDPOINT_URL* variables below, when the operator sets
+                // them, are allowed by the host.
             ],
             env_vars: config::ENV_VARS.iter().map(|s| s.to_string()).collect(),
             secret_config_keys: vec![

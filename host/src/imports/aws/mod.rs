@@ -123,6 +123,30 @@ pub fn endpoint_override(service_env_suffix: &str) -> Option<String> {
     endpoint_override_in(&AwsEnv::Process, service_env_suffix)
 }
 
+/// Egress patterns (`scheme://host:port`) for the endpoint overrides the operator set among
+/// `declared` variables: a plugin that declares `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` may reach
+/// the host that variable names, because setting it is the operator's choice. Unparsable values
+/// give nothing (the plugin's request then fails with a clear error).
+pub fn endpoint_override_hosts(declared: &[String], env: &AwsEnv) -> Vec<String> {
+    let ignore = env
+        .get(IGNORE_CONFIGURED_ENDPOINT_URLS_ENV)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if ignore {
+        return Vec::new();
+    }
+    declared
+        .iter()
+        .filter(|name| *name == "AWS_ENDPOINT_URL" || name.starts_with("AWS_ENDPOINT_URL_"))
+        .filter_map(|name| env.get(name))
+        .filter_map(|value| {
+            let url = reqwest::Url::parse(value.trim()).ok()?;
+            let host = url.host_str()?;
+            let port = url.port_or_known_default()?;
+            Some(format!("{}://{host}:{port}", url.scheme()))
+        })
+        .collect()
+}
+
 /// [`endpoint_override`] reading `env`.
 pub fn endpoint_override_in(env: &AwsEnv, service_env_suffix: &str) -> Option<String> {
     let ignore = env

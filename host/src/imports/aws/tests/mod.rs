@@ -133,6 +133,37 @@ fn session_ttl_table() {
 }
 
 #[test]
+fn endpoint_override_hosts_come_from_declared_variables_only() {
+    let declared: Vec<String> = [
+        "AWS_ENDPOINT_URL_BEDROCK_RUNTIME",
+        "AWS_ENDPOINT_URL",
+        "AWS_REGION",
+    ]
+    .map(String::from)
+    .to_vec();
+    let env = AwsEnv::from_pairs([
+        ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "http://127.0.0.1:9000/"),
+        ("AWS_ENDPOINT_URL", "https://proxy.internal"),
+        ("AWS_ENDPOINT_URL_STS", "http://sts.internal:4566"),
+        ("AWS_REGION", "http://not-an-endpoint:1"),
+    ]);
+    assert_eq!(
+        endpoint_override_hosts(&declared, &env),
+        vec![
+            "http://127.0.0.1:9000".to_string(),
+            "https://proxy.internal:443".to_string()
+        ]
+    );
+    let ignored = AwsEnv::from_pairs([
+        ("AWS_ENDPOINT_URL", "https://proxy.internal"),
+        ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+    ]);
+    assert!(endpoint_override_hosts(&declared, &ignored).is_empty());
+    let broken = AwsEnv::from_pairs([("AWS_ENDPOINT_URL", "not a url")]);
+    assert!(endpoint_override_hosts(&declared, &broken).is_empty());
+}
+
+#[test]
 fn endpoint_override_table() {
     type Vars = &'static [(&'static str, &'static str)];
     let cases: &[(Vars, &str, Option<&str>)] = &[
