@@ -193,12 +193,8 @@ pub(super) fn parse_backend(
                 db: db()?,
                 user: s.required_string("user", user_required)?,
                 password: s.string("password")?,
-                pool_size: s
-                    .int_in("pool_size", 1, u32::MAX.into())?
-                    .map_or(10, |n| n as u32),
-                max_overflow: s
-                    .int_in("max_overflow", 0, u32::MAX.into())?
-                    .map_or(20, |n| n as u32),
+                pool_size: s.u32_at_least("pool_size", 1)?.unwrap_or(10),
+                max_overflow: s.u32_at_least("max_overflow", 0)?.unwrap_or(20),
                 pool_recycle: s.int_in("pool_recycle", -1, i64::MAX)?.unwrap_or(-1),
                 pool_pre_ping: s.bool("pool_pre_ping")?.unwrap_or(true),
             }),

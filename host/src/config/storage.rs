@@ -375,11 +375,9 @@ fn queued_store(
                     backend: s.required_string("backend", BACKEND_FIX)?,
                     table_name,
                     max_write_queue_size: s
-                        .int_in("max_write_queue_size", 1, i64::MAX)?
-                        .map_or(10000, |n| n as u64),
-                    num_writers: s
-                        .int_in("num_writers", 1, i64::MAX)?
-                        .map_or(4, |n| n as u64),
+                        .u64_at_least("max_write_queue_size", 1)?
+                        .unwrap_or(10000),
+                    num_writers: s.u64_at_least("num_writers", 1)?.unwrap_or(4),
                 })
             }
         },
