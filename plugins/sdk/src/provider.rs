@@ -1,9 +1,9 @@
 //! The [`Provider`] trait a plugin implements, and the plain types it speaks.
 //!
 //! The host calls a fresh instance for every API request: [`Provider::init`] first, then
-//! exactly one operation. Every operation but `chat_completion` has a default, so a plugin
-//! implements only what its upstream offers; the defaults answer 501 `unsupported` (health:
-//! `not-implemented`, model list: empty).
+//! exactly one operation. Every operation has a default, so a plugin implements only what its
+//! upstream offers; the defaults answer 501 `unsupported` (health: `not-implemented`, model
+//! list: empty).
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
