@@ -13,6 +13,7 @@ loopback, and the EC2 metadata lookup switched off, so the only traffic is to 12
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -130,6 +131,69 @@ def run_ogx(args: Sequence[str], home: Path, env: Mapping[str, str] | None = Non
         raise AssertionError(f"`ogx {' '.join(map(str, args))}` did not exit within {timeout:.0f}s;"
                              f" output:\n{stdout}{stderr}")
     return OgxResult(cmd[1:], proc.returncode, stdout, stderr)
+
+
+# -- run configs ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """One entry of `registered_resources.models`; clients call it `vllm/<model_id>`."""
+    model_id: str
+    provider_model_id: str
+    model_type: str | None = None
+
+
+MY_MODEL = RegisteredModel("my-model", "upstream-model")
+
+
+def vllm_config(upstream_url: str, *, distro_name: str | None, api_token: str | None = "fake-token",
+                apis: Sequence[str] | None = ("inference", "models"),
+                extra_provider_config: Mapping[str, object] | None = None,
+                models: Sequence[RegisteredModel] = (MY_MODEL,),
+                more_providers: str = "", more_sections: str = "") -> str:
+    """A run config with one `remote::vllm` provider, id `vllm`, pointed at `upstream_url`.
+
+    `None` leaves `distro_name`, `api_token` or `apis` out; `extra_provider_config` adds keys to
+    the provider's `config`; `more_providers` (YAML text) adds items to `providers.inference`
+    after it, and `more_sections` (YAML text) adds top-level keys.
+    """
+    config = {"base_url": upstream_url}
+    if api_token is not None:
+        config["api_token"] = api_token
+    config.update(extra_provider_config or {})
+
+    text = "\nversion: 2\n"
+    if distro_name is not None:
+        text += f"distro_name: {_yaml_scalar(distro_name)}\n"
+    if apis is not None:
+        text += f"apis: [{', '.join(apis)}]\n"
+    text += ("providers:\n"
+             "  inference:\n"
+             "  - provider_id: vllm\n"
+             "    provider_type: remote::vllm\n"
+             "    config:\n")
+    text += "".join(f"      {key}: {_yaml_scalar(v)}\n" for key, v in config.items())
+    text += _yaml_block(more_providers)
+    if models:
+        text += "registered_resources:\n  models:\n"
+        for model in models:
+            text += (f"  - model_id: {_yaml_scalar(model.model_id)}\n"
+                     f"    provider_id: vllm\n"
+                     f"    provider_model_id: {_yaml_scalar(model.provider_model_id)}\n")
+            if model.model_type is not None:
+                text += f"    model_type: {_yaml_scalar(model.model_type)}\n"
+    return text + _yaml_block(more_sections)
+
+
+def _yaml_scalar(value: object) -> str:
+    """A JSON scalar, which YAML reads as the same string, number or boolean."""
+    return json.dumps(value)
+
+
+def _yaml_block(text: str) -> str:
+    """YAML lines given as text, without the blank lines around them."""
+    text = text.strip("\n")
+    return text + "\n" if text else ""
 
 
 # -- servers -------------------------------------------------------------------------------

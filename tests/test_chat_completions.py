@@ -9,29 +9,14 @@ import threading
 import pytest
 
 from mock_openai import EXTRA_FIELD, EXTRA_FIELD_VALUE, answer_for
-from ogx_harness import sse_events
+from ogx_harness import RegisteredModel, sse_events, vllm_config
 
 
 @pytest.fixture(scope="module")
 def server(module_mock_upstream, module_ogx_server):
-    return module_ogx_server(f"""
-version: 2
-distro_name: chat-e2e
-apis: [inference, models]
-providers:
-  inference:
-  - provider_id: vllm
-    provider_type: remote::vllm
-    config:
-      base_url: {module_mock_upstream.base_url}
-      api_token: fake-token
-registered_resources:
-  models:
-  - model_id: my-model
-    provider_id: vllm
-    provider_model_id: upstream-model
-    model_type: llm
-""")
+    return module_ogx_server(vllm_config(
+        module_mock_upstream.base_url, distro_name="chat-e2e",
+        models=[RegisteredModel("my-model", "upstream-model", "llm")]))
 
 
 @pytest.fixture

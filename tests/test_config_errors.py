@@ -3,7 +3,10 @@ the fix."""
 
 from __future__ import annotations
 
-from ogx_harness import PLUGINS_DIR, free_port
+from ogx_harness import PLUGINS_DIR, free_port, vllm_config
+
+# Port 9 (discard): nothing answers there, and these configs never get far enough to try.
+UNREACHABLE_URL = "http://127.0.0.1:9/v1"
 
 
 def write(tmp_path, text: str):
@@ -13,18 +16,8 @@ def write(tmp_path, text: str):
 
 
 def test_an_unset_environment_variable_names_the_variable_and_the_key(run_ogx, tmp_path):
-    config = write(tmp_path, """
-version: 2
-distro_name: broken
-apis: [inference, models]
-providers:
-  inference:
-  - provider_id: vllm
-    provider_type: remote::vllm
-    config:
-      base_url: http://127.0.0.1:9/v1
-      api_token: ${env.OGX_E2E_MISSING_VAR}
-""")
+    config = write(tmp_path, vllm_config(UNREACHABLE_URL, distro_name="broken",
+                                         api_token="${env.OGX_E2E_MISSING_VAR}", models=()))
 
     result = run_ogx(["run", "--port", free_port(), config])
 
@@ -37,16 +30,8 @@ providers:
 
 
 def test_an_empty_environment_variable_counts_as_unset(run_ogx, tmp_path):
-    config = write(tmp_path, """
-version: 2
-distro_name: broken
-providers:
-  inference:
-  - provider_id: vllm
-    provider_type: remote::vllm
-    config:
-      base_url: ${env.OGX_E2E_EMPTY_URL}
-""")
+    config = write(tmp_path, vllm_config("${env.OGX_E2E_EMPTY_URL}", distro_name="broken",
+                                         apis=None, api_token=None, models=()))
 
     result = run_ogx(["run", "--port", free_port(), config], env={"OGX_E2E_EMPTY_URL": ""})
 
@@ -75,15 +60,8 @@ providers:
 
 
 def test_a_config_without_distro_name_gives_the_ogx_message(run_ogx, tmp_path):
-    config = write(tmp_path, """
-version: 2
-providers:
-  inference:
-  - provider_id: vllm
-    provider_type: remote::vllm
-    config:
-      base_url: http://127.0.0.1:9/v1
-""")
+    config = write(tmp_path, vllm_config(UNREACHABLE_URL, distro_name=None, apis=None,
+                                         api_token=None, models=()))
 
     result = run_ogx(["run", "--port", free_port(), config])
 

@@ -9,28 +9,12 @@ import openai
 import pytest
 
 from mock_openai import answer_for, error_message, stream_pieces
-from ogx_harness import error_message_of, sse_events
+from ogx_harness import error_message_of, sse_events, vllm_config
 
 
 @pytest.fixture(scope="module")
 def server(module_mock_upstream, module_ogx_server):
-    return module_ogx_server(f"""
-version: 2
-distro_name: errors-e2e
-apis: [inference, models]
-providers:
-  inference:
-  - provider_id: vllm
-    provider_type: remote::vllm
-    config:
-      base_url: {module_mock_upstream.base_url}
-      api_token: fake-token
-registered_resources:
-  models:
-  - model_id: my-model
-    provider_id: vllm
-    provider_model_id: upstream-model
-""")
+    return module_ogx_server(vllm_config(module_mock_upstream.base_url, distro_name="errors-e2e"))
 
 
 def test_a_body_that_is_not_json_is_a_400(server):

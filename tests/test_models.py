@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from ogx_harness import wait_until
+from ogx_harness import RegisteredModel, vllm_config, wait_until
 
 REGISTERED = [
     # (model_id in the config, provider_model_id) -> the id clients use is "vllm/<model_id>"
@@ -16,29 +16,11 @@ REGISTERED = [
 
 @pytest.fixture(scope="module")
 def server(module_mock_upstream, module_ogx_server):
-    return module_ogx_server(f"""
-version: 2
-distro_name: models-e2e
-apis: [inference, models]
-providers:
-  inference:
-  - provider_id: vllm
-    provider_type: remote::vllm
-    config:
-      base_url: {module_mock_upstream.base_url}
-      api_token: fake-token
-      refresh_models: true
-registered_resources:
-  models:
-  - model_id: {REGISTERED[0][0]}
-    provider_id: vllm
-    provider_model_id: {REGISTERED[0][1]}
-    model_type: llm
-  - model_id: "{REGISTERED[1][0]}"
-    provider_id: vllm
-    provider_model_id: {REGISTERED[1][1]}
-    model_type: llm
-""")
+    return module_ogx_server(vllm_config(
+        module_mock_upstream.base_url, distro_name="models-e2e",
+        extra_provider_config={"refresh_models": True},
+        models=[RegisteredModel(model_id, provider_model_id, "llm")
+                for model_id, provider_model_id in REGISTERED]))
 
 
 def listed_ids(server) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mock_openai import MockOpenAI, answer_for
-from ogx_harness import error_message_of
+from ogx_harness import error_message_of, vllm_config
 
 SECRET = "secret-value-123"
 
@@ -20,24 +20,8 @@ def upstream():
 
 @pytest.fixture(scope="module")
 def server(upstream, module_ogx_server):
-    return module_ogx_server(f"""
-version: 2
-distro_name: ops-e2e
-apis: [inference, models]
-providers:
-  inference:
-  - provider_id: vllm
-    provider_type: remote::vllm
-    config:
-      base_url: {upstream.base_url}
-      api_token: {SECRET}
-      max_tokens: 4096
-registered_resources:
-  models:
-  - model_id: my-model
-    provider_id: vllm
-    provider_model_id: upstream-model
-""")
+    return module_ogx_server(vllm_config(upstream.base_url, distro_name="ops-e2e", api_token=SECRET,
+                                         extra_provider_config={"max_tokens": 4096}))
 
 
 def test_health(server):

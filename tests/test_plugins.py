@@ -13,7 +13,8 @@ import pytest
 import requests
 
 from mock_openai import answer_for
-from ogx_harness import PLUGINS_DIR, error_message_of, plugin_file_for, plugin_serving
+from ogx_harness import (PLUGINS_DIR, error_message_of, plugin_file_for, plugin_serving,
+                         vllm_config)
 
 # The 8-byte header of an empty WebAssembly core module: valid wasm, but not a component.
 CORE_MODULE = b"\0asm\x01\0\0\0"
@@ -29,25 +30,8 @@ def openai_plugin(ogx_home):
     return path
 
 
-def vllm_config(mock, extra: str = "") -> str:
-    return f"""
-version: 2
-distro_name: plugins-e2e
-apis: [inference, models]
-providers:
-  inference:
-  - provider_id: vllm
-    provider_type: remote::vllm
-    config:
-      base_url: {mock.base_url}
-      api_token: fake-token
-{extra}
-registered_resources:
-  models:
-  - model_id: my-model
-    provider_id: vllm
-    provider_model_id: upstream-model
-"""
+def plugins_config(mock, **options) -> str:
+    return vllm_config(mock.base_url, distro_name="plugins-e2e", **options)
 
 
 def lines_naming(output: str, name: str) -> list[str]:
@@ -95,7 +79,7 @@ def test_files_that_are_not_components_are_listed_with_an_error(run_ogx, mixed_p
 
 def test_the_server_starts_and_serves_despite_broken_plugin_files(
         mock_upstream, ogx_server, mixed_plugins_dir):
-    server = ogx_server(vllm_config(mock_upstream), plugins_dir=None,
+    server = ogx_server(plugins_config(mock_upstream), plugins_dir=None,
                         args=["--plugins-dir", mixed_plugins_dir])
 
     assert chat_works(server)
@@ -105,13 +89,14 @@ def test_the_server_starts_and_serves_despite_broken_plugin_files(
 
 @pytest.fixture
 def server_with_bad_plugins(mock_upstream, ogx_server):
-    return ogx_server(vllm_config(mock_upstream, extra="""
+    return ogx_server(plugins_config(mock_upstream, more_providers="""
   - provider_id: trap
     provider_type: test::trap
     config: {}
   - provider_id: spin
     provider_type: test::spin
     config: {}
+""", more_sections="""
 plugins:
   limits:
     call_timeout_ms: 2000
@@ -156,7 +141,7 @@ def test_a_plugin_dropped_into_the_config_dirs_plugins_folder_is_served(
     # A new name: plugins are found by what they describe, not by their file name.
     shutil.copy(openai_plugin, config_dir / "plugins" / "dropped-in-provider.wasm")
 
-    server = ogx_server(vllm_config(mock_upstream), plugins_dir=None, config_dir=config_dir)
+    server = ogx_server(plugins_config(mock_upstream), plugins_dir=None, config_dir=config_dir)
 
     assert chat_works(server)
     listing = run_ogx(["plugins", "list", "--config", server.config_path], plugins_dir=None)

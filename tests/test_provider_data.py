@@ -9,30 +9,15 @@ import threading
 import pytest
 
 from mock_openai import answer_for
-from ogx_harness import wait_until
+from ogx_harness import vllm_config, wait_until
 
 CONFIG_TOKEN = "config-token"
 
 
 @pytest.fixture(scope="module")
 def server(module_mock_upstream, module_ogx_server):
-    return module_ogx_server(f"""
-version: 2
-distro_name: provider-data-e2e
-apis: [inference, models]
-providers:
-  inference:
-  - provider_id: vllm
-    provider_type: remote::vllm
-    config:
-      base_url: {module_mock_upstream.base_url}
-      api_token: {CONFIG_TOKEN}
-registered_resources:
-  models:
-  - model_id: my-model
-    provider_id: vllm
-    provider_model_id: upstream-model
-""")
+    return module_ogx_server(vllm_config(module_mock_upstream.base_url,
+                                         distro_name="provider-data-e2e", api_token=CONFIG_TOKEN))
 
 
 @pytest.fixture

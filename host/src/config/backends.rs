@@ -136,7 +136,8 @@ pub(super) fn parse_backend(
     };
     let port_u16 =
         |default: u16| Ok::<_, Invalid>(s.int_in("port", 1, 65535)?.map_or(default, |p| p as u16));
-    let user_required = "Add `user:` with the database user.";
+    let postgres_port = || Ok::<_, Invalid>(s.string("port")?.unwrap_or_else(|| "5432".into()));
+    let postgres_user = || s.required_string("user", "Add `user:` with the database user.");
     let (backend, known): (Backend, &[&str]) = match kind.as_str() {
         "kv_sqlite" => (
             Backend::KvSqlite {
@@ -163,9 +164,9 @@ pub(super) fn parse_backend(
         "kv_postgres" => (
             Backend::KvPostgres(PostgresKv {
                 host: host()?,
-                port: s.string("port")?.unwrap_or_else(|| "5432".into()),
+                port: postgres_port()?,
                 db: db()?,
-                user: s.required_string("user", user_required)?,
+                user: postgres_user()?,
                 password: s.string("password")?,
                 ssl_mode: s.string("ssl_mode")?,
                 ca_cert_path: s.string("ca_cert_path")?,
@@ -189,16 +190,12 @@ pub(super) fn parse_backend(
         "sql_postgres" => (
             Backend::SqlPostgres(PostgresSql {
                 host: host()?,
-                port: s.string("port")?.unwrap_or_else(|| "5432".into()),
+                port: postgres_port()?,
                 db: db()?,
-                user: s.required_string("user", user_required)?,
+                user: postgres_user()?,
                 password: s.string("password")?,
-                pool_size: s
-                    .int_in("pool_size", 1, u32::MAX.into())?
-                    .map_or(10, |n| n as u32),
-                max_overflow: s
-                    .int_in("max_overflow", 0, u32::MAX.into())?
-                    .map_or(20, |n| n as u32),
+                pool_size: s.u32_at_least("pool_size", 1)?.unwrap_or(10),
+                max_overflow: s.u32_at_least("max_overflow", 0)?.unwrap_or(20),
                 pool_recycle: s.int_in("pool_recycle", -1, i64::MAX)?.unwrap_or(-1),
                 pool_pre_ping: s.bool("pool_pre_ping")?.unwrap_or(true),
             }),

@@ -134,6 +134,18 @@ impl<'a> Section<'a> {
         }
     }
 
+    /// An integer within `min..=i64::MAX`, as a `u64` (a count, a size, a duration).
+    pub fn u64_at_least(&self, key: &str, min: u32) -> Result<Option<u64>, Invalid> {
+        Ok(self.int_in(key, min.into(), i64::MAX)?.map(|n| n as u64))
+    }
+
+    /// An integer within `min..=u32::MAX`, as a `u32`.
+    pub fn u32_at_least(&self, key: &str, min: u32) -> Result<Option<u32>, Invalid> {
+        Ok(self
+            .int_in(key, min.into(), u32::MAX.into())?
+            .map(|n| n as u32))
+    }
+
     pub fn bool(&self, key: &str) -> Result<Option<bool>, Invalid> {
         let Some(v) = self.get(key) else {
             return Ok(None);
@@ -227,6 +239,34 @@ mod tests {
         assert_eq!(
             s.unknown_keys(&["p", "f", "b", "n", "s"]),
             vec!["server.bad", "server.nul"]
+        );
+    }
+
+    #[test]
+    fn unsigned_readers_are_int_in_with_the_type_s_maximum() {
+        let doc =
+            json!({"big": 4_294_967_296_i64, "neg": -1, "zero": "0", "max": 4_294_967_295_i64});
+        let s = Section::of(Some(&doc), "limits").unwrap().unwrap();
+        assert_eq!(s.u32_at_least("max", 1).unwrap(), Some(u32::MAX));
+        assert_eq!(s.u32_at_least("zero", 0).unwrap(), Some(0));
+        assert_eq!(s.u32_at_least("absent", 1).unwrap(), None);
+        assert_eq!(
+            s.u32_at_least("big", 1).unwrap_err(),
+            s.int_in("big", 1, u32::MAX.into()).unwrap_err()
+        );
+        assert_eq!(
+            s.u32_at_least("big", 1).unwrap_err().fix,
+            "Use a value from 1 to 4294967295."
+        );
+        assert_eq!(s.u64_at_least("big", 1).unwrap(), Some(4_294_967_296));
+        assert_eq!(s.u64_at_least("zero", 0).unwrap(), Some(0));
+        assert_eq!(
+            s.u64_at_least("zero", 1).unwrap_err(),
+            s.int_in("zero", 1, i64::MAX).unwrap_err()
+        );
+        assert_eq!(
+            s.u64_at_least("neg", 0).unwrap_err().fix,
+            "Use a value from 0 to 9223372036854775807."
         );
     }
 }

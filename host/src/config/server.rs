@@ -94,12 +94,10 @@ pub fn parse_server(
         tls_certfile,
         tls_keyfile,
         tls_cafile,
-        workers: s
-            .int_in("workers", 1, u32::MAX.into())?
-            .map_or(1, |n| n as u32),
+        workers: s.u32_at_least("workers", 1)?.unwrap_or(1),
         registry_refresh_interval_seconds: s
-            .int_in("registry_refresh_interval_seconds", 1, i64::MAX)?
-            .map_or(300, |n| n as u64),
+            .u64_at_least("registry_refresh_interval_seconds", 1)?
+            .unwrap_or(300),
         auth: s.get("auth").cloned(),
         quota: parse_quota(&s, storage, warnings)?,
         cors: parse_cors(&s, warnings)?,
@@ -142,12 +140,10 @@ fn parse_quota(
     }
     Ok(Some(QuotaConfig {
         kvstore,
-        anonymous_max_requests: q
-            .int_in("anonymous_max_requests", 0, i64::MAX)?
-            .map_or(100, |n| n as u64),
+        anonymous_max_requests: q.u64_at_least("anonymous_max_requests", 0)?.unwrap_or(100),
         authenticated_max_requests: q
-            .int_in("authenticated_max_requests", 0, i64::MAX)?
-            .map_or(1000, |n| n as u64),
+            .u64_at_least("authenticated_max_requests", 0)?
+            .unwrap_or(1000),
         period,
     }))
 }
@@ -186,7 +182,7 @@ fn parse_cors(
         allow_headers: c.string_list("allow_headers")?,
         allow_credentials: c.bool("allow_credentials")?.unwrap_or(false),
         expose_headers: c.string_list("expose_headers")?,
-        max_age: c.int_in("max_age", 0, i64::MAX)?.map_or(600, |n| n as u64),
+        max_age: c.u64_at_least("max_age", 0)?.unwrap_or(600),
     };
     if cors.allow_credentials && cors.allow_origins.iter().any(|o| o == "*") {
         return Err(Invalid::new(
@@ -216,14 +212,11 @@ pub fn parse_plugins(
         None => PluginLimits::default(),
         Some(l) => {
             l.warn_unknown(LIMITS_KEYS, warnings);
-            let positive = |key: &str| l.int_in(key, 1, i64::MAX).map(|v| v.map(|n| n as u64));
             PluginLimits {
-                memory_mb: positive("memory_mb")?,
-                call_timeout_ms: positive("call_timeout_ms")?,
-                stream_idle_timeout_ms: positive("stream_idle_timeout_ms")?,
-                max_instances: l
-                    .int_in("max_instances", 1, u32::MAX.into())?
-                    .map(|n| n as u32),
+                memory_mb: l.u64_at_least("memory_mb", 1)?,
+                call_timeout_ms: l.u64_at_least("call_timeout_ms", 1)?,
+                stream_idle_timeout_ms: l.u64_at_least("stream_idle_timeout_ms", 1)?,
+                max_instances: l.u32_at_least("max_instances", 1)?,
             }
         }
     };

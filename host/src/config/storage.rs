@@ -265,28 +265,24 @@ pub fn parse_storage(
     Ok(storage)
 }
 
-/// One `storage.stores` entry as written.
-enum StoreEntry<'a> {
-    /// Not written: the default reference applies.
-    Absent,
-    /// Written as null: the store is off.
-    Off,
-    Given(&'a serde_json::Map<String, Value>),
-}
-
-fn store_entry<'a>(
-    stores: &Section<'a>,
+/// One `storage.stores` entry: not written, the `default` reference applies; written as null,
+/// the store is off; a mapping is read by `read`, after its unknown keys are warned about.
+fn store_ref<T>(
+    stores: &Section<'_>,
     name: &str,
     known: &[&str],
+    default: Option<T>,
     warnings: &mut Vec<String>,
-) -> Result<StoreEntry<'a>, Invalid> {
+    read: impl FnOnce(&Section<'_>) -> Result<T, Invalid>,
+) -> Result<Option<T>, Invalid> {
     match stores.map.get(name) {
-        None => Ok(StoreEntry::Absent),
-        Some(Value::Null) => Ok(StoreEntry::Off),
+        None => Ok(default),
+        Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) => {
             let path = stores.key(name);
-            (Section { map, path: &path }).warn_unknown(known, warnings);
-            Ok(StoreEntry::Given(map))
+            let s = Section { map, path: &path };
+            s.warn_unknown(known, warnings);
+            read(&s).map(Some)
         }
         Some(other) => Err(Invalid::new(
             stores.key(name),
@@ -310,20 +306,14 @@ fn kv_store(
     default: Option<KvStoreRef>,
     warnings: &mut Vec<String>,
 ) -> Result<Option<KvStoreRef>, Invalid> {
-    let path = stores.key(name);
-    Ok(match store_entry(stores, name, KV_REF_KEYS, warnings)? {
-        StoreEntry::Absent => default,
-        StoreEntry::Off => None,
-        StoreEntry::Given(map) => {
-            let s = Section { map, path: &path };
-            Some(KvStoreRef {
-                backend: s.required_string("backend", BACKEND_FIX)?,
-                namespace: s.required_string(
-                    "namespace",
-                    &format!("Add a key prefix, e.g. `namespace: {name}`."),
-                )?,
-            })
-        }
+    store_ref(stores, name, KV_REF_KEYS, default, warnings, |s| {
+        Ok(KvStoreRef {
+            backend: s.required_string("backend", BACKEND_FIX)?,
+            namespace: s.required_string(
+                "namespace",
+                &format!("Add a key prefix, e.g. `namespace: {name}`."),
+            )?,
+        })
     })
 }
 
@@ -333,18 +323,12 @@ fn sql_store(
     default: Option<SqlStoreRef>,
     warnings: &mut Vec<String>,
 ) -> Result<Option<SqlStoreRef>, Invalid> {
-    let path = stores.key(name);
-    Ok(match store_entry(stores, name, SQL_REF_KEYS, warnings)? {
-        StoreEntry::Absent => default,
-        StoreEntry::Off => None,
-        StoreEntry::Given(map) => {
-            let s = Section { map, path: &path };
-            Some(SqlStoreRef {
-                backend: s.required_string("backend", BACKEND_FIX)?,
-                table_name: s
-                    .required_string("table_name", "Add `table_name:` with the table to use.")?,
-            })
-        }
+    store_ref(stores, name, SQL_REF_KEYS, default, warnings, |s| {
+        Ok(SqlStoreRef {
+            backend: s.required_string("backend", BACKEND_FIX)?,
+            table_name: s
+                .required_string("table_name", "Add `table_name:` with the table to use.")?,
+        })
     })
 }
 
@@ -357,33 +341,21 @@ fn queued_store(
     default_table: Option<&str>,
     warnings: &mut Vec<String>,
 ) -> Result<Option<InferenceStoreRef>, Invalid> {
-    let path = stores.key(name);
-    Ok(
-        match store_entry(stores, name, QUEUED_REF_KEYS, warnings)? {
-            StoreEntry::Absent => default,
-            StoreEntry::Off => None,
-            StoreEntry::Given(map) => {
-                let s = Section { map, path: &path };
-                let table_name = match (s.string("table_name")?, default_table) {
-                    (Some(t), _) => t,
-                    (None, Some(t)) => t.to_owned(),
-                    (None, None) => {
-                        s.required_string("table_name", "Add `table_name:`, e.g. inference_store.")?
-                    }
-                };
-                Some(InferenceStoreRef {
-                    backend: s.required_string("backend", BACKEND_FIX)?,
-                    table_name,
-                    max_write_queue_size: s
-                        .int_in("max_write_queue_size", 1, i64::MAX)?
-                        .map_or(10000, |n| n as u64),
-                    num_writers: s
-                        .int_in("num_writers", 1, i64::MAX)?
-                        .map_or(4, |n| n as u64),
-                })
+    store_ref(stores, name, QUEUED_REF_KEYS, default, warnings, |s| {
+        let table_name = match (s.string("table_name")?, default_table) {
+            (Some(t), _) => t,
+            (None, Some(t)) => t.to_owned(),
+            (None, None) => {
+                s.required_string("table_name", "Add `table_name:`, e.g. inference_store.")?
             }
-        },
-    )
+        };
+        Ok(InferenceStoreRef {
+            backend: s.required_string("backend", BACKEND_FIX)?,
+            table_name,
+            max_write_queue_size: s.u64_at_least("max_write_queue_size", 1)?.unwrap_or(10000),
+            num_writers: s.u64_at_least("num_writers", 1)?.unwrap_or(4),
+        })
+    })
 }
 
 fn parse_stores(stores: &Section<'_>, warnings: &mut Vec<String>) -> Result<StoresConfig, Invalid> {

@@ -1,9 +1,9 @@
 //! The [`Provider`] trait a plugin implements, and the plain types it speaks.
 //!
 //! The host calls a fresh instance for every API request: [`Provider::init`] first, then
-//! exactly one operation. Every operation but `chat_completion` has a default, so a plugin
-//! implements only what its upstream offers; the defaults answer 501 `unsupported` (health:
-//! `not-implemented`, model list: empty).
+//! exactly one operation. Every operation has a default, so a plugin implements only what its
+//! upstream offers; the defaults answer 501 `unsupported` (health: `not-implemented`, model
+//! list: empty).
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -150,10 +150,7 @@ pub trait Provider: Sized + 'static {
     /// `POST /v1/chat/completions` without streaming; returns a `chat.completion` object.
     fn chat_completion(&self, ctx: &Context, request: Value) -> Result<Value, ProviderError> {
         let _ = request;
-        Err(ProviderError::unsupported(
-            ctx.provider_type(),
-            "/v1/chat/completions",
-        ))
+        unsupported(ctx, "/v1/chat/completions")
     }
 
     /// `POST /v1/chat/completions` with `"stream": true`; yields `chat.completion.chunk`
@@ -164,19 +161,13 @@ pub trait Provider: Sized + 'static {
         request: Value,
     ) -> Result<ChunkStream, ProviderError> {
         let _ = request;
-        Err(ProviderError::unsupported(
-            ctx.provider_type(),
-            "streaming /v1/chat/completions",
-        ))
+        unsupported(ctx, "streaming /v1/chat/completions")
     }
 
     /// `POST /v1/completions` without streaming; returns a `text_completion` object.
     fn completion(&self, ctx: &Context, request: Value) -> Result<Value, ProviderError> {
         let _ = request;
-        Err(ProviderError::unsupported(
-            ctx.provider_type(),
-            "/v1/completions",
-        ))
+        unsupported(ctx, "/v1/completions")
     }
 
     /// `POST /v1/completions` with `"stream": true`; yields `text_completion` objects.
@@ -186,19 +177,13 @@ pub trait Provider: Sized + 'static {
         request: Value,
     ) -> Result<ChunkStream, ProviderError> {
         let _ = request;
-        Err(ProviderError::unsupported(
-            ctx.provider_type(),
-            "streaming /v1/completions",
-        ))
+        unsupported(ctx, "streaming /v1/completions")
     }
 
     /// `POST /v1/embeddings`; returns an OpenAI embeddings list.
     fn embeddings(&self, ctx: &Context, request: Value) -> Result<Value, ProviderError> {
         let _ = request;
-        Err(ProviderError::unsupported(
-            ctx.provider_type(),
-            "/v1/embeddings",
-        ))
+        unsupported(ctx, "/v1/embeddings")
     }
 
     /// Whether the upstream is reachable; the default is [`Health::NotImplemented`].
@@ -206,4 +191,10 @@ pub trait Provider: Sized + 'static {
         let _ = ctx;
         Health::NotImplemented
     }
+}
+
+/// What an operation a provider does not override answers: `unsupported` (501), naming the
+/// provider type and the operation.
+fn unsupported<T>(ctx: &Context, operation: &str) -> Result<T, ProviderError> {
+    Err(ProviderError::unsupported(ctx.provider_type(), operation))
 }
