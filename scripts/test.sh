@@ -6,16 +6,17 @@
 #      0.21.1 in ~/.cargo/bin, and .venv with tests/requirements.txt (see that script).
 #   2. host: `cargo build` + `cargo test` of the root workspace (debug profile).
 #   3. plugins: scripts/build-plugins.sh (`cargo build --target wasm32-wasip2 --release` of the
-#      plugins/ workspace) and install into ${CARGO_TARGET_DIR:-target}/debug/plugins/; then
-#      `ogx plugins list` must load every installed plugin.
-#   4. plugins: their unit tests, if plugins/README.md documents the command (see below).
+#      plugins/ workspace), installed with the test fixtures into
+#      ${CARGO_TARGET_DIR:-target}/debug/plugins/; then `ogx plugins list` must load every
+#      provider plugin (fixtures excluded: some of them must fail to load).
+#   4. plugins: their unit tests, the `cargo test` lines of plugins/README.md (see below).
 #   5. cargo-component: `cargo component build --release` of one provider plugin; the component
 #      it produces must load in `ogx plugins list --plugins-dir <dir>`.
 #   6. end to end: `python3 -m pytest -q tests/` in .venv against the built binary and plugins
 #      (exit code 5, "no tests collected", is a failure).
 #
-# Environment passed to pytest: OGX_BIN (the debug binary), OGX_BUILTIN_PLUGINS_DIR,
-# OGX_PLUGINS_WASM_DIR (every built plugin, fixtures included), OGX_ROOT.
+# Environment passed to pytest: OGX_BIN (the debug binary), OGX_PLUGINS_DIR (the built-in
+# folder: provider plugins and test fixtures), OGX_ROOT.
 # Options (environment): OGX_COMPONENT_CHECK_PACKAGE=<package> picks the cargo-component plugin;
 # OGX_PLUGIN_TEST_CMD overrides the plugin unit-test command; PYTEST_ADDOPTS works as usual.
 # All test traffic stays on 127.0.0.1.
@@ -26,7 +27,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 PROFILE=debug
 OGX_BIN="$OGX_HOST_TARGET_DIR/$PROFILE/ogx"
 BUILTIN_PLUGINS_DIR="$OGX_HOST_TARGET_DIR/$PROFILE/plugins"
-PLUGINS_WASM_DIR="$OGX_PLUGINS_TARGET_DIR/wasm32-wasip2/release"
 TIMINGS=()
 CURRENT_STEP="setup"
 
@@ -60,15 +60,16 @@ host_tests() {
     (cd "$OGX_ROOT" && run cargo test --workspace)
 }
 
-# Runs `ogx plugins list` with only DIR as plugin directory: the binary is hard-linked into a
-# scratch folder (so its built-in folder is empty) and HOME points there (no ~/.ogx/plugins).
-# Fails unless it exits 0, names every expected wasm stem, and reports no error.
+# plugins_list_isolated WASM...: runs `ogx plugins list --plugins-dir <dir>` on a folder holding
+# only these files. The binary is hard-linked into a scratch folder (so its built-in folder is
+# empty) and HOME points there (no ~/.ogx/plugins). Fails unless it exits 0, names every file,
+# and reports no error.
 plugins_list_isolated() {
-    local dir="$1"
-    shift
     local scratch="$OGX_HOST_TARGET_DIR/ogx-plugins-check"
+    local dir="$scratch/plugins-under-test"
     rm -rf "$scratch"
-    mkdir -p "$scratch/bin" "$scratch/home"
+    mkdir -p "$scratch/bin" "$scratch/home" "$dir"
+    cp "$@" "$dir/"
     ln "$OGX_BIN" "$scratch/bin/ogx" 2>/dev/null || cp "$OGX_BIN" "$scratch/bin/ogx"
     local output rc=0
     printf '    $ ogx plugins list --plugins-dir %s\n' "$dir" >&2
@@ -79,39 +80,45 @@ plugins_list_isolated() {
     if printf '%s\n' "$output" | grep -qiwE 'error|failed|rejected|invalid'; then
         die "ogx plugins list reported a problem with a plugin in $dir"
     fi
-    local stem
-    for stem in "$@"; do
-        printf '%s\n' "$output" | grep -qF "$stem" || die "ogx plugins list did not show $stem"
+    local wasm
+    for wasm in "$@"; do
+        printf '%s\n' "$output" | grep -qF "$(basename "$wasm")" || die "ogx plugins list did not show $(basename "$wasm")"
     done
-    info "ogx loaded: $*"
+    info "ogx loaded: $(for wasm in "$@"; do basename "$wasm"; done | tr '\n' ' ')"
 }
 
 plugins_build_and_install() {
-    run bash "$OGX_ROOT/scripts/build-plugins.sh" --profile "$PROFILE"
+    run bash "$OGX_ROOT/scripts/build-plugins.sh" --profile "$PROFILE" --with-fixtures
     load_wasm_toolchain
-    step "plugins: the installed built-in plugins load in ogx"
-    local stems
-    stems="$(plugin_members | awk -F'\t' '$4 == "provider" { print $2 }' | tr '\n' ' ')"
-    # shellcheck disable=SC2086
-    plugins_list_isolated "$BUILTIN_PLUGINS_DIR" $stems
+    step "plugins: the provider plugins load in ogx"
+    local files=() stem
+    while IFS= read -r stem; do
+        files+=("$BUILTIN_PLUGINS_DIR/$stem.wasm")
+    done < <(plugin_members | awk -F'\t' '$4 == "provider" { print $2 }')
+    plugins_list_isolated "${files[@]}"
 }
 
 # ---- PLUGIN UNIT TESTS: the plugins' pure logic -------------------------------------------------
-# The plugin engineer documents the command in plugins/README.md as a line that starts with
-# `cargo test` (for example `cargo test --workspace --target x86_64-unknown-linux-gnu`, native,
-# so no wasm runtime is needed); it runs in plugins/. OGX_PLUGIN_TEST_CMD overrides it.
-# Until one is documented this step says so and is skipped.
+# The commands are the lines of plugins/README.md that start with `cargo test` (today:
+# `cargo test --target x86_64-unknown-linux-gnu -p ogx-provider-sdk` and the same for
+# `-p ogx-plugin-openai --lib`: native, no wasm runtime needed); each runs in plugins/.
+# OGX_PLUGIN_TEST_CMD (one shell command) replaces them. None documented: the step is skipped.
 plugin_unit_tests() {
-    local cmd="${OGX_PLUGIN_TEST_CMD:-}"
-    if [[ -z "$cmd" && -f "$OGX_ROOT/plugins/README.md" ]]; then
-        cmd="$(sed -nE 's/^[[:space:]]*(\$[[:space:]]+)?(cargo test.*)$/\2/p' "$OGX_ROOT/plugins/README.md" | head -n1)"
+    local cmds=()
+    if [[ -n "${OGX_PLUGIN_TEST_CMD:-}" ]]; then
+        cmds=("$OGX_PLUGIN_TEST_CMD")
+    elif [[ -f "$OGX_ROOT/plugins/README.md" ]]; then
+        mapfile -t cmds < <(sed -nE 's/^[[:space:]]*(\$[[:space:]]+)?(cargo test[^#`]*).*$/\2/p' "$OGX_ROOT/plugins/README.md")
     fi
-    if [[ -z "$cmd" ]]; then
-        step "plugins: unit tests — SKIPPED: plugins/README.md documents no 'cargo test' line yet"
+    if [[ ${#cmds[@]} -eq 0 ]]; then
+        step "plugins: unit tests SKIPPED: plugins/README.md documents no 'cargo test' line"
         return 0
     fi
-    step "plugins: unit tests"
-    (cd "$OGX_ROOT/plugins" && CARGO_TARGET_DIR="$OGX_PLUGINS_TARGET_DIR" run bash -c "$cmd")
+    step "plugins: unit tests (the 'cargo test' lines of plugins/README.md)"
+    local cmd
+    for cmd in "${cmds[@]}"; do
+        (cd "$OGX_ROOT/plugins" && CARGO_TARGET_DIR="$OGX_PLUGINS_TARGET_DIR" run bash -c "$cmd")
+    done
 }
 # -------------------------------------------------------------------------------------------------
 
@@ -154,19 +161,14 @@ cargo_component_check() {
     info "$stem.wasm is a component ($(wc -c <"$out/$stem.wasm") bytes)"
 
     step "cargo-component: the component loads in ogx"
-    local dir="$OGX_PLUGINS_TARGET_DIR/cargo-component-check"
-    rm -rf "$dir"
-    mkdir -p "$dir"
-    cp "$out/$stem.wasm" "$dir/"
-    plugins_list_isolated "$dir" "$stem"
+    plugins_list_isolated "$out/$stem.wasm"
 }
 
 e2e_tests() {
     step "end to end: python -m pytest -q tests/"
     [[ -d "$OGX_ROOT/tests" ]] || die "tests/ does not exist"
     export OGX_BIN OGX_ROOT
-    export OGX_BUILTIN_PLUGINS_DIR="$BUILTIN_PLUGINS_DIR"
-    export OGX_PLUGINS_WASM_DIR="$PLUGINS_WASM_DIR"
+    export OGX_PLUGINS_DIR="$BUILTIN_PLUGINS_DIR"
     local rc=0
     (cd "$OGX_ROOT" && run "$OGX_ROOT/.venv/bin/python" -m pytest -q tests/) || rc=$?
     case $rc in
