@@ -2,14 +2,14 @@
 # scripts/serve.sh — set up, build ogx and its plugins, and start the gateway on port 8321 with
 # config/example.yaml. Extra arguments go to `ogx run`.
 #
-#   1. scripts/setup.sh apt wasm venv: Debian packages, the wasm toolchain (path A or B) and .venv
-#      (see that script; cargo-component is not needed here).
+#   1. scripts/setup.sh apt wasm: Debian packages and the wasm toolchain (path A or B; see that
+#      script). cargo-component and the test virtualenv are not needed here.
 #   2. `cargo build --release -p ogx` (OGX_PROFILE=debug for a quicker, slower-running build).
 #   3. scripts/build-plugins.sh: the plugins, installed next to the binary in
 #      ${CARGO_TARGET_DIR:-target}/<profile>/plugins/.
 #   4. Unless OGX_EXAMPLE_UPSTREAM is set, a demo OpenAI-compatible upstream
-#      (tests/mock_openai.py) on 127.0.0.1:8000, which config/example.yaml points at by default;
-#      it is stopped when ogx exits.
+#      (tests/mock_openai.py, standard library only) on 127.0.0.1:8000, which config/example.yaml
+#      points at by default; it is stopped when ogx exits.
 #   5. ogx run --port 8321 config/example.yaml, in the foreground; Ctrl-C stops both.
 # Then: curl localhost:8321/v1/models
 set -euo pipefail
@@ -95,7 +95,7 @@ main() {
     trap stop_children EXIT
     trap 'stop_children; exit 130' INT
     trap 'stop_children; exit 143' TERM
-    bash "$OGX_ROOT/scripts/setup.sh" apt wasm venv
+    bash "$OGX_ROOT/scripts/setup.sh" apt wasm
     build_host
     bash "$OGX_ROOT/scripts/build-plugins.sh" --profile "$PROFILE"
     start_demo_upstream
