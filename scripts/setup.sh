@@ -17,7 +17,7 @@
 #                    The decision is written to .ogx/wasm-toolchain.env for scripts/build-plugins.sh.
 #   cargo-component  `cargo install cargo-component --locked --version 0.21.1` into ~/.cargo/bin
 #                    (a few minutes on 2 cores) unless that version is already installed.
-#   venv             the Python virtualenv .venv/ with tests/requirements.txt.
+#   venv             the Python virtualenv .venv/ with tests/requirements*.txt.
 #
 # Environment:
 #   OGX_WASM_TOOLCHAIN=auto|rustup|debian   auto (default) uses rustup's targets when it has or
@@ -262,16 +262,17 @@ step_cargo_component() {
 
 step_venv() {
     step "setup: Python virtualenv .venv for the end-to-end tests"
-    local venv="$OGX_ROOT/.venv" req="$OGX_ROOT/tests/requirements.txt" wanted stamp
+    local venv="$OGX_ROOT/.venv" wanted stamp req
+    local reqs=("$OGX_ROOT"/tests/requirements*.txt)
     if [[ ! -x "$venv/bin/python" ]]; then
         run python3 -m venv "$venv"
     else
         info ".venv: exists ($("$venv/bin/python" --version 2>&1))"
     fi
-    if [[ -f "$req" ]]; then
-        wanted="$(cat "$req")"
+    if [[ -f "${reqs[0]}" ]]; then
+        wanted="$(cat "${reqs[@]}")"
     else
-        warn "tests/requirements.txt is missing; installing the default set: ${DEFAULT_TEST_REQUIREMENTS[*]}"
+        warn "no tests/requirements*.txt; installing the default set: ${DEFAULT_TEST_REQUIREMENTS[*]}"
         wanted="$(printf '%s\n' "${DEFAULT_TEST_REQUIREMENTS[@]}")"
     fi
     stamp="$venv/.ogx-requirements"
@@ -279,10 +280,12 @@ step_venv() {
         info "Python packages: up to date"
         return 0
     fi
-    info "pip install (quiet) the test requirements into .venv"
     export PIP_DISABLE_PIP_VERSION_CHECK=1
-    if [[ -f "$req" ]]; then
-        run "$venv/bin/python" -m pip install -q -r "$req"
+    if [[ -f "${reqs[0]}" ]]; then
+        for req in "${reqs[@]}"; do
+            info "pip install (quiet) -r tests/$(basename "$req") into .venv"
+            run "$venv/bin/python" -m pip install -q -r "$req"
+        done
     else
         run "$venv/bin/python" -m pip install -q "${DEFAULT_TEST_REQUIREMENTS[@]}"
     fi

@@ -3,8 +3,9 @@
 # the last lines are pytest's own summary.
 #
 #   1. scripts/setup.sh: Debian packages, the wasm toolchain (path A or B), cargo-component
-#      0.21.1 in ~/.cargo/bin, and .venv with tests/requirements.txt (see that script).
-#   2. host: `cargo build` + `cargo test` of the root workspace (debug profile).
+#      0.21.1 in ~/.cargo/bin, and .venv with tests/requirements*.txt (see that script).
+#   2. host: `cargo build` of the root workspace (debug profile); its `cargo test` runs after
+#      step 3, because the runtime's tests load the fixture plugins built there.
 #   3. plugins: scripts/build-plugins.sh (`cargo build --target wasm32-wasip2 --release` of the
 #      plugins/ workspace), installed with the test fixtures into
 #      ${CARGO_TARGET_DIR:-target}/debug/plugins/; then `ogx plugins list` must load every
@@ -55,9 +56,10 @@ host_build() {
     [[ -x "$OGX_BIN" ]] || die "the build did not produce $OGX_BIN"
 }
 
+# The runtime's tests load the fixture plugins (trap, spin, hog, ...) from the plugins build.
 host_tests() {
-    step "host: cargo test --workspace"
-    (cd "$OGX_ROOT" && run cargo test --workspace)
+    step "host: cargo test --workspace (fixture plugins from $PLUGINS_WASM_DIR)"
+    (cd "$OGX_ROOT" && OGX_TEST_PLUGINS_DIR="$PLUGINS_WASM_DIR" run cargo test --workspace)
 }
 
 # plugins_list_isolated WASM...: runs `ogx plugins list --plugins-dir <dir>` on a folder holding
@@ -190,8 +192,8 @@ main() {
     started="$(now)"
     timed "setup" bash "$OGX_ROOT/scripts/setup.sh" apt wasm cargo-component venv
     timed "host build" host_build
-    timed "host tests" host_tests
     timed "plugins build + install" plugins_build_and_install
+    timed "host tests" host_tests
     timed "plugins unit tests" plugin_unit_tests
     timed "cargo-component check" cargo_component_check
     TIMINGS+=("$(printf '%-28s %5ss' "total before pytest" "$(($(now) - started))")")

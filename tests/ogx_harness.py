@@ -4,7 +4,8 @@ Where things are (override with environment variables):
   OGX_BIN          the binary; default ${CARGO_TARGET_DIR:-<repo>/target}/debug/ogx
   OGX_PLUGINS_DIR  the compiled plugins (the test fixtures included);
                    default ${CARGO_TARGET_DIR:-<repo>/target}/debug/plugins
-  OGX_TEST_STARTUP_TIMEOUT  seconds to wait for /v1/health (default 30)
+  OGX_TEST_STARTUP_TIMEOUT  seconds to wait for /v1/health (default 120: a cold plugin cache
+                            compiles every plugin, slow in a debug build on a loaded machine)
 
 Every process runs in its own process group, with a clean environment: no OGX_*, AWS_* or proxy
 variables from the caller, HOME pointing into the test's temporary directory, NO_PROXY for
@@ -31,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 TARGET_DIR = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target").resolve()
 OGX_BIN = Path(os.environ.get("OGX_BIN") or TARGET_DIR / "debug" / "ogx").resolve()
 PLUGINS_DIR = Path(os.environ.get("OGX_PLUGINS_DIR") or TARGET_DIR / "debug" / "plugins").resolve()
-STARTUP_TIMEOUT = float(os.environ.get("OGX_TEST_STARTUP_TIMEOUT", "30"))
+STARTUP_TIMEOUT = float(os.environ.get("OGX_TEST_STARTUP_TIMEOUT", "120"))
 COMMAND_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
 

@@ -21,6 +21,10 @@ fn fixtures_dir() -> Option<PathBuf> {
             "OGX_TEST_PLUGINS_DIR={} has no ogx_fixture_echo.wasm: build plugins/ first",
             Path::new(&dir).display()
         ),
+        // CI must run them: there, a missing directory is a failure, not a skip.
+        None if std::env::var_os("CI").is_some() => {
+            panic!("CI is set but OGX_TEST_PLUGINS_DIR is not: scripts/test.sh sets it")
+        }
         None => {
             eprintln!(
                 "skipped: set OGX_TEST_PLUGINS_DIR to plugins/target/wasm32-wasip2/release to run the fixture tests"
