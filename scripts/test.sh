@@ -58,8 +58,8 @@ host_build() {
 
 # The runtime's tests load the fixture plugins (trap, spin, hog, ...) from the plugins build.
 host_tests() {
-    step "host: cargo test --workspace (fixture plugins from $PLUGINS_WASM_DIR)"
-    (cd "$OGX_ROOT" && OGX_TEST_PLUGINS_DIR="$PLUGINS_WASM_DIR" run cargo test --workspace)
+    step "host: cargo test --workspace (fixture plugins from $BUILTIN_PLUGINS_DIR)"
+    (cd "$OGX_ROOT" && OGX_TEST_PLUGINS_DIR="$BUILTIN_PLUGINS_DIR" run cargo test --workspace)
 }
 
 # plugins_list_isolated WASM...: runs `ogx plugins list --plugins-dir <dir>` on a folder holding
