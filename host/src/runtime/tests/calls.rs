@@ -302,30 +302,3 @@ async fn init_rejection_is_an_invalid_request() {
         "accepted"
     );
 }
-
-/// Prints the cost of one call on a fresh instance (instantiate + init + a trivial call).
-/// Not an assertion: debug builds are slow; run with `--release` for the real number.
-#[tokio::test(flavor = "multi_thread")]
-async fn measure_per_call_instance_cost() {
-    let Some(fixtures) = fixtures_dir() else {
-        return;
-    };
-    let dir = plugins_dir(&fixtures, &["echo"]);
-    let runtime = start(dir.path());
-    let echo = provider(&runtime, "echo", "test::echo", json!({}));
-    echo.list_models(ctx("warm")).await.unwrap();
-    let n = 200;
-    let started = Instant::now();
-    for _ in 0..n {
-        echo.list_models(ctx("bench")).await.unwrap();
-    }
-    let per_call = started.elapsed() / n;
-    println!(
-        "fresh instance + init + list-models: {per_call:?} per call ({} build)",
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        }
-    );
-}
