@@ -222,11 +222,14 @@ storage:
 class OgxServer:
     """A running `ogx run`. `output()` is everything it printed so far (stdout + stderr)."""
 
-    def __init__(self, proc: subprocess.Popen, url: str, log_path: Path, config_path: Path):
+    def __init__(self, proc: subprocess.Popen, url: str, log_path: Path, config_path: Path,
+                 verify: bool | str = True):
         self.proc = proc
         self.url = url
         self.log_path = log_path
         self.config_path = config_path
+        # For HTTPS servers: the CA file their certificate is checked against.
+        self.verify = verify
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -235,9 +238,11 @@ class OgxServer:
         return openai_client(self.url, **kwargs)
 
     def get(self, path: str, **kwargs) -> requests.Response:
+        kwargs.setdefault("verify", self.verify)
         return requests.get(self.url + path, timeout=kwargs.pop("timeout", 30), **kwargs)
 
     def post(self, path: str, **kwargs) -> requests.Response:
+        kwargs.setdefault("verify", self.verify)
         return requests.post(self.url + path, timeout=kwargs.pop("timeout", 30), **kwargs)
 
     def stop(self) -> None:
@@ -255,11 +260,14 @@ class OgxLauncher:
     def start(self, config_text: str, env: Mapping[str, str] | None = None,
               plugins_dir: object = DEFAULT, args: Sequence[str] = (),
               config_dir: Path | None = None, config_name: str = "config.yaml",
-              add_storage: bool = True) -> OgxServer:
+              add_storage: bool = True, tls_ca: Path | None = None,
+              health_cert: tuple[str, str] | None = None) -> OgxServer:
         """Writes the config, runs `ogx run --port P [args] CONFIG`, waits for /v1/health.
 
         A config without a top-level `storage:` gets SQLite stores next to it unless
-        `add_storage` is False (for configs that must be used verbatim).
+        `add_storage` is False (for configs that must be used verbatim). `tls_ca` makes the
+        server's URL https, checked against that CA; `health_cert` is the client certificate
+        (cert, key) the readiness check presents to a server that requires one.
         """
         binary = require_binary()
         workdir = self.base / f"ogx-{len(self.servers) + 1}"
@@ -278,13 +286,16 @@ class OgxLauncher:
                                     stderr=subprocess.STDOUT, cwd=workdir,
                                     env=ogx_env(self.home, plugins_dir, env),
                                     start_new_session=True)
-        server = OgxServer(proc, f"http://127.0.0.1:{port}", log_path, config_path)
+        scheme = "https" if tls_ca else "http"
+        server = OgxServer(proc, f"{scheme}://127.0.0.1:{port}", log_path, config_path,
+                           verify=str(tls_ca) if tls_ca else True)
         self.servers.append(server)
-        self._wait_healthy(server, cmd)
+        self._wait_healthy(server, cmd, health_cert)
         return server
 
     @staticmethod
-    def _wait_healthy(server: OgxServer, cmd: list[str]) -> None:
+    def _wait_healthy(server: OgxServer, cmd: list[str],
+                      cert: tuple[str, str] | None = None) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while True:
             if server.proc.poll() is not None:
@@ -292,7 +303,7 @@ class OgxLauncher:
                     f"ogx exited with status {server.proc.returncode} before becoming healthy\n"
                     f"command: {' '.join(cmd)}\noutput:\n{server.output()}")
             try:
-                if requests.get(server.url + "/v1/health", timeout=2).status_code == 200:
+                if server.get("/v1/health", timeout=2, cert=cert).status_code == 200:
                     return
             except requests.RequestException:
                 pass
