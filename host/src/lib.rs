@@ -10,3 +10,4 @@ pub mod imports;
 pub mod registry;
 pub mod runtime;
 pub mod server;
+pub mod storage;

@@ -2,7 +2,6 @@
 //! command line and the config, the runtime's limits from the config, and the printed catalog.
 
 use super::PluginsListArgs;
-use crate::config::backends::Backend;
 use crate::config::{self, LoadedConfig};
 use crate::runtime::discovery::search_path;
 use crate::runtime::engine::RuntimeOptions;
@@ -65,14 +64,10 @@ pub async fn start_runtime(
 fn plugin_kv_path(loaded: &LoadedConfig) -> Option<PathBuf> {
     let storage = &loaded.config.storage;
     let reference = storage.stores.metadata.as_ref()?;
-    match storage.backends.get(&reference.backend)? {
-        Backend::KvSqlite { db_path, .. } => Some(db_path.clone()),
-        other => {
-            tracing::warn!(
-                "plugin key-value data is kept in memory: the metadata backend `{}` is of type {}, and only kv_sqlite holds plugin data so far",
-                reference.backend,
-                other.type_name()
-            );
+    match crate::storage::kv::sqlite_file(storage, "metadata", reference) {
+        Ok(path) => Some(path),
+        Err(reason) => {
+            tracing::warn!("plugin key-value data is kept in memory: {reason}");
             None
         }
     }

@@ -1,0 +1,3 @@
+//! What the host persists: the SQLite key-value store ([`kv`]).
+
+pub mod kv;
