@@ -9,6 +9,8 @@ use crate::registry::Registry;
 use crate::runtime::{PluginRuntime, Provider};
 use crate::server::listen::{self, TlsFiles};
 use crate::server::{AppState, ProviderInfo, router};
+use crate::storage::kv::{self, KvStore};
+use crate::storage::registry_store::RegistryStore;
 use anyhow::{Context, bail};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -29,6 +31,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         tracing::warn!("{}: {warning}", loaded.path.display());
     }
 
+    let stores = open_host_stores(&loaded)?;
+
     let runtime = super::plugins::start_runtime(&args.plugins_dirs, Some(&loaded)).await?;
     super::plugins::print_catalog(&runtime);
 
@@ -40,7 +44,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         )))
     );
 
-    let registry = Arc::new(Registry::new(providers, &loaded.config.models));
+    let registry = Arc::new(
+        Registry::open(providers, &loaded.config.models, stores.registry)
+            .await
+            .map_err(|error| anyhow::anyhow!("{}: {error}", loaded.path.display()))?,
+    );
     print_models(&registry);
     registry.spawn_listing(refresh_interval(&loaded));
 
@@ -67,6 +75,29 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         providers: Arc::new(infos),
     };
     listen::serve(listener, router(state), tls).await
+}
+
+/// The host's own stores, each in its `storage.stores` reference's kv_sqlite file.
+struct HostStores {
+    registry: RegistryStore,
+}
+
+/// Opens `storage.stores.metadata` (the model registry). Only kv_sqlite backends are
+/// supported.
+fn open_host_stores(loaded: &LoadedConfig) -> anyhow::Result<HostStores> {
+    let file = loaded.path.display();
+    let storage = &loaded.config.storage;
+    let metadata = storage.stores.metadata.as_ref().with_context(|| {
+        format!("{file}: storage.stores.metadata must be configured with a kv_* backend")
+    })?;
+    let metadata_file = kv::sqlite_file(storage, "metadata", metadata)
+        .map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+    let metadata_store = KvStore::open_host(Some(&metadata_file))
+        .map(Arc::new)
+        .map_err(|e| anyhow::anyhow!("{file}: could not open {}: {e}", metadata_file.display()))?;
+    Ok(HostStores {
+        registry: RegistryStore::new(metadata_store.namespace(metadata.namespace.clone())),
+    })
 }
 
 /// Binds every enabled inference provider to its plugin and runs its `init` once.

@@ -1,3 +1,5 @@
-//! What the host persists: the SQLite key-value store ([`kv`]).
+//! What the host persists: the SQLite key-value store ([`kv`]) and the model registry
+//! ([`registry_store`]).
 
 pub mod kv;
+pub mod registry_store;
