@@ -10,6 +10,7 @@ use crate::runtime::{PluginRuntime, Provider};
 use crate::server::listen::{self, TlsFiles};
 use crate::server::{AppState, ProviderInfo, router};
 use crate::storage::kv::{self, KvStore};
+use crate::storage::prompts::PromptStore;
 use crate::storage::registry_store::RegistryStore;
 use anyhow::{Context, bail};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -73,6 +74,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let state = AppState {
         registry,
         providers: Arc::new(infos),
+        prompts: Arc::new(stores.prompts),
     };
     listen::serve(listener, router(state), tls).await
 }
@@ -80,23 +82,38 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 /// The host's own stores, each in its `storage.stores` reference's kv_sqlite file.
 struct HostStores {
     registry: RegistryStore,
+    prompts: PromptStore,
 }
 
-/// Opens `storage.stores.metadata` (the model registry). Only kv_sqlite backends are
-/// supported.
+/// Opens `storage.stores.metadata` (the model registry) and `storage.stores.prompts`. Only
+/// kv_sqlite backends are supported; two stores in one file share one connection.
 fn open_host_stores(loaded: &LoadedConfig) -> anyhow::Result<HostStores> {
     let file = loaded.path.display();
     let storage = &loaded.config.storage;
     let metadata = storage.stores.metadata.as_ref().with_context(|| {
         format!("{file}: storage.stores.metadata must be configured with a kv_* backend")
     })?;
+    let prompts = storage.stores.prompts.as_ref().with_context(|| {
+        format!("{file}: storage.stores.prompts must be configured with a kv_sqlite backend: the Prompts API keeps its prompts there")
+    })?;
     let metadata_file = kv::sqlite_file(storage, "metadata", metadata)
         .map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
-    let metadata_store = KvStore::open_host(Some(&metadata_file))
-        .map(Arc::new)
-        .map_err(|e| anyhow::anyhow!("{file}: could not open {}: {e}", metadata_file.display()))?;
+    let prompts_file =
+        kv::sqlite_file(storage, "prompts", prompts).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
+    let open = |path: &std::path::Path| {
+        KvStore::open_host(Some(path))
+            .map(Arc::new)
+            .map_err(|e| anyhow::anyhow!("{file}: could not open {}: {e}", path.display()))
+    };
+    let metadata_store = open(&metadata_file)?;
+    let prompts_store = if prompts_file == metadata_file {
+        Arc::clone(&metadata_store)
+    } else {
+        open(&prompts_file)?
+    };
     Ok(HostStores {
         registry: RegistryStore::new(metadata_store.namespace(metadata.namespace.clone())),
+        prompts: PromptStore::new(prompts_store.namespace(prompts.namespace.clone())),
     })
 }
 

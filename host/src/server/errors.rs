@@ -7,6 +7,8 @@
 //! the log, and the client gets OGX's generic internal-error text.
 
 use crate::runtime::{CallError, ProviderError};
+use crate::storage::kv::KvError;
+use crate::storage::prompts::PromptError;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -27,6 +29,9 @@ pub enum ApiError {
     /// A provider call failed.
     #[error(transparent)]
     Call(#[from] CallError),
+    /// A Prompts API operation failed.
+    #[error(transparent)]
+    Prompt(#[from] PromptError),
 }
 
 impl ApiError {
@@ -55,6 +60,20 @@ impl ApiError {
             ApiError::Call(error @ CallError::Unavailable(_)) => {
                 (StatusCode::SERVICE_UNAVAILABLE, error.to_string())
             }
+            ApiError::Prompt(
+                error @ (PromptError::NotFound(_) | PromptError::VersionNotFound { .. }),
+            ) => (StatusCode::NOT_FOUND, error.to_string()),
+            ApiError::Prompt(PromptError::Invalid(message)) => {
+                (StatusCode::BAD_REQUEST, message.clone())
+            }
+            // A prompt over a size limit is the client's to fix; the text gives the limit.
+            ApiError::Prompt(PromptError::Store(error @ KvError::TooLarge(_))) => {
+                (StatusCode::BAD_REQUEST, error.to_string())
+            }
+            ApiError::Prompt(PromptError::Store(KvError::Backend(_))) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                INTERNAL_ERROR_MESSAGE.to_string(),
+            ),
         }
     }
 
@@ -77,7 +96,10 @@ impl ApiError {
                 tracing::error!(plugin = %plugin, "provider plugin crashed: {detail}");
             }
             ApiError::Call(error) => tracing::warn!("provider call failed: {error}"),
-            ApiError::BadRequest(_) | ApiError::NotFound(_) => {}
+            ApiError::Prompt(PromptError::Store(error @ KvError::Backend(_))) => {
+                tracing::error!("the prompts store failed: {error}");
+            }
+            ApiError::BadRequest(_) | ApiError::NotFound(_) | ApiError::Prompt(_) => {}
         }
     }
 }
@@ -205,6 +227,35 @@ mod tests {
                 CallError::Unavailable("busy".into()).into(),
                 503,
                 "could not start a provider instance: busy",
+            ),
+            (
+                PromptError::NotFound("pmpt_x".into()).into(),
+                404,
+                "Prompt 'pmpt_x' not found. Use 'client.prompts.list()' to list available Prompts.",
+            ),
+            (
+                PromptError::VersionNotFound {
+                    version: 3,
+                    prompt_id: "pmpt_x".into(),
+                }
+                .into(),
+                404,
+                "Prompt version '3' not found in prompt 'pmpt_x'. Use 'client.prompts.list_versions(\"pmpt_x\")' to list available prompt versions.",
+            ),
+            (
+                PromptError::Invalid("Invalid value for 'version': 0. Must be >= 1.".into()).into(),
+                400,
+                "Invalid value for 'version': 0. Must be >= 1.",
+            ),
+            (
+                PromptError::Store(KvError::TooLarge("the value is 2 bytes".into())).into(),
+                400,
+                "too large: the value is 2 bytes",
+            ),
+            (
+                PromptError::Store(KvError::Backend("disk full at /secret/path".into())).into(),
+                500,
+                INTERNAL_ERROR_MESSAGE,
             ),
         ];
         for (error, status, message) in cases {

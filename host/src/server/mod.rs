@@ -13,12 +13,13 @@ pub mod sse;
 
 use crate::registry::Registry;
 use crate::runtime::CallContext;
+use crate::storage::prompts::PromptStore;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use std::sync::Arc;
 
 /// The largest request body accepted (images travel inline as base64).
@@ -33,6 +34,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Every enabled provider of the config, for `/v1/providers`.
     pub providers: Arc<Vec<ProviderInfo>>,
+    /// The Prompts API's store.
+    pub prompts: Arc<PromptStore>,
 }
 
 /// A provider as `/v1/providers` shows it.
@@ -122,11 +125,46 @@ pub const ROUTES: &[RouteInfo] = &[
         path: "/v1/providers/{provider_id}",
         api: "providers",
     },
+    RouteInfo {
+        method: "POST",
+        path: "/v1/prompts",
+        api: "prompts",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/prompts",
+        api: "prompts",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/prompts/{prompt_id}",
+        api: "prompts",
+    },
+    RouteInfo {
+        method: "PUT",
+        path: "/v1/prompts/{prompt_id}",
+        api: "prompts",
+    },
+    RouteInfo {
+        method: "DELETE",
+        path: "/v1/prompts/{prompt_id}",
+        api: "prompts",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/prompts/{prompt_id}/versions",
+        api: "prompts",
+    },
+    RouteInfo {
+        method: "PUT",
+        path: "/v1/prompts/{prompt_id}/set-default-version",
+        api: "prompts",
+    },
 ];
 
 /// The API router.
 pub fn router(state: AppState) -> Router {
-    use routes::{inference, meta, models};
+    use routes::{inference, meta, models, prompts};
     Router::new()
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*model_id}", get(models::get))
@@ -138,6 +176,18 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/inspect/routes", get(meta::routes))
         .route("/v1/providers", get(meta::providers))
         .route("/v1/providers/{provider_id}", get(meta::provider))
+        .route("/v1/prompts", post(prompts::create).get(prompts::list))
+        .route(
+            "/v1/prompts/{prompt_id}",
+            get(prompts::get)
+                .put(prompts::update)
+                .delete(prompts::delete),
+        )
+        .route("/v1/prompts/{prompt_id}/versions", get(prompts::versions))
+        .route(
+            "/v1/prompts/{prompt_id}/set-default-version",
+            put(prompts::set_default_version),
+        )
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
@@ -208,6 +258,10 @@ mod tests {
         AppState {
             registry: Arc::new(Registry::new(Vec::new(), &[])),
             providers: Arc::new(Vec::new()),
+            prompts: Arc::new(PromptStore::new(
+                Arc::new(crate::storage::kv::KvStore::open_host(None).unwrap())
+                    .namespace("prompts"),
+            )),
         }
     }
 
@@ -234,7 +288,8 @@ mod tests {
             let path = route
                 .path
                 .replace("{model_id:path}", "vllm/some:model")
-                .replace("{provider_id}", "p");
+                .replace("{provider_id}", "p")
+                .replace("{prompt_id}", "pmpt_x");
             let (status, body) = call(route.method, &path).await;
             let message = body["error"]["message"].as_str().unwrap_or_default();
             assert!(

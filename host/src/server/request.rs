@@ -52,16 +52,7 @@ pub struct ApiRequest {
 impl ApiRequest {
     /// Parses and checks `bytes` for `endpoint`.
     pub fn parse(bytes: &[u8], endpoint: Endpoint) -> Result<Self, ApiError> {
-        let value: Value = serde_json::from_slice(bytes).map_err(|error| {
-            ApiError::BadRequest(format!(
-                "Invalid request body: not valid JSON ({error}). Send a JSON object with Content-Type: application/json."
-            ))
-        })?;
-        let Value::Object(mut body) = value else {
-            return Err(ApiError::BadRequest(
-                "Invalid request body: expected a JSON object.".into(),
-            ));
-        };
+        let mut body = json_object(bytes)?;
         let model = match body.get("model") {
             Some(Value::String(model)) if !model.is_empty() => model.clone(),
             Some(_) => return Err(invalid("model", "must be a non-empty string")),
@@ -157,6 +148,21 @@ fn check_ranges(body: &Map<String, Value>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A request body that must be a JSON object.
+pub fn json_object(bytes: &[u8]) -> Result<Map<String, Value>, ApiError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|error| {
+        ApiError::BadRequest(format!(
+            "Invalid request body: not valid JSON ({error}). Send a JSON object with Content-Type: application/json."
+        ))
+    })?;
+    let Value::Object(body) = value else {
+        return Err(ApiError::BadRequest(
+            "Invalid request body: expected a JSON object.".into(),
+        ));
+    };
+    Ok(body)
+}
+
 fn require(body: &Map<String, Value>, field: &str) -> Result<(), ApiError> {
     match body.get(field) {
         None | Some(Value::Null) => Err(missing(field)),
@@ -164,11 +170,13 @@ fn require(body: &Map<String, Value>, field: &str) -> Result<(), ApiError> {
     }
 }
 
-fn missing(field: &str) -> ApiError {
+/// A 400 naming a missing field.
+pub fn missing(field: &str) -> ApiError {
     ApiError::BadRequest(format!("Invalid request body: '{field}' is required."))
 }
 
-fn invalid(field: &str, problem: &str) -> ApiError {
+/// A 400 naming a field and what is wrong with it.
+pub fn invalid(field: &str, problem: &str) -> ApiError {
     ApiError::BadRequest(format!("Invalid request body: '{field}' {problem}."))
 }
 
