@@ -68,6 +68,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from loopback_server import LoopbackServer
+
 SIGNING_SERVICE = "bedrock"
 CLOCK_SKEW = dt.timedelta(minutes=5)
 
@@ -527,22 +529,17 @@ class _Server(ThreadingHTTPServer):
             return []
 
 
-class MockBedrock:
+class MockBedrock(LoopbackServer):
     """The mock, served from a background thread until `stop()`."""
+
+    thread_name = "mock-bedrock"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, region: str = "us-west-2",
                  moto_url: str | None = None,
                  foundation_models: tuple = DEFAULT_FOUNDATION_MODELS,
                  verbose: bool = False) -> None:
-        self._server = _Server((host, port), region, moto_url, foundation_models, verbose)
-        self._thread: threading.Thread | None = None
-        self.host = host
-        self.port = self._server.server_address[1]
+        super().__init__(_Server((host, port), region, moto_url, foundation_models, verbose), host)
         self.region = region
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     @property
     def moto_url(self) -> str | None:
@@ -566,9 +563,6 @@ class MockBedrock:
     def requests(self) -> list[RecordedRequest]:
         return self._server.requests()
 
-    def requests_to(self, path: str) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.path == path]
-
     def chat_requests(self) -> list[RecordedRequest]:
         return self.requests_to("/openai/v1/chat/completions")
 
@@ -581,24 +575,6 @@ class MockBedrock:
     def clear(self) -> None:
         self._server.clear()
 
-    def start(self) -> "MockBedrock":
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        name=f"mock-bedrock-{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=10)
-            self._thread = None
-        self._server.server_close()
-
-    def __enter__(self) -> "MockBedrock":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

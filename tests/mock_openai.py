@@ -43,6 +43,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
+from loopback_server import LoopbackServer
+
 DEFAULT_MODELS = ("mock-alpha", "mock-beta")
 EXTRA_FIELD = "x_mock_upstream"
 EXTRA_FIELD_VALUE = {"served_by": "mock_openai", "note": "not an OpenAI field"}
@@ -385,20 +387,15 @@ class _Server(ThreadingHTTPServer):
                 pass
 
 
-class MockOpenAI:
+class MockOpenAI(LoopbackServer):
     """The mock upstream, served from a background thread until `stop()`."""
+
+    thread_name = "mock-openai"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, require_key: str | None = None,
                  models: tuple[str, ...] = DEFAULT_MODELS, verbose: bool = False) -> None:
-        self._server = _Server((host, port), require_key, models, verbose)
-        self._thread: threading.Thread | None = None
-        self.host = host
-        self.port = self._server.server_address[1]
+        super().__init__(_Server((host, port), require_key, models, verbose), host)
         self.models = tuple(models)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -410,9 +407,6 @@ class MockOpenAI:
         with self._server._lock:
             return list(self._server.recorded)
 
-    def requests_to(self, path: str) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.path == path]
-
     def last_request(self, path: str) -> RecordedRequest:
         matching = self.requests_to(path)
         assert matching, f"the mock upstream received no request to {path}; got " + \
@@ -423,25 +417,8 @@ class MockOpenAI:
         with self._server._lock:
             self._server.recorded.clear()
 
-    def start(self) -> "MockOpenAI":
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        name=f"mock-openai-{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._server.shutdown()
-            self._thread.join(timeout=10)
-            self._thread = None
+    def _close_connections(self) -> None:
         self._server.close_connections()
-        self._server.server_close()
-
-    def __enter__(self) -> "MockOpenAI":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> int:
