@@ -7,10 +7,10 @@
 //! by the same plugin never see each other's keys. `list_keys` answers in ascending byte
 //! order of the UTF-8 keys.
 //!
-//! **How.** SQLite runs in WAL mode (readers do not wait for the writer; other parts of the
-//! host may open the same file) with a busy timeout. Every operation runs on tokio's
-//! blocking pool (`spawn_blocking`), never on an async worker thread; one connection,
-//! behind a mutex, serves all of them.
+//! **How.** The file is opened by [`crate::storage::sqlite::open`]: WAL mode (readers do not
+//! wait for the writer; other parts of the host may open the same file) with a busy timeout.
+//! Every operation runs on tokio's blocking pool (`spawn_blocking`), never on an async worker
+//! thread; one connection, behind a mutex, serves all of them.
 //!
 //! **Limits** ([`KvError::TooLarge`], whose text gives the limit): [`MAX_KEY_BYTES`] per key
 //! (and per listing prefix), [`MAX_VALUE_BYTES`] per value, [`MAX_NAMESPACE_BYTES`] of keys
@@ -23,7 +23,6 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// Longest key (and `list_keys` prefix), in bytes of UTF-8.
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -34,8 +33,6 @@ pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
 pub const MAX_NAMESPACE_BYTES: u64 = 64 * 1024 * 1024;
 /// Most keys one `list_keys` returns; a plugin with more should list by a longer prefix.
 pub const MAX_LISTED_KEYS: usize = 10_000;
-/// How long an operation waits for another connection's write lock on the same file.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a kv operation failed (the WIT `kv-error`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,28 +62,8 @@ impl KvStore {
     /// in-memory one for `None`. Called at start-up; it blocks briefly on the file system.
     pub fn open(path: Option<&Path>) -> Result<Self, KvError> {
         let connection = match path {
-            Some(path) => {
-                let fail = |error: &dyn std::fmt::Display| {
-                    KvError::Backend(format!("cannot open {}: {error}", path.display()))
-                };
-                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent).map_err(|e| fail(&e))?;
-                }
-                let connection = Connection::open(path).map_err(|e| fail(&e))?;
-                connection
-                    .busy_timeout(BUSY_TIMEOUT)
-                    .map_err(|e| fail(&e))?;
-                let mode: String = connection
-                    .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-                    .map_err(|e| fail(&e))?;
-                if !mode.eq_ignore_ascii_case("wal") {
-                    return Err(fail(&format!("the file system refused WAL mode ({mode})")));
-                }
-                connection
-                    .pragma_update(None, "synchronous", "NORMAL")
-                    .map_err(|e| fail(&e))?;
-                connection
-            }
+            Some(path) => crate::storage::sqlite::open(path)
+                .map_err(|error| KvError::Backend(error.to_string()))?,
             None => Connection::open_in_memory().map_err(backend)?,
         };
         connection
