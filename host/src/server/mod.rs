@@ -5,6 +5,7 @@
 //! every failure into an OpenAI error body through [`errors::ApiError`].
 
 pub mod errors;
+pub mod history;
 pub mod listen;
 pub mod provider_data;
 pub mod request;
@@ -13,6 +14,7 @@ pub mod sse;
 
 use crate::registry::Registry;
 use crate::runtime::CallContext;
+use crate::storage::inference_store::InferenceStore;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -33,6 +35,8 @@ pub struct AppState {
     pub registry: Arc<Registry>,
     /// Every enabled provider of the config, for `/v1/providers`.
     pub providers: Arc<Vec<ProviderInfo>>,
+    /// The chat-completion history.
+    pub inference_store: Arc<InferenceStore>,
 }
 
 /// A provider as `/v1/providers` shows it.
@@ -88,6 +92,21 @@ pub const ROUTES: &[RouteInfo] = &[
         api: "inference",
     },
     RouteInfo {
+        method: "GET",
+        path: "/v1/chat/completions",
+        api: "inference",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/chat/completions/{completion_id}",
+        api: "inference",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/chat/completions/{completion_id}/messages",
+        api: "inference",
+    },
+    RouteInfo {
         method: "POST",
         path: "/v1/completions",
         api: "inference",
@@ -126,11 +145,19 @@ pub const ROUTES: &[RouteInfo] = &[
 
 /// The API router.
 pub fn router(state: AppState) -> Router {
-    use routes::{inference, meta, models};
+    use routes::{history, inference, meta, models};
     Router::new()
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*model_id}", get(models::get))
-        .route("/v1/chat/completions", post(inference::chat_completions))
+        .route(
+            "/v1/chat/completions",
+            post(inference::chat_completions).get(history::list),
+        )
+        .route("/v1/chat/completions/{completion_id}", get(history::get))
+        .route(
+            "/v1/chat/completions/{completion_id}/messages",
+            get(history::messages),
+        )
         .route("/v1/completions", post(inference::completions))
         .route("/v1/embeddings", post(inference::embeddings))
         .route("/v1/health", get(meta::health))
@@ -205,9 +232,11 @@ mod tests {
     use tower::ServiceExt;
 
     fn empty_state() -> AppState {
+        let table = crate::storage::inference_store::SqliteTable::in_memory("t").unwrap();
         AppState {
             registry: Arc::new(Registry::new(Vec::new(), &[])),
             providers: Arc::new(Vec::new()),
+            inference_store: Arc::new(InferenceStore::start(Arc::new(table), 1, 1)),
         }
     }
 
@@ -234,7 +263,8 @@ mod tests {
             let path = route
                 .path
                 .replace("{model_id:path}", "vllm/some:model")
-                .replace("{provider_id}", "p");
+                .replace("{provider_id}", "p")
+                .replace("{completion_id}", "c");
             let (status, body) = call(route.method, &path).await;
             let message = body["error"]["message"].as_str().unwrap_or_default();
             assert!(
