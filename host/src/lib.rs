@@ -2,7 +2,8 @@
 //!
 //! Data flows one way: [`server`] parses and routes an API request, [`registry`] resolves the
 //! model to a provider, [`runtime`] runs that provider's plugin in a fresh sandboxed instance,
-//! and the plugin reaches upstreams only through the host functions in [`imports`].
+//! and the plugin reaches upstreams only through the host functions in [`imports`]. The
+//! server records chat completions in [`storage`].
 
 pub mod cli;
 pub mod config;

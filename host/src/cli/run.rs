@@ -2,13 +2,20 @@
 //! provider's config with its plugin, then serve. Prints what it loaded, each provider's status
 //! and where it listens. Any provider that cannot be served stops start-up with a message that
 //! names the config file, the provider id and the fix.
+//!
+//! The chat-completion history (`storage.stores.inference`) is opened before the server
+//! listens; a database that cannot be opened stops start-up naming the config key. On SIGINT
+//! or SIGTERM the server stops accepting, lets requests in flight (streams included) finish,
+//! then drains the history's write queue before exiting.
 
 use super::RunArgs;
+use crate::config::storage::Backend;
 use crate::config::{self, LoadedConfig};
 use crate::registry::Registry;
 use crate::runtime::{PluginRuntime, Provider};
 use crate::server::listen::{self, TlsFiles};
 use crate::server::{AppState, ProviderInfo, router};
+use crate::storage::inference_store::{InferenceStore, SqliteTable, TableError};
 use crate::storage::kv::{self, KvStore};
 use crate::storage::prompts::PromptStore;
 use crate::storage::registry_store::RegistryStore;
@@ -33,6 +40,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
 
     let stores = open_host_stores(&loaded)?;
+    let inference_store = Arc::new(open_inference_store(&loaded)?);
 
     let runtime = super::plugins::start_runtime(&args.plugins_dirs, Some(&loaded)).await?;
     super::plugins::print_catalog(&runtime);
@@ -75,8 +83,51 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         registry,
         providers: Arc::new(infos),
         prompts: Arc::new(stores.prompts),
+        inference_store: Arc::clone(&inference_store),
     };
-    listen::serve(listener, router(state), tls).await
+    let served = listen::serve(listener, router(state), tls).await;
+    println!("Shutting down: writing the queued chat completions…");
+    let written = inference_store.shutdown().await;
+    println!("Chat-completion history: {written} completion(s) written since start-up");
+    served
+}
+
+/// Opens `storage.stores.inference` on its backend and starts its writers.
+fn open_inference_store(loaded: &LoadedConfig) -> anyhow::Result<InferenceStore> {
+    let file = loaded.path.display();
+    let storage = &loaded.config.storage;
+    let Some(store) = &storage.stores.inference else {
+        bail!(
+            "{file}: storage.stores.inference must be configured when the inference API is served. Add `inference: {{backend: sql_default, table_name: inference_store}}` under storage.stores."
+        );
+    };
+    let name = &store.backend;
+    let db_path = match storage.backends.get(name) {
+        Some(Backend::SqlSqlite { db_path, .. }) => db_path,
+        Some(Backend::SqlPostgres(_)) => bail!(
+            "{file}: storage.stores.inference uses backend `{name}` (sql_postgres): ogx does not support Postgres yet. Use a sql_sqlite backend, e.g. `{name}: {{type: sql_sqlite, db_path: ~/.ogx/distributions/sql_store.db}}` under storage.backends."
+        ),
+        other => bail!(
+            "{file}: storage.stores.inference uses backend `{name}` ({}), which cannot hold the chat-completion history: use a sql_sqlite backend.",
+            other.map_or("missing", Backend::type_name)
+        ),
+    };
+    let table = SqliteTable::open(db_path, &store.table_name).map_err(|error| match error {
+        TableError::BadName(_) => {
+            anyhow::anyhow!("{file}: storage.stores.inference.table_name: {error}")
+        }
+        TableError::Open(_) => anyhow::anyhow!(
+            "{file}: storage.backends.{name}.db_path: {error}. The chat-completion history needs a SQLite file it can create, read and write: fix the path or its permissions, or set storage.backends.{name}.db_path to another file."
+        ),
+    })?;
+    let queue = usize::try_from(store.max_write_queue_size).unwrap_or(usize::MAX);
+    let writers = usize::try_from(store.num_writers).unwrap_or(usize::MAX);
+    println!(
+        "Chat-completion history: table {} in {} (backend {name})",
+        store.table_name,
+        db_path.display()
+    );
+    Ok(InferenceStore::start(Arc::new(table), queue, writers))
 }
 
 /// The host's own stores, each in its `storage.stores` reference's kv_sqlite file.

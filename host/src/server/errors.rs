@@ -2,11 +2,13 @@
 //!
 //! Every failure a client can see goes through [`ApiError`]: its status code follows OGX's
 //! mapping (400 for a bad body, 404 for an unknown model, 501 for an operation a provider does
-//! not support, the upstream's status passed through) and its body is OpenAI's error shape
-//! `{"error": {"message": ...}}`. Messages never carry secrets; details of plugin crashes go to
-//! the log, and the client gets OGX's generic internal-error text.
+//! not support, the upstream's status passed through; one exception: an unknown stored chat
+//! completion is OpenAI's 404, not OGX's 400) and its body is OpenAI's error shape
+//! `{"error": {"message": ...}}`. Messages never carry secrets; details of plugin crashes and
+//! database failures go to the log, and the client gets OGX's generic internal-error text.
 
 use crate::runtime::{CallError, ProviderError};
+use crate::storage::inference_store::StoreError;
 use crate::storage::kv::KvError;
 use crate::storage::prompts::PromptError;
 use axum::Json;
@@ -32,6 +34,9 @@ pub enum ApiError {
     /// A Prompts API operation failed.
     #[error(transparent)]
     Prompt(#[from] PromptError),
+    /// The chat-completion history could not answer.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl ApiError {
@@ -40,6 +45,11 @@ impl ApiError {
         ApiError::NotFound(format!(
             "Model '{model}' not found. Use 'client.models.list()' to list available Models."
         ))
+    }
+
+    /// A chat completion that is not in the history: 404 as OpenAI answers (OGX gives 400).
+    pub fn completion_not_found(id: &str) -> Self {
+        ApiError::NotFound(format!("No chat completion found with id '{id}'"))
     }
 
     /// The status code and the message shown to the client.
@@ -70,7 +80,11 @@ impl ApiError {
             ApiError::Prompt(PromptError::Store(error @ KvError::TooLarge(_))) => {
                 (StatusCode::BAD_REQUEST, error.to_string())
             }
-            ApiError::Prompt(PromptError::Store(KvError::Backend(_))) => (
+            ApiError::Store(error @ StoreError::UnknownAfter { .. }) => {
+                (StatusCode::BAD_REQUEST, error.to_string())
+            }
+            ApiError::Prompt(PromptError::Store(KvError::Backend(_)))
+            | ApiError::Store(StoreError::Backend(_)) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 INTERNAL_ERROR_MESSAGE.to_string(),
             ),
@@ -99,6 +113,10 @@ impl ApiError {
             ApiError::Prompt(PromptError::Store(error @ KvError::Backend(_))) => {
                 tracing::error!("the prompts store failed: {error}");
             }
+            ApiError::Store(StoreError::Backend(detail)) => {
+                tracing::error!("the inference store failed: {detail}");
+            }
+            ApiError::Store(StoreError::UnknownAfter { .. }) => {}
             ApiError::BadRequest(_) | ApiError::NotFound(_) | ApiError::Prompt(_) => {}
         }
     }
@@ -222,6 +240,25 @@ mod tests {
                 CallError::Timeout(Duration::from_secs(2)).into(),
                 504,
                 "provider call timed out after 2s",
+            ),
+            (
+                ApiError::completion_not_found("c1"),
+                404,
+                "No chat completion found with id 'c1'",
+            ),
+            (
+                StoreError::UnknownAfter {
+                    id: "x".into(),
+                    table: "inference_store".into(),
+                }
+                .into(),
+                400,
+                "Record with id='x' not found in table 'inference_store'",
+            ),
+            (
+                StoreError::Backend("disk I/O error at /secret/path".into()).into(),
+                500,
+                INTERNAL_ERROR_MESSAGE,
             ),
             (
                 CallError::Unavailable("busy".into()).into(),

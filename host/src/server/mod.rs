@@ -5,6 +5,7 @@
 //! every failure into an OpenAI error body through [`errors::ApiError`].
 
 pub mod errors;
+pub mod history;
 pub mod listen;
 pub mod provider_data;
 pub mod request;
@@ -13,6 +14,7 @@ pub mod sse;
 
 use crate::registry::Registry;
 use crate::runtime::CallContext;
+use crate::storage::inference_store::InferenceStore;
 use crate::storage::prompts::PromptStore;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -36,6 +38,8 @@ pub struct AppState {
     pub providers: Arc<Vec<ProviderInfo>>,
     /// The Prompts API's store.
     pub prompts: Arc<PromptStore>,
+    /// The chat-completion history.
+    pub inference_store: Arc<InferenceStore>,
 }
 
 /// A provider as `/v1/providers` shows it.
@@ -88,6 +92,21 @@ pub const ROUTES: &[RouteInfo] = &[
     RouteInfo {
         method: "POST",
         path: "/v1/chat/completions",
+        api: "inference",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/chat/completions",
+        api: "inference",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/chat/completions/{completion_id}",
+        api: "inference",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/chat/completions/{completion_id}/messages",
         api: "inference",
     },
     RouteInfo {
@@ -164,11 +183,19 @@ pub const ROUTES: &[RouteInfo] = &[
 
 /// The API router.
 pub fn router(state: AppState) -> Router {
-    use routes::{inference, meta, models, prompts};
+    use routes::{history, inference, meta, models, prompts};
     Router::new()
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*model_id}", get(models::get))
-        .route("/v1/chat/completions", post(inference::chat_completions))
+        .route(
+            "/v1/chat/completions",
+            post(inference::chat_completions).get(history::list),
+        )
+        .route("/v1/chat/completions/{completion_id}", get(history::get))
+        .route(
+            "/v1/chat/completions/{completion_id}/messages",
+            get(history::messages),
+        )
         .route("/v1/completions", post(inference::completions))
         .route("/v1/embeddings", post(inference::embeddings))
         .route("/v1/health", get(meta::health))
@@ -255,6 +282,7 @@ mod tests {
     use tower::ServiceExt;
 
     fn empty_state() -> AppState {
+        let table = crate::storage::inference_store::SqliteTable::in_memory("t").unwrap();
         AppState {
             registry: Arc::new(Registry::new(Vec::new(), &[])),
             providers: Arc::new(Vec::new()),
@@ -262,6 +290,7 @@ mod tests {
                 Arc::new(crate::storage::kv::KvStore::open_host(None).unwrap())
                     .namespace("prompts"),
             )),
+            inference_store: Arc::new(InferenceStore::start(Arc::new(table), 1, 1)),
         }
     }
 
@@ -289,7 +318,8 @@ mod tests {
                 .path
                 .replace("{model_id:path}", "vllm/some:model")
                 .replace("{provider_id}", "p")
-                .replace("{prompt_id}", "pmpt_x");
+                .replace("{prompt_id}", "pmpt_x")
+                .replace("{completion_id}", "c");
             let (status, body) = call(route.method, &path).await;
             let message = body["error"]["message"].as_str().unwrap_or_default();
             assert!(

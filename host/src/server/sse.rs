@@ -5,8 +5,12 @@
 //!
 //! The first chunk is awaited before the response starts, so an error that happens before any
 //! output (a rejected key, an unreachable upstream) is answered with a normal HTTP status.
+//!
+//! A [`StreamRecorder`] given to [`respond`] sees every chunk and is finished only when the
+//! stream ends normally; on a failure, or when the client goes away, it is dropped unrecorded.
 
 use super::errors::ApiError;
+use super::history::StreamRecorder;
 use crate::runtime::ChunkStream;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -20,13 +24,17 @@ pub const DONE_EVENT: &[u8] = b"data: [DONE]\n\n";
 
 /// Turns a provider's chunk stream into an SSE response, or an error response when the stream
 /// fails before its first chunk.
-pub async fn respond(mut chunks: ChunkStream, client_model: String) -> Result<Response, ApiError> {
+pub async fn respond(
+    mut chunks: ChunkStream,
+    client_model: String,
+    recorder: Option<StreamRecorder>,
+) -> Result<Response, ApiError> {
     let first = match chunks.next().await {
         Some(Ok(chunk)) => Some(chunk),
         Some(Err(error)) => return Err(error.into()),
         None => None,
     };
-    let events = async_stream_of(first, chunks, client_model);
+    let events = async_stream_of(first, chunks, client_model, recorder);
     let mut response = Response::new(Body::from_stream(events));
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
@@ -44,17 +52,21 @@ fn async_stream_of(
     first: Option<String>,
     rest: ChunkStream,
     client_model: String,
+    recorder: Option<StreamRecorder>,
 ) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
     let chunks: ChunkStream = Box::pin(futures::stream::iter(first.map(Ok)).chain(rest));
-    futures::stream::unfold(Some(chunks), move |state| {
+    futures::stream::unfold(Some((chunks, recorder)), move |state| {
         let client_model = client_model.clone();
         async move {
-            let mut chunks = state?;
+            let (mut chunks, mut recorder) = state?;
             let event = match chunks.next().await {
                 Some(Ok(chunk)) => {
+                    if let Some(recorder) = recorder.as_mut() {
+                        recorder.chunk(&chunk);
+                    }
                     return Some((
                         Ok(data_event(&rewrite_model(&chunk, &client_model))),
-                        Some(chunks),
+                        Some((chunks, recorder)),
                     ));
                 }
                 Some(Err(error)) => {
@@ -62,7 +74,12 @@ fn async_stream_of(
                     tracing::warn!("stream failed after it started: {error}");
                     data_event(&error.stream_event().to_string())
                 }
-                None => Bytes::from_static(DONE_EVENT),
+                None => {
+                    if let Some(recorder) = recorder {
+                        recorder.finish();
+                    }
+                    Bytes::from_static(DONE_EVENT)
+                }
             };
             // The stream is over: dropping `chunks` here releases the plugin instance.
             Some((Ok(event), None))
@@ -120,7 +137,7 @@ mod tests {
             ),
             Ok(r#"{"id":"c1","model":"upstream","choices":[{"delta":{"content":"b"}}]}"#.into()),
         ]);
-        let response = respond(chunks, "vllm/m".into()).await.unwrap();
+        let response = respond(chunks, "vllm/m".into(), None).await.unwrap();
         assert_eq!(
             response.headers()[header::CONTENT_TYPE],
             "text/event-stream"
@@ -141,7 +158,7 @@ mod tests {
         let chunks = stream_of(vec![Err(
             ProviderError::Unauthenticated("bad key".into()).into()
         )]);
-        let error = respond(chunks, "m".into()).await.unwrap_err();
+        let error = respond(chunks, "m".into(), None).await.unwrap_err();
         assert_eq!(error.status_and_message().0, StatusCode::UNAUTHORIZED);
     }
 
@@ -152,7 +169,7 @@ mod tests {
             Err(ProviderError::BadGateway("upstream closed the connection".into()).into()),
             Ok(r#"{"model":"u","choices":[]}"#.into()),
         ]);
-        let text = body_text(respond(chunks, "m".into()).await.unwrap()).await;
+        let text = body_text(respond(chunks, "m".into(), None).await.unwrap()).await;
         let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
         assert_eq!(events.len(), 2, "{text}");
         assert_eq!(

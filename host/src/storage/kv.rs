@@ -26,7 +26,6 @@ use crate::config::storage::{Backend, KvStoreRef, StorageConfig};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 /// Longest key (and `list_keys` prefix), in bytes of UTF-8.
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -37,8 +36,7 @@ pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
 pub const MAX_NAMESPACE_BYTES: u64 = 64 * 1024 * 1024;
 /// Most keys one `list_keys` returns; a plugin with more should list by a longer prefix.
 pub const MAX_LISTED_KEYS: usize = 10_000;
-/// How long an operation waits for another connection's write lock on the same file.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub use crate::storage::sqlite::BUSY_TIMEOUT;
 
 /// The table of the plugins' keys.
 pub const PLUGIN_TABLE: &str = "plugin_kv";
@@ -85,28 +83,8 @@ impl KvStore {
 
     fn open_table(path: Option<&Path>, table: &'static str) -> Result<Self, KvError> {
         let connection = match path {
-            Some(path) => {
-                let fail = |error: &dyn std::fmt::Display| {
-                    KvError::Backend(format!("cannot open {}: {error}", path.display()))
-                };
-                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent).map_err(|e| fail(&e))?;
-                }
-                let connection = Connection::open(path).map_err(|e| fail(&e))?;
-                connection
-                    .busy_timeout(BUSY_TIMEOUT)
-                    .map_err(|e| fail(&e))?;
-                let mode: String = connection
-                    .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-                    .map_err(|e| fail(&e))?;
-                if !mode.eq_ignore_ascii_case("wal") {
-                    return Err(fail(&format!("the file system refused WAL mode ({mode})")));
-                }
-                connection
-                    .pragma_update(None, "synchronous", "NORMAL")
-                    .map_err(|e| fail(&e))?;
-                connection
-            }
+            Some(path) => crate::storage::sqlite::open(path)
+                .map_err(|error| KvError::Backend(error.to_string()))?,
             None => Connection::open_in_memory().map_err(backend)?,
         };
         connection

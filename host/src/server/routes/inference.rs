@@ -1,9 +1,11 @@
 //! `POST /v1/chat/completions`, `POST /v1/completions` and `POST /v1/embeddings`: check the
 //! body, resolve the model, call the provider's plugin, and answer with the `model` the client
-//! sent (JSON, or SSE for `"stream": true`).
+//! sent (JSON, or SSE for `"stream": true`). Chat completions are recorded in the history
+//! ([`crate::server::history`]).
 
 use crate::runtime::ProviderError;
 use crate::server::errors::ApiError;
+use crate::server::history::{self, StreamRecorder};
 use crate::server::request::{ApiRequest, Endpoint};
 use crate::server::{AppState, sse};
 use axum::Json;
@@ -11,7 +13,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 pub async fn chat_completions(
     state: State<AppState>,
@@ -61,20 +63,31 @@ async fn serve(
     }
     let context = state.call_context(&headers);
     let client_model = request.model.clone();
+    let input_messages = request.body.get("messages").cloned().unwrap_or_default();
     let stream = request.stream;
     let upstream_body = request.into_upstream_json(&route.upstream_model);
     let provider = &route.provider;
     match (endpoint, stream) {
-        (Endpoint::ChatCompletions, false) => json_answer(
-            provider.chat_completion(context, upstream_body).await?,
-            &client_model,
-        ),
+        (Endpoint::ChatCompletions, false) => {
+            let answer = answer_object(
+                provider.chat_completion(context, upstream_body).await?,
+                &client_model,
+            )?;
+            history::record_answer(&state.inference_store, &answer, input_messages);
+            Ok(Json(Value::Object(answer)).into_response())
+        }
         (Endpoint::ChatCompletions, true) => {
+            let recorder = StreamRecorder::new(
+                state.inference_store.clone(),
+                client_model.clone(),
+                input_messages,
+            );
             sse::respond(
                 provider
                     .chat_completion_stream(context, upstream_body)
                     .await?,
                 client_model,
+                Some(recorder),
             )
             .await
         }
@@ -86,6 +99,7 @@ async fn serve(
             sse::respond(
                 provider.completion_stream(context, upstream_body).await?,
                 client_model,
+                None,
             )
             .await
         }
@@ -96,13 +110,19 @@ async fn serve(
     }
 }
 
-/// A provider's JSON answer with `model` set to the client's id. An answer that is not a JSON
-/// object is the upstream's fault: 502.
+/// A provider's JSON answer with `model` set to the client's id.
 fn json_answer(text: String, client_model: &str) -> Result<Response, ApiError> {
+    let answer = answer_object(text, client_model)?;
+    Ok(Json(Value::Object(answer)).into_response())
+}
+
+/// A provider's JSON answer, parsed, with `model` set to the client's id. An answer that is
+/// not a JSON object is the upstream's fault: 502.
+fn answer_object(text: String, client_model: &str) -> Result<Map<String, Value>, ApiError> {
     match serde_json::from_str::<Value>(&text) {
         Ok(Value::Object(mut answer)) => {
             answer.insert("model".into(), Value::String(client_model.to_string()));
-            Ok(Json(Value::Object(answer)).into_response())
+            Ok(answer)
         }
         _ => Err(ProviderError::BadGateway(
             "the provider answered with something that is not a JSON object".into(),

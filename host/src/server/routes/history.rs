@@ -1,0 +1,138 @@
+//! The chat-completion history: `GET /v1/chat/completions` (a page of stored completions),
+//! `GET /v1/chat/completions/{id}` (one) and `GET /v1/chat/completions/{id}/messages` (its
+//! input messages, OpenAI's route, which OGX does not serve).
+//!
+//! Query parameters: `after` (an id from a previous page), `limit` (1 to
+//! [`MAX_LIMIT`], default [`DEFAULT_LIMIT`]), `order` (`asc` | `desc`; default `desc` for
+//! completions, `asc` for messages) and, for completions, `model` (the client-facing id).
+//! Unlike OGX, an unknown completion id is a 404 (OpenAI's status), and rows created in the
+//! same second are paged in insertion order instead of being skipped.
+
+use crate::server::AppState;
+use crate::server::errors::ApiError;
+use crate::storage::inference_store::{ListQuery, Order, StoredCompletion};
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+/// `limit` when the client gives none.
+pub const DEFAULT_LIMIT: usize = 20;
+/// The largest `limit` accepted (OpenAI's).
+pub const MAX_LIMIT: usize = 100;
+
+type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
+
+/// `GET /v1/chat/completions`.
+pub async fn list(State(state): State<AppState>, params: Params) -> Result<Json<Value>, ApiError> {
+    let params = query_params(params)?;
+    let query = ListQuery {
+        after: params.get("after").cloned(),
+        limit: limit(&params)?,
+        order: order(&params, Order::Desc)?,
+        model: params.get("model").cloned(),
+    };
+    let page = state.inference_store.list(query).await?;
+    let data: Vec<Value> = page.data.iter().map(StoredCompletion::to_json).collect();
+    Ok(Json(list_body(data, page.has_more)))
+}
+
+/// `GET /v1/chat/completions/{completion_id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(stored(&state, &id).await?.to_json()))
+}
+
+/// `GET /v1/chat/completions/{completion_id}/messages`: the input messages, each with the id
+/// `<completion id>-<index>`.
+pub async fn messages(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
+    let params = query_params(params)?;
+    let (limit, order) = (limit(&params)?, order(&params, Order::Asc)?);
+    let completion = stored(&state, &id).await?;
+    let mut messages: Vec<Value> = match completion.input_messages {
+        Value::Array(messages) => messages,
+        _ => Vec::new(),
+    };
+    for (index, message) in messages.iter_mut().enumerate() {
+        if let Value::Object(fields) = message {
+            fields.insert("id".into(), json!(format!("{id}-{index}")));
+        }
+    }
+    if order == Order::Desc {
+        messages.reverse();
+    }
+    let start = match params.get("after") {
+        None => 0,
+        Some(after) => {
+            let position = messages.iter().position(|m| m["id"] == after.as_str());
+            position.map(|p| p + 1).ok_or_else(|| {
+                ApiError::BadRequest(format!(
+                    "'after': no message with id '{after}' in chat completion '{id}'"
+                ))
+            })?
+        }
+    };
+    let rest: Vec<Value> = messages.into_iter().skip(start).collect();
+    let has_more = rest.len() > limit;
+    Ok(Json(list_body(
+        rest.into_iter().take(limit).collect(),
+        has_more,
+    )))
+}
+
+async fn stored(state: &AppState, id: &str) -> Result<StoredCompletion, ApiError> {
+    state
+        .inference_store
+        .get(id)
+        .await?
+        .ok_or_else(|| ApiError::completion_not_found(id))
+}
+
+fn list_body(data: Vec<Value>, has_more: bool) -> Value {
+    let id_at = |item: Option<&Value>| item.map(|item| item["id"].clone()).unwrap_or(json!(""));
+    json!({
+        "object": "list",
+        "first_id": id_at(data.first()),
+        "last_id": id_at(data.last()),
+        "has_more": has_more,
+        "data": data,
+    })
+}
+
+fn query_params(params: Params) -> Result<HashMap<String, String>, ApiError> {
+    params
+        .map(|Query(params)| params)
+        .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
+}
+
+fn limit(params: &HashMap<String, String>) -> Result<usize, ApiError> {
+    let Some(text) = params.get("limit") else {
+        return Ok(DEFAULT_LIMIT);
+    };
+    text.parse()
+        .ok()
+        .filter(|limit| (1..=MAX_LIMIT).contains(limit))
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "'limit' must be a whole number from 1 to {MAX_LIMIT}, not {text:?}"
+            ))
+        })
+}
+
+fn order(params: &HashMap<String, String>, default: Order) -> Result<Order, ApiError> {
+    match params.get("order").map(String::as_str) {
+        None => Ok(default),
+        Some("asc") => Ok(Order::Asc),
+        Some("desc") => Ok(Order::Desc),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "'order' must be 'asc' or 'desc', not {other:?}"
+        ))),
+    }
+}
