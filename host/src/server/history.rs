@@ -53,9 +53,9 @@ impl StreamRecorder {
         }
     }
 
-    /// Takes in one chunk as the provider sent it.
-    pub fn chunk(&mut self, json: &str) {
-        self.assembler.push(json);
+    /// Takes in one chunk, already parsed by the stream that forwards it.
+    pub fn chunk(&mut self, chunk: &Map<String, Value>) {
+        self.assembler.push_object(chunk);
     }
 
     /// The stream ended normally: record what was assembled.
@@ -109,9 +109,13 @@ struct ToolCallParts {
 impl StreamAssembler {
     /// Takes in one chunk; text that is not a JSON object is ignored.
     pub fn push(&mut self, json: &str) {
-        let Ok(Value::Object(chunk)) = serde_json::from_str::<Value>(json) else {
-            return;
-        };
+        if let Ok(Value::Object(chunk)) = serde_json::from_str::<Value>(json) {
+            self.push_object(&chunk);
+        }
+    }
+
+    /// Takes in one chunk object.
+    pub fn push_object(&mut self, chunk: &Map<String, Value>) {
         if self.id.is_none() {
             self.id = chunk
                 .get("id")

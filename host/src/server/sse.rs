@@ -61,13 +61,8 @@ fn async_stream_of(
             let (mut chunks, mut recorder) = state?;
             let event = match chunks.next().await {
                 Some(Ok(chunk)) => {
-                    if let Some(recorder) = recorder.as_mut() {
-                        recorder.chunk(&chunk);
-                    }
-                    return Some((
-                        Ok(data_event(&rewrite_model(&chunk, &client_model))),
-                        Some((chunks, recorder)),
-                    ));
+                    let event = client_event(&chunk, &client_model, recorder.as_mut());
+                    return Some((Ok(event), Some((chunks, recorder))));
                 }
                 Some(Err(error)) => {
                     let error = ApiError::from(error);
@@ -95,20 +90,23 @@ fn data_event(json: &str) -> Bytes {
     Bytes::from(event)
 }
 
-/// Sets `model` in an OpenAI JSON object to the id the client sent. Text that is not a JSON
-/// object is passed on unchanged.
-pub fn rewrite_model(json: &str, client_model: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(json) {
+/// The SSE event for one chunk: parsed once, shown to the recorder, its `model` set to the id
+/// the client sent. Text that is not a JSON object is passed on unchanged (and not recorded).
+fn client_event(chunk: &str, client_model: &str, recorder: Option<&mut StreamRecorder>) -> Bytes {
+    match serde_json::from_str::<serde_json::Value>(chunk) {
         Ok(serde_json::Value::Object(mut object)) => {
+            if let Some(recorder) = recorder {
+                recorder.chunk(&object);
+            }
             if object.contains_key("model") {
                 object.insert(
                     "model".into(),
                     serde_json::Value::String(client_model.to_string()),
                 );
             }
-            serde_json::Value::Object(object).to_string()
+            data_event(&serde_json::Value::Object(object).to_string())
         }
-        _ => json.to_string(),
+        _ => data_event(chunk),
     }
 }
 
@@ -180,11 +178,12 @@ mod tests {
 
     #[test]
     fn rewrite_keeps_everything_but_the_model() {
+        let event = |json: &str| client_event(json, "b", None);
         assert_eq!(
-            rewrite_model(r#"{"model":"a","x":[1]}"#, "b"),
-            r#"{"model":"b","x":[1]}"#
+            event(r#"{"model":"a","x":[1]}"#),
+            data_event(r#"{"model":"b","x":[1]}"#)
         );
-        assert_eq!(rewrite_model(r#"{"x":1}"#, "b"), r#"{"x":1}"#);
-        assert_eq!(rewrite_model("not json", "b"), "not json");
+        assert_eq!(event(r#"{"x":1}"#), data_event(r#"{"x":1}"#));
+        assert_eq!(event("not json"), data_event("not json"));
     }
 }
