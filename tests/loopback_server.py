@@ -45,6 +45,16 @@ class LoopbackServer:
         self._close_connections()
         self._server.server_close()
 
+    def serve_until_interrupted(self) -> None:
+        """Serves in the calling thread until Ctrl-C (the doubles run as scripts this way)."""
+        try:
+            self._server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self._close_connections()
+            self._server.server_close()
+
     def _close_connections(self) -> None:
         """Drops connections still open (the default server keeps none)."""
 

@@ -595,12 +595,7 @@ def main(argv: list[str] | None = None) -> int:
     for token in args.bearer:
         mock.add_bearer(token)
     print(f"mock_bedrock ({args.region}) listening on {mock.url}", flush=True)
-    try:
-        mock._server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        mock._server.server_close()
+    mock.serve_until_interrupted()
     return 0
 
 

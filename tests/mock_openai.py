@@ -430,12 +430,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     mock = MockOpenAI(args.host, args.port, args.require_key, verbose=True)
     print(f"mock_openai listening on {mock.url}", flush=True)
-    try:
-        mock._server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        mock._server.server_close()
+    mock.serve_until_interrupted()
     return 0
 
 
