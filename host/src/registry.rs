@@ -173,29 +173,11 @@ pub struct ListingChange {
 pub struct Registry {
     providers: Vec<Arc<Provider>>,
     models: RwLock<Vec<Model>>,
-    /// Where models persist; `None` keeps them in memory only.
-    store: Option<RegistryStore>,
+    /// Where models persist.
+    store: RegistryStore,
 }
 
 impl Registry {
-    /// An in-memory registry of `providers` (in config order) with the config's registered
-    /// models. Entries whose provider is not among `providers` are left out (the config's
-    /// validation has already rejected unknown provider ids; disabled ones are dropped
-    /// silently, as OGX does).
-    pub fn new(providers: Vec<Arc<Provider>>, registered: &[ModelEntry]) -> Self {
-        let now = unix_now();
-        let models = registered
-            .iter()
-            .filter(|entry| providers.iter().any(|p| p.id() == entry.provider_id))
-            .map(|entry| Model::from_entry(entry, now))
-            .collect();
-        Registry {
-            providers,
-            models: RwLock::new(models),
-            store: None,
-        }
-    }
-
     /// A registry persisted in `store`: loads the stored models, then registers the config's
     /// (see the module documentation). Fails on a conflicting re-registration or when the
     /// store cannot be read or written.
@@ -209,7 +191,7 @@ impl Registry {
         Ok(Registry {
             providers,
             models: RwLock::new(models),
-            store: Some(store),
+            store,
         })
     }
 
@@ -300,9 +282,7 @@ impl Registry {
 
     /// Writes a listing's change to the store; failures are logged.
     async fn persist_listing(&self, change: ListingChange) {
-        let Some(store) = &self.store else {
-            return;
-        };
+        let store = &self.store;
         for model in &change.current {
             if let Err(error) = store
                 .put(MODEL_KIND, &model.identifier, &model.to_stored())
@@ -638,7 +618,7 @@ mod tests {
                     .await
                     .unwrap(),
             ),
-            store: Some(store),
+            store,
         };
         let listed = |ids: &[&str]| {
             ids.iter()

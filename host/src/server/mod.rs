@@ -278,18 +278,25 @@ fn openai_error(status: StatusCode, message: String) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::registry_store::RegistryStore;
     use axum::body::Body;
     use tower::ServiceExt;
 
-    fn empty_state() -> AppState {
+    async fn empty_state() -> AppState {
         let table = crate::storage::inference_store::SqliteTable::in_memory("t").unwrap();
+        let host_kv = Arc::new(crate::storage::kv::KvStore::open_host(None).unwrap());
         AppState {
-            registry: Arc::new(Registry::new(Vec::new(), &[])),
+            registry: Arc::new(
+                Registry::open(
+                    Vec::new(),
+                    &[],
+                    RegistryStore::new(host_kv.namespace("registry")),
+                )
+                .await
+                .unwrap(),
+            ),
             providers: Arc::new(Vec::new()),
-            prompts: Arc::new(PromptStore::new(
-                Arc::new(crate::storage::kv::KvStore::open_host(None).unwrap())
-                    .namespace("prompts"),
-            )),
+            prompts: Arc::new(PromptStore::new(host_kv.namespace("prompts"))),
             inference_store: Arc::new(InferenceStore::start(Arc::new(table), 1, 1)),
         }
     }
@@ -300,7 +307,7 @@ mod tests {
             .uri(path)
             .body(Body::from("{}"))
             .unwrap();
-        let response = router(empty_state()).oneshot(request).await.unwrap();
+        let response = router(empty_state().await).oneshot(request).await.unwrap();
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
@@ -360,7 +367,7 @@ mod tests {
                 r#"{"model":"x/y","messages":[{"role":"user","content":"hi"}]}"#,
             ))
             .unwrap();
-        let response = router(empty_state()).oneshot(request).await.unwrap();
+        let response = router(empty_state().await).oneshot(request).await.unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         assert!(response.headers().contains_key(REQUEST_ID_HEADER));
     }
