@@ -39,7 +39,7 @@ import pytest
 import requests
 
 from mock_bedrock import MockBedrock
-from ogx_harness import free_port, wait_until
+from ogx_harness import PORT_ATTEMPTS, free_port, lost_port_race, wait_until
 
 REGION = "us-west-2"
 MODEL_ID = "openai.gpt-oss-20b-1:0"
@@ -161,8 +161,8 @@ class Sts:
     calls (e.g. GetCallerIdentity with credentials the host obtained)."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        self.moto_url = f"http://127.0.0.1:{self.port}"
+        self.port = 0
+        self.moto_url = ""
         self._proc: subprocess.Popen | None = None
         self._recorder = _RecorderServer(self.moto_url)
         self._thread: threading.Thread | None = None
@@ -191,24 +191,33 @@ class Sts:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                    AWS_DEFAULT_REGION=REGION)
-        with open(self.log_path, "wb") as log:
-            self._proc = subprocess.Popen([*command, "-H", "127.0.0.1", "-p", str(self.port)],
-                                          stdout=log, stderr=subprocess.STDOUT, env=env,
-                                          start_new_session=True)
-
-        def up() -> bool:
-            if self._proc.poll() is not None:
-                raise AssertionError(f"moto_server exited:\n{self.log_path.read_text()}")
+        for attempt in range(PORT_ATTEMPTS):
+            self.port = free_port()
+            self.moto_url = f"http://127.0.0.1:{self.port}"
+            self._recorder.moto_url = self.moto_url
+            with open(self.log_path, "wb") as log:
+                self._proc = subprocess.Popen([*command, "-H", "127.0.0.1", "-p", str(self.port)],
+                                              stdout=log, stderr=subprocess.STDOUT, env=env,
+                                              start_new_session=True)
             try:
-                return requests.get(self.moto_url + "/moto-api/", timeout=1).ok
-            except requests.RequestException:
-                return False
-
-        wait_until(up, 30, "moto_server to answer")
+                wait_until(self._moto_up, 30, "moto_server to answer")
+                break
+            except AssertionError:
+                if attempt + 1 < PORT_ATTEMPTS and lost_port_race(self.log_path.read_text()):
+                    continue
+                raise
         self._thread = threading.Thread(target=self._recorder.serve_forever, args=(0.05,),
                                         daemon=True, name="sts-recorder")
         self._thread.start()
         return self
+
+    def _moto_up(self) -> bool:
+        if self._proc.poll() is not None:
+            raise AssertionError(f"moto_server exited:\n{self.log_path.read_text()}")
+        try:
+            return requests.get(self.moto_url + "/moto-api/", timeout=1).ok
+        except requests.RequestException:
+            return False
 
     def stop(self) -> None:
         if self._thread is not None:

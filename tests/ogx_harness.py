@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -35,6 +36,8 @@ PLUGINS_DIR = Path(os.environ.get("OGX_PLUGINS_DIR") or TARGET_DIR / "debug" / "
 STARTUP_TIMEOUT = float(os.environ.get("OGX_TEST_STARTUP_TIMEOUT", "120"))
 COMMAND_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
+# Starts of a server whose port another process took between choice and bind.
+PORT_ATTEMPTS = 3
 
 # The test process itself talks to 127.0.0.1 only; make sure no proxy is involved.
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
@@ -66,10 +69,44 @@ def ogx_env(home: Path, plugins_dir: object = DEFAULT,
     return env
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_EPHEMERAL_LOW, _EPHEMERAL_HIGH = _ephemeral_range()
+# Ports for servers the tests start come from below the kernel's ephemeral range: a port the
+# kernel picks for an outgoing connection can never be one of them, so the gap between choosing
+# a port and the server binding it is not a race with the tests' own clients.
+_TEST_PORTS = range(max(1024, _EPHEMERAL_LOW - 12000), _EPHEMERAL_LOW)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
+    """A port that is free on 127.0.0.1 now, outside the ephemeral range, and not given to
+    any other server of this test run."""
+    for _ in range(500):
+        port = random.choice(_TEST_PORTS)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def lost_port_race(output: str) -> bool:
+    """True when a server's output says its port was taken before it could bind."""
+    return "Address already in use" in output or "is in use by another program" in output
 
 
 def wait_until(condition: Callable[[], object], timeout: float, what: str,
@@ -279,19 +316,27 @@ class OgxLauncher:
         config_path = config_dir / config_name
         config_path.write_text(config_text)
         log_path = workdir / "ogx.log"
-        port = free_port()
-        cmd = [str(binary), "run", "--port", str(port), *map(str, args), str(config_path)]
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
-                                    stderr=subprocess.STDOUT, cwd=workdir,
-                                    env=ogx_env(self.home, plugins_dir, env),
-                                    start_new_session=True)
-        scheme = "https" if tls_ca else "http"
-        server = OgxServer(proc, f"{scheme}://127.0.0.1:{port}", log_path, config_path,
-                           verify=str(tls_ca) if tls_ca else True)
-        self.servers.append(server)
-        self._wait_healthy(server, cmd, health_cert)
-        return server
+        for attempt in range(PORT_ATTEMPTS):
+            port = free_port()
+            cmd = [str(binary), "run", "--port", str(port), *map(str, args), str(config_path)]
+            with open(log_path, "wb") as log:
+                proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
+                                        stderr=subprocess.STDOUT, cwd=workdir,
+                                        env=ogx_env(self.home, plugins_dir, env),
+                                        start_new_session=True)
+            scheme = "https" if tls_ca else "http"
+            server = OgxServer(proc, f"{scheme}://127.0.0.1:{port}", log_path, config_path,
+                               verify=str(tls_ca) if tls_ca else True)
+            self.servers.append(server)
+            try:
+                self._wait_healthy(server, cmd, health_cert)
+                return server
+            except AssertionError:
+                if attempt + 1 < PORT_ATTEMPTS and server.proc.poll() is not None \
+                        and lost_port_race(server.output()):
+                    continue
+                raise
+        raise AssertionError("unreachable")
 
     @staticmethod
     def _wait_healthy(server: OgxServer, cmd: list[str],
