@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod imports;
 pub mod registry;
+pub mod responses;
 pub mod runtime;
 pub mod server;
 pub mod storage;

@@ -19,6 +19,7 @@ use crate::storage::inference_store::{InferenceStore, SqliteTable, TableError};
 use crate::storage::kv::{self, KvStore};
 use crate::storage::prompts::PromptStore;
 use crate::storage::registry_store::RegistryStore;
+use crate::storage::responses_store::{ResponsesStore, SqliteResponseTable};
 use anyhow::{Context, bail};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -41,6 +42,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let stores = open_host_stores(&loaded)?;
     let inference_store = Arc::new(open_inference_store(&loaded)?);
+    let responses = open_responses_store(&loaded)?.map(Arc::new);
 
     let runtime = super::plugins::start_runtime(&args.plugins_dirs, Some(&loaded)).await?;
     super::plugins::print_catalog(&runtime);
@@ -84,6 +86,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         providers: Arc::new(infos),
         prompts: Arc::new(stores.prompts),
         inference_store: Arc::clone(&inference_store),
+        responses,
     };
     let served = listen::serve(listener, router(state), tls).await;
     println!("Shutting down: writing the queued chat completions…");
@@ -102,16 +105,12 @@ fn open_inference_store(loaded: &LoadedConfig) -> anyhow::Result<InferenceStore>
         );
     };
     let name = &store.backend;
-    let db_path = match storage.backends.get(name) {
-        Some(Backend::SqlSqlite { db_path, .. }) => db_path,
-        Some(Backend::SqlPostgres(_)) => bail!(
-            "{file}: storage.stores.inference uses backend `{name}` (sql_postgres): ogx does not support Postgres yet. Use a sql_sqlite backend, e.g. `{name}: {{type: sql_sqlite, db_path: ~/.ogx/distributions/sql_store.db}}` under storage.backends."
-        ),
-        other => bail!(
-            "{file}: storage.stores.inference uses backend `{name}` ({}), which cannot hold the chat-completion history: use a sql_sqlite backend.",
-            other.map_or("missing", Backend::type_name)
-        ),
-    };
+    let db_path = sqlite_path(
+        loaded,
+        "storage.stores.inference",
+        name,
+        "the chat-completion history",
+    )?;
     let table = SqliteTable::open(db_path, &store.table_name).map_err(|error| match error {
         TableError::BadName(_) => {
             anyhow::anyhow!("{file}: storage.stores.inference.table_name: {error}")
@@ -128,6 +127,53 @@ fn open_inference_store(loaded: &LoadedConfig) -> anyhow::Result<InferenceStore>
         db_path.display()
     );
     Ok(InferenceStore::start(Arc::new(table), queue, writers))
+}
+
+/// The SQLite file of the `sql_sqlite` backend `name`, which the store at config key `key`
+/// (holding `what`) references.
+fn sqlite_path<'a>(
+    loaded: &'a LoadedConfig,
+    key: &str,
+    name: &str,
+    what: &str,
+) -> anyhow::Result<&'a std::path::Path> {
+    let file = loaded.path.display();
+    match loaded.config.storage.backends.get(name) {
+        Some(Backend::SqlSqlite { db_path, .. }) => Ok(db_path),
+        Some(Backend::SqlPostgres(_)) => bail!(
+            "{file}: {key} uses backend `{name}` (sql_postgres): ogx does not support Postgres yet. Use a sql_sqlite backend, e.g. `{name}: {{type: sql_sqlite, db_path: ~/.ogx/distributions/sql_store.db}}` under storage.backends."
+        ),
+        other => bail!(
+            "{file}: {key} uses backend `{name}` ({}), which cannot hold {what}: use a sql_sqlite backend.",
+            other.map_or("missing", Backend::type_name)
+        ),
+    }
+}
+
+/// Opens the Responses API's store when `providers.responses` enables the API.
+fn open_responses_store(loaded: &LoadedConfig) -> anyhow::Result<Option<ResponsesStore>> {
+    let Some(responses) = &loaded.config.responses else {
+        return Ok(None);
+    };
+    let file = loaded.path.display();
+    let key = "providers.responses[0].config.persistence.responses";
+    let store = &responses.store;
+    let name = &store.backend;
+    let db_path = sqlite_path(loaded, key, name, "the stored responses")?;
+    let table = SqliteResponseTable::open(db_path, &store.table_name).map_err(|error| match error {
+        TableError::BadName(_) => anyhow::anyhow!("{file}: {key}.table_name: {error}"),
+        TableError::Open(_) => anyhow::anyhow!(
+            "{file}: storage.backends.{name}.db_path: {error}. The Responses API needs a SQLite file it can create, read and write: fix the path or its permissions, or point {key}.backend at another sql_sqlite backend."
+        ),
+    })?;
+    println!(
+        "Responses API: provider {} ({}), table {} in {} (backend {name})",
+        responses.provider_id,
+        crate::config::responses::BUILTIN_PROVIDER_TYPE,
+        store.table_name,
+        db_path.display()
+    );
+    Ok(Some(ResponsesStore::new(Arc::new(table))))
 }
 
 /// The host's own stores, each in its `storage.stores` reference's kv_sqlite file.
@@ -179,6 +225,20 @@ async fn bind_providers(
     println!("Providers:");
     for (api, entries) in &loaded.config.providers {
         for entry in entries {
+            if api == "responses" {
+                // Served by the host on top of the inference providers.
+                println!(
+                    "  {api}/{} ({}): served by ogx on the inference providers",
+                    entry.provider_id, entry.provider_type
+                );
+                infos.push(ProviderInfo {
+                    api: api.clone(),
+                    provider_id: entry.provider_id.clone(),
+                    provider_type: entry.provider_type.clone(),
+                    redacted_config: config::redact::redact_with::<&str>(&entry.config, &[]),
+                });
+                continue;
+            }
             if api != PLUGIN_API {
                 println!(
                     "  {api}/{} ({}): not served — ogx serves the {PLUGIN_API} API only so far",

@@ -14,6 +14,7 @@ pub mod document;
 pub mod env;
 pub mod fields;
 pub mod redact;
+pub mod responses;
 pub mod schema;
 pub mod server;
 pub mod storage;

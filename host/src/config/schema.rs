@@ -39,7 +39,7 @@ pub const KNOWN_APIS: &[&str] = &[
 pub const ROUTING_TABLE_APIS: &[&str] = &["models", "shields", "vector_stores", "tool_groups"];
 
 /// APIs ogx serves today. Other known APIs are accepted in a config and warned about.
-pub const SERVED_APIS: &[&str] = &["inference", "models", "providers", "inspect"];
+pub const SERVED_APIS: &[&str] = &["inference", "models", "providers", "inspect", "responses"];
 
 /// The run config.
 #[derive(Debug, Clone, Default)]
@@ -59,6 +59,8 @@ pub struct RunConfig {
     pub storage: StorageConfig,
     /// ogx's own `plugins:` section.
     pub plugins: PluginsConfig,
+    /// `providers.responses`: the Responses API, when enabled.
+    pub responses: Option<super::responses::ResponsesConfig>,
 }
 
 impl RunConfig {

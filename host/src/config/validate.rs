@@ -122,6 +122,10 @@ pub fn validate(
     let server = parse_server(root.get("server"), &storage, &mut warnings)?;
     let plugins = parse_plugins(root.get("plugins"), config_dir, lookup, &mut warnings)?;
     let container_image = root.string("container_image")?;
+    let responses = super::responses::parse(
+        providers.get("responses").map_or(&[], Vec::as_slice),
+        &storage,
+    )?;
     let config = RunConfig {
         distro_name,
         container_image,
@@ -131,6 +135,7 @@ pub fn validate(
         server,
         storage,
         plugins,
+        responses,
     };
     Ok((config, warnings))
 }

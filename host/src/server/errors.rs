@@ -7,6 +7,7 @@
 //! `{"error": {"message": ...}}`. Messages never carry secrets; details of plugin crashes and
 //! database failures go to the log, and the client gets OGX's generic internal-error text.
 
+use crate::responses::ResponsesError;
 use crate::runtime::{CallError, ProviderError};
 use crate::storage::inference_store::StoreError;
 use crate::storage::kv::KvError;
@@ -37,6 +38,9 @@ pub enum ApiError {
     /// The chat-completion history could not answer.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A Responses API request cannot be served.
+    #[error(transparent)]
+    Responses(#[from] ResponsesError),
 }
 
 impl ApiError {
@@ -55,7 +59,13 @@ impl ApiError {
     /// The status code and the message shown to the client.
     pub fn status_and_message(&self) -> (StatusCode, String) {
         match self {
-            ApiError::BadRequest(message) => (StatusCode::BAD_REQUEST, message.clone()),
+            ApiError::BadRequest(message)
+            | ApiError::Responses(ResponsesError::Invalid(message)) => {
+                (StatusCode::BAD_REQUEST, message.clone())
+            }
+            ApiError::Responses(ResponsesError::NotFound(message)) => {
+                (StatusCode::NOT_FOUND, message.clone())
+            }
             ApiError::NotFound(message) => (StatusCode::NOT_FOUND, message.clone()),
             ApiError::Call(CallError::Provider(error)) => {
                 (provider_status(error), error.to_string())
@@ -117,7 +127,10 @@ impl ApiError {
                 tracing::error!("the inference store failed: {detail}");
             }
             ApiError::Store(StoreError::UnknownAfter { .. }) => {}
-            ApiError::BadRequest(_) | ApiError::NotFound(_) | ApiError::Prompt(_) => {}
+            ApiError::BadRequest(_)
+            | ApiError::NotFound(_)
+            | ApiError::Prompt(_)
+            | ApiError::Responses(_) => {}
         }
     }
 }
@@ -264,6 +277,16 @@ mod tests {
                 CallError::Unavailable("busy".into()).into(),
                 503,
                 "could not start a provider instance: busy",
+            ),
+            (
+                ResponsesError::Invalid("Tool type 'mcp' is not supported yet".into()).into(),
+                400,
+                "Tool type 'mcp' is not supported yet",
+            ),
+            (
+                ResponsesError::response_not_found("resp_x").into(),
+                404,
+                "Response 'resp_x' not found. Use 'client.responses.list()' to list available Responses.",
             ),
             (
                 PromptError::NotFound("pmpt_x".into()).into(),

@@ -16,6 +16,7 @@ use crate::registry::Registry;
 use crate::runtime::CallContext;
 use crate::storage::inference_store::InferenceStore;
 use crate::storage::prompts::PromptStore;
+use crate::storage::responses_store::ResponsesStore;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -40,6 +41,8 @@ pub struct AppState {
     pub prompts: Arc<PromptStore>,
     /// The chat-completion history.
     pub inference_store: Arc<InferenceStore>,
+    /// The Responses API's stored responses; `None` when the config enables no Responses API.
+    pub responses: Option<Arc<ResponsesStore>>,
 }
 
 /// A provider as `/v1/providers` shows it.
@@ -179,11 +182,36 @@ pub const ROUTES: &[RouteInfo] = &[
         path: "/v1/prompts/{prompt_id}/set-default-version",
         api: "prompts",
     },
+    RouteInfo {
+        method: "POST",
+        path: "/v1/responses",
+        api: "responses",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/responses",
+        api: "responses",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/responses/{response_id}",
+        api: "responses",
+    },
+    RouteInfo {
+        method: "DELETE",
+        path: "/v1/responses/{response_id}",
+        api: "responses",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/responses/{response_id}/input_items",
+        api: "responses",
+    },
 ];
 
 /// The API router.
 pub fn router(state: AppState) -> Router {
-    use routes::{history, inference, meta, models, prompts};
+    use routes::{history, inference, meta, models, prompts, responses};
     Router::new()
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*model_id}", get(models::get))
@@ -214,6 +242,18 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/prompts/{prompt_id}/set-default-version",
             put(prompts::set_default_version),
+        )
+        .route(
+            "/v1/responses",
+            post(responses::create).get(responses::list),
+        )
+        .route(
+            "/v1/responses/{response_id}",
+            get(responses::get).delete(responses::delete),
+        )
+        .route(
+            "/v1/responses/{response_id}/input_items",
+            get(responses::input_items),
         )
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
@@ -298,6 +338,7 @@ mod tests {
             providers: Arc::new(Vec::new()),
             prompts: Arc::new(PromptStore::new(host_kv.namespace("prompts"))),
             inference_store: Arc::new(InferenceStore::start(Arc::new(table), 1, 1)),
+            responses: None,
         }
     }
 
@@ -326,7 +367,8 @@ mod tests {
                 .replace("{model_id:path}", "vllm/some:model")
                 .replace("{provider_id}", "p")
                 .replace("{prompt_id}", "pmpt_x")
-                .replace("{completion_id}", "c");
+                .replace("{completion_id}", "c")
+                .replace("{response_id}", "resp_x");
             let (status, body) = call(route.method, &path).await;
             let message = body["error"]["message"].as_str().unwrap_or_default();
             assert!(

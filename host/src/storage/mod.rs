@@ -15,4 +15,5 @@ pub mod inference_store;
 pub mod kv;
 pub mod prompts;
 pub mod registry_store;
+pub mod responses_store;
 pub mod sqlite;

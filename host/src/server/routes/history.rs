@@ -22,14 +22,14 @@ pub const DEFAULT_LIMIT: usize = 20;
 /// The largest `limit` accepted (OpenAI's).
 pub const MAX_LIMIT: usize = 100;
 
-type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
+pub(crate) type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 
 /// `GET /v1/chat/completions`.
 pub async fn list(State(state): State<AppState>, params: Params) -> Result<Json<Value>, ApiError> {
     let params = query_params(params)?;
     let query = ListQuery {
         after: params.get("after").cloned(),
-        limit: limit(&params)?,
+        limit: limit(&params, DEFAULT_LIMIT)?,
         order: order(&params, Order::Desc)?,
         model: params.get("model").cloned(),
     };
@@ -54,7 +54,7 @@ pub async fn messages(
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
     let params = query_params(params)?;
-    let (limit, order) = (limit(&params)?, order(&params, Order::Asc)?);
+    let (limit, order) = (limit(&params, DEFAULT_LIMIT)?, order(&params, Order::Asc)?);
     let completion = stored(&state, &id).await?;
     let mut messages: Vec<Value> = match completion.input_messages {
         Value::Array(messages) => messages,
@@ -65,26 +65,38 @@ pub async fn messages(
             fields.insert("id".into(), json!(format!("{id}-{index}")));
         }
     }
+    let after = params.get("after").map(String::as_str);
+    Ok(Json(page_after(messages, after, limit, order, || {
+        format!(
+            "message with id '{}' in chat completion '{id}'",
+            after.unwrap_or_default()
+        )
+    })?))
+}
+
+/// One page of `items` (oldest first) as a list body: reversed for `desc`, starting after the
+/// item whose `id` is `after` (a 400 saying "no <missing()>" when none has it).
+pub(crate) fn page_after(
+    mut items: Vec<Value>,
+    after: Option<&str>,
+    limit: usize,
+    order: Order,
+    missing: impl FnOnce() -> String,
+) -> Result<Value, ApiError> {
     if order == Order::Desc {
-        messages.reverse();
+        items.reverse();
     }
-    let start = match params.get("after") {
+    let start = match after {
         None => 0,
-        Some(after) => {
-            let position = messages.iter().position(|m| m["id"] == after.as_str());
-            position.map(|p| p + 1).ok_or_else(|| {
-                ApiError::BadRequest(format!(
-                    "'after': no message with id '{after}' in chat completion '{id}'"
-                ))
-            })?
-        }
+        Some(after) => items
+            .iter()
+            .position(|item| item["id"] == after)
+            .map(|p| p + 1)
+            .ok_or_else(|| ApiError::BadRequest(format!("'after': no {}", missing())))?,
     };
-    let rest: Vec<Value> = messages.into_iter().skip(start).collect();
+    let rest: Vec<Value> = items.into_iter().skip(start).collect();
     let has_more = rest.len() > limit;
-    Ok(Json(list_body(
-        rest.into_iter().take(limit).collect(),
-        has_more,
-    )))
+    Ok(list_body(rest.into_iter().take(limit).collect(), has_more))
 }
 
 async fn stored(state: &AppState, id: &str) -> Result<StoredCompletion, ApiError> {
@@ -95,7 +107,7 @@ async fn stored(state: &AppState, id: &str) -> Result<StoredCompletion, ApiError
         .ok_or_else(|| ApiError::completion_not_found(id))
 }
 
-fn list_body(data: Vec<Value>, has_more: bool) -> Value {
+pub(crate) fn list_body(data: Vec<Value>, has_more: bool) -> Value {
     let id_at = |item: Option<&Value>| item.map(|item| item["id"].clone()).unwrap_or(json!(""));
     json!({
         "object": "list",
@@ -106,15 +118,15 @@ fn list_body(data: Vec<Value>, has_more: bool) -> Value {
     })
 }
 
-fn query_params(params: Params) -> Result<HashMap<String, String>, ApiError> {
+pub(crate) fn query_params(params: Params) -> Result<HashMap<String, String>, ApiError> {
     params
         .map(|Query(params)| params)
         .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
 }
 
-fn limit(params: &HashMap<String, String>) -> Result<usize, ApiError> {
+pub(crate) fn limit(params: &HashMap<String, String>, default: usize) -> Result<usize, ApiError> {
     let Some(text) = params.get("limit") else {
-        return Ok(DEFAULT_LIMIT);
+        return Ok(default);
     };
     text.parse()
         .ok()
@@ -126,7 +138,7 @@ fn limit(params: &HashMap<String, String>) -> Result<usize, ApiError> {
         })
 }
 
-fn order(params: &HashMap<String, String>, default: Order) -> Result<Order, ApiError> {
+pub(crate) fn order(params: &HashMap<String, String>, default: Order) -> Result<Order, ApiError> {
     match params.get("order").map(String::as_str) {
         None => Ok(default),
         Some("asc") => Ok(Order::Asc),
