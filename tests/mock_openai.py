@@ -23,6 +23,9 @@ prompt (completions) or the first input (embeddings):
                           ending the chunked body; non-stream: reset before answering
   [mock:slow=0.2]         wait that many seconds before each stream chunk (and before a
                           non-stream answer)
+Scripted turns (scripted_turns.py): `mock.script(Turn(...), ...)` queues answers that chat
+requests take in order — text, reasoning (`reasoning_content`), function calls, a stream that
+breaks — before falling back to the behaviour above.
 With require_key (--require-key), every request without `Authorization: Bearer <key>` gets 401.
 """
 
@@ -44,6 +47,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from loopback_server import LoopbackServer
+from scripted_turns import Script, Turn
 
 DEFAULT_MODELS = ("mock-alpha", "mock-beta")
 EXTRA_FIELD = "x_mock_upstream"
@@ -247,6 +251,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _chat_completions(self, record: RecordedRequest) -> None:
         req = record.json
         messages = req.get("messages") or []
+        turn = self.server.script.next(lambda: self.server.next_id("call"))
+        if turn is not None:
+            self._scripted_turn(record, turn)
+            return
         users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
         text = _text_of(users[-1].get("content")) if users else ""
         answered, delay = self._scripted(record, text)
@@ -284,6 +292,34 @@ class _Handler(BaseHTTPRequestHandler):
             chunks.append({**chunk({}, None), "choices": [], "usage": usage})
         self._stream(record, chunks, delay, fail_after=2 if "fail-mid-stream" in
                      _markers(text) else None)
+
+    def _scripted_turn(self, record: RecordedRequest, turn: Turn) -> None:
+        req = record.json
+        prompt_words = sum(len(_text_of(m.get("content")).split())
+                           for m in req.get("messages") or [] if isinstance(m, dict))
+        usage = turn.usage(prompt_words)
+        completion_id = self.server.next_id("chatcmpl-mock")
+        created = int(time.time())
+        model = req.get("model")
+        if not req.get("stream"):
+            record.response = {
+                "id": completion_id, "object": "chat.completion", "created": created,
+                "model": model,
+                "choices": [{"index": 0, "finish_reason": turn.finish(), "logprobs": None,
+                             "message": turn.message()}],
+                "usage": usage}
+            self._send_json(200, record.response)
+            return
+
+        def chunk(delta: dict, finish_reason: str | None) -> dict:
+            return {"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                    "model": model, "choices": [{"index": 0, "delta": delta,
+                                                 "finish_reason": finish_reason}]}
+
+        chunks = turn.chunks(chunk)
+        if (req.get("stream_options") or {}).get("include_usage"):
+            chunks.append({**chunk({}, None), "choices": [], "usage": usage})
+        self._stream(record, chunks, 0.0, fail_after=2 if turn.fail_mid_stream else None)
 
     def _completions(self, record: RecordedRequest) -> None:
         req = record.json
@@ -357,6 +393,7 @@ class _Server(ThreadingHTTPServer):
         self.models = tuple(models)
         self.verbose = verbose
         self.recorded: list[RecordedRequest] = []
+        self.script = Script()
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._connections: set[socket.socket] = set()
@@ -416,6 +453,10 @@ class MockOpenAI(LoopbackServer):
     def clear(self) -> None:
         with self._server._lock:
             self._server.recorded.clear()
+
+    def script(self, *turns: Turn) -> None:
+        """Queues turns that the next chat requests get, in order (see scripted_turns.py)."""
+        self._server.script.add(*turns)
 
     def _close_connections(self) -> None:
         self._server.close_connections()

@@ -1,0 +1,111 @@
+"""Scripted chat-completion answers for the mock upstreams (mock_openai.py, mock_bedrock.py):
+a test queues the turns the model is to play — text, reasoning, function calls, a stream that
+breaks — and each chat-completions request takes the next one, in order. With nothing queued
+the mocks answer as they always do.
+
+    mock.script(Turn(tool_calls=[("get_weather", {"city": "Paris"})]),
+                Turn(content="It is sunny in Paris."))
+
+A turn's function calls get ids `call_<n>` from the mock's counter (`Turn.call_ids` after it
+was served). Streamed, every call's opening chunk (id and name) comes first, then the
+arguments in two halves, calls interleaved — as parallel calls arrive from real upstreams.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+ChunkFn = Callable[[dict, "str | None"], dict]
+
+
+@dataclass
+class Turn:
+    """One answer of the model."""
+    content: str | None = None
+    # (name, arguments as a dict or JSON text)
+    tool_calls: list[tuple[str, Any]] = field(default_factory=list)
+    reasoning: str | None = None
+    # Default: "tool_calls" when there are calls, else "stop".
+    finish_reason: str | None = None
+    # Streamed: send the first two chunks, then reset the connection.
+    fail_mid_stream: bool = False
+    # Set when served: the ids given to the calls.
+    call_ids: list[str] = field(default_factory=list)
+
+    def finish(self) -> str:
+        return self.finish_reason or ("tool_calls" if self.tool_calls else "stop")
+
+    def _calls(self) -> list[tuple[str, str, str]]:
+        return [(call_id, name, args if isinstance(args, str) else json.dumps(args))
+                for call_id, (name, args) in zip(self.call_ids, self.tool_calls)]
+
+    def message(self, reasoning_key: str = "reasoning_content") -> dict:
+        """The assistant message of a non-streamed answer."""
+        message: dict = {"role": "assistant", "content": self.content}
+        if self.reasoning is not None:
+            message[reasoning_key] = self.reasoning
+        if self.tool_calls:
+            message["tool_calls"] = [
+                {"id": call_id, "type": "function",
+                 "function": {"name": name, "arguments": args}}
+                for call_id, name, args in self._calls()]
+        return message
+
+    def chunks(self, chunk: ChunkFn, reasoning_key: str = "reasoning_content") -> list[dict]:
+        """The deltas of a streamed answer, finish chunk included (usage not)."""
+        out = [chunk({"role": "assistant"}, None)]
+        if self.reasoning:
+            out += [chunk({reasoning_key: piece}, None)
+                    for piece in re.findall(r"\s*\S+", self.reasoning)]
+        if self.content:
+            out += [chunk({"content": piece}, None)
+                    for piece in re.findall(r"\s*\S+", self.content)]
+        calls = self._calls()
+        for index, (call_id, name, _) in enumerate(calls):
+            out.append(chunk({"tool_calls": [{"index": index, "id": call_id, "type": "function",
+                                              "function": {"name": name, "arguments": ""}}]},
+                             None))
+        for half in (0, 1):
+            for index, (_, _, args) in enumerate(calls):
+                middle = len(args) // 2
+                piece = args[:middle] if half == 0 else args[middle:]
+                if piece:
+                    out.append(chunk({"tool_calls": [{"index": index,
+                                                      "function": {"arguments": piece}}]}, None))
+        out.append(chunk({}, self.finish()))
+        return out
+
+    def usage(self, prompt_tokens: int) -> dict:
+        words = len((self.content or "").split()) + len((self.reasoning or "").split())
+        completion = words + sum(len(str(args)) // 4 + 1 for _, args in self.tool_calls)
+        return {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
+                "total_tokens": prompt_tokens + completion}
+
+
+class Script:
+    """The queue of turns a mock serves; thread-safe."""
+
+    def __init__(self) -> None:
+        self._turns: deque[Turn] = deque()
+        self._lock = threading.Lock()
+
+    def add(self, *turns: Turn) -> None:
+        with self._lock:
+            self._turns.extend(turns)
+
+    def next(self, new_call_id: Callable[[], str]) -> Turn | None:
+        with self._lock:
+            if not self._turns:
+                return None
+            turn = self._turns.popleft()
+        turn.call_ids = [new_call_id() for _ in turn.tool_calls]
+        return turn
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._turns)
