@@ -41,6 +41,9 @@ Authentication, as Bedrock does it:
     "The security token included in the request is expired".
   * anything else → 403 "Missing Authentication Token".
 
+Scripted turns (scripted_turns.py): `mock.script(Turn(...), ...)` queues answers (text,
+`reasoning` deltas, function calls) that chat requests take in order, after authentication.
+
 Scripted behaviours, switched on by a marker in the last user message:
   [mock:error=429]   answer that status with a Bedrock-style error body
   [mock:slow=0.2]    wait that many seconds before each stream chunk / before the answer
@@ -69,6 +72,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from loopback_server import LoopbackServer
+from scripted_turns import Script, Turn
 
 SIGNING_SERVICE = "bedrock"
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -360,6 +364,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_aws_error(record, 400, "ValidationException",
                                  "The request body must be a JSON object with messages.")
             return
+        turn = self.server.script.next(lambda: self.server.next_id("call"))
+        if turn is not None:
+            self._scripted_turn(record, turn)
+            return
         users = [m for m in req["messages"] if isinstance(m, dict) and m.get("role") == "user"]
         text = _text_of(users[-1].get("content")) if users else ""
         markers = {k: v or "" for k, v in _MARKER.findall(text)}
@@ -401,6 +409,9 @@ class _Handler(BaseHTTPRequestHandler):
         if (req.get("stream_options") or {}).get("include_usage"):
             chunks.append({**chunk({}), "choices": [], "usage": usage})
         record.status = 200
+        self._send_chunks(chunks, delay)
+
+    def _send_chunks(self, chunks: list[dict], delay: float) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
@@ -412,6 +423,32 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+    def _scripted_turn(self, record: RecordedRequest, turn: Turn) -> None:
+        req = record.json
+        completion_id = self.server.next_id("chatcmpl-bedrock")
+        created = int(time.time())
+        model = req.get("model")
+        usage = turn.usage(sum(len(_text_of(m.get("content")).split())
+                               for m in req["messages"] if isinstance(m, dict)))
+        record.status = 200
+        if not req.get("stream"):
+            self._send_json(200, {
+                "id": completion_id, "object": "chat.completion", "created": created,
+                "model": model, "choices": [{"index": 0, "finish_reason": turn.finish(),
+                                             "message": turn.message("reasoning")}],
+                "usage": usage})
+            return
+
+        def chunk(delta: dict, finish_reason: str | None) -> dict:
+            return {"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                    "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+
+        chunks = turn.chunks(chunk, "reasoning")
+        if (req.get("stream_options") or {}).get("include_usage"):
+            chunks.append({**chunk({}, None), "choices": [], "usage": usage})
+        self._send_chunks(chunks, 0.0)
 
     def _foundation_models(self, record: RecordedRequest) -> None:
         query = parse_qs(record.query)
@@ -476,6 +513,7 @@ class _Server(ThreadingHTTPServer):
         self._recorded: list[RecordedRequest] = []
         self._secrets: dict[str, _Secret] = {}
         self._bearers: dict[str, _Bearer] = {}
+        self.script = Script()
         self._ids = itertools.count(1)
 
     def record(self, r: RecordedRequest) -> None:
@@ -575,6 +613,9 @@ class MockBedrock(LoopbackServer):
     def clear(self) -> None:
         self._server.clear()
 
+    def script(self, *turns: Turn) -> None:
+        """Queues turns that the next chat requests get, in order (see scripted_turns.py)."""
+        self._server.script.add(*turns)
 
 
 def main(argv: list[str] | None = None) -> int:
