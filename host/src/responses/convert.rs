@@ -174,16 +174,16 @@ pub fn with_ids(items: &[Value]) -> Vec<Value> {
                     _ => "msg",
                 };
                 object.entry("id").or_insert_with(|| json!(new_id(prefix)));
-                if kind == "message" {
-                    if let Some(Value::String(text)) = object.get("content") {
-                        let part_type = if object.get("role") == Some(&json!("assistant")) {
-                            "output_text"
-                        } else {
-                            "input_text"
-                        };
-                        let parts = json!([{"type": part_type, "text": text}]);
-                        object.insert("content".into(), parts);
-                    }
+                if kind == "message"
+                    && let Some(Value::String(text)) = object.get("content")
+                {
+                    let part_type = if object.get("role") == Some(&json!("assistant")) {
+                        "output_text"
+                    } else {
+                        "input_text"
+                    };
+                    let parts = json!([{"type": part_type, "text": text}]);
+                    object.insert("content".into(), parts);
                 }
             }
             item
@@ -220,10 +220,12 @@ pub fn chat_request(request: &CreateResponse, context: &[Value], upstream_model:
     if let Some(max) = body.get("max_output_tokens").filter(|v| !v.is_null()) {
         chat["max_completion_tokens"] = max.clone();
     }
-    if let Some(effort) = body.get("reasoning").and_then(|r| r.get("effort")) {
-        if effort.is_string() {
-            chat["reasoning_effort"] = effort.clone();
-        }
+    if let Some(effort) = body
+        .get("reasoning")
+        .and_then(|r| r.get("effort"))
+        .filter(|e| e.is_string())
+    {
+        chat["reasoning_effort"] = effort.clone();
     }
     if let Some(format) = response_format(body) {
         chat["response_format"] = format;

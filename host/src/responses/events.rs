@@ -216,23 +216,34 @@ impl ResponseBuilder {
         output_index
     }
 
+    /// Adds `item` and its one content part, `part`.
+    fn open_text_item(
+        &mut self,
+        events: &mut Vec<Event>,
+        id: String,
+        item: Value,
+        part: Value,
+    ) -> OpenText {
+        let output_index = self.add_item(events, item);
+        self.emit(
+            events,
+            "response.content_part.added",
+            json!({"item_id": id, "output_index": output_index, "content_index": 0, "part": part}),
+        );
+        OpenText {
+            output_index,
+            id,
+            text: String::new(),
+        }
+    }
+
     fn reasoning_delta(&mut self, events: &mut Vec<Event>, text: &str) {
         if self.reasoning.is_none() {
             let id = new_id("rs");
             let item = json!({"id": id, "type": "reasoning", "summary": [], "content": [],
                 "status": "in_progress"});
-            let output_index = self.add_item(events, item);
             let part = json!({"type": "reasoning_text", "text": ""});
-            self.emit(
-                events,
-                "response.content_part.added",
-                json!({"item_id": id, "output_index": output_index, "content_index": 0, "part": part}),
-            );
-            self.reasoning = Some(OpenText {
-                output_index,
-                id,
-                text: String::new(),
-            });
+            self.reasoning = Some(self.open_text_item(events, id, item, part));
         }
         let open = self.reasoning.as_mut().expect("opened above");
         open.text.push_str(text);
@@ -250,19 +261,9 @@ impl ResponseBuilder {
             let id = new_id("msg");
             let item = json!({"id": id, "type": "message", "role": "assistant",
                 "status": "in_progress", "content": []});
-            let output_index = self.add_item(events, item);
             let part =
                 json!({"type": "output_text", "text": "", "annotations": [], "logprobs": []});
-            self.emit(
-                events,
-                "response.content_part.added",
-                json!({"item_id": id, "output_index": output_index, "content_index": 0, "part": part}),
-            );
-            self.message = Some(OpenText {
-                output_index,
-                id,
-                text: String::new(),
-            });
+            self.message = Some(self.open_text_item(events, id, item, part));
         }
         let open = self.message.as_mut().expect("opened above");
         open.text.push_str(text);

@@ -118,13 +118,14 @@ impl CreateResponse {
         check_metadata(&body)?;
         check_tools(&body)?;
         check_text_format(&body)?;
-        if let Some(reasoning) = body.get("reasoning").filter(|v| !v.is_null()) {
-            if !reasoning.is_object() {
-                return Err(invalid(
-                    "reasoning",
-                    "must be an object such as {\"effort\": \"low\"}",
-                ));
-            }
+        if body
+            .get("reasoning")
+            .is_some_and(|v| !v.is_null() && !v.is_object())
+        {
+            return Err(invalid(
+                "reasoning",
+                "must be an object such as {\"effort\": \"low\"}",
+            ));
         }
         match body.get("include") {
             None | Some(Value::Null) | Some(Value::Array(_)) => {}

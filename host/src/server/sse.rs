@@ -35,7 +35,12 @@ pub async fn respond(
         None => None,
     };
     let events = async_stream_of(first, chunks, client_model, recorder);
-    let mut response = Response::new(Body::from_stream(events));
+    Ok(event_stream(Body::from_stream(events)))
+}
+
+/// A 200 `text/event-stream` response with `body`, not cached nor buffered by proxies.
+pub fn event_stream(body: Body) -> Response {
+    let mut response = Response::new(body);
     *response.status_mut() = StatusCode::OK;
     let headers = response.headers_mut();
     headers.insert(
@@ -44,7 +49,7 @@ pub async fn respond(
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    Ok(response)
+    response
 }
 
 /// The SSE byte stream: the first chunk, the rest, then `[DONE]` or one error event.

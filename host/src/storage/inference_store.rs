@@ -334,16 +334,12 @@ impl SqliteTable {
     }
 
     fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredCompletion> {
-        let json = |index: usize| -> rusqlite::Result<Value> {
-            let text: String = row.get(index)?;
-            Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
-        };
         Ok(StoredCompletion {
             id: row.get(0)?,
             created: row.get(1)?,
             model: row.get(2)?,
-            choices: json(3)?,
-            input_messages: json(4)?,
+            choices: json_column(row, 3)?,
+            input_messages: json_column(row, 4)?,
         })
     }
 }
@@ -426,61 +422,14 @@ impl CompletionTable for SqliteTable {
 
     fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
         let connection = lock(&self.reader);
-        let mut conditions = Vec::new();
-        let mut values: Vec<SqlValue> = Vec::new();
-        if let Some(model) = &query.model {
-            values.push(SqlValue::Text(model.clone()));
-            conditions.push(format!("model = ?{}", values.len()));
-        }
-        if let Some(after) = &query.after {
-            let position: Option<(i64, i64)> = connection
-                .query_row(
-                    &format!("SELECT created, seq FROM {} WHERE id = ?1", self.table),
-                    [after],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional()
-                .map_err(backend)?;
-            let Some((created, seq)) = position else {
-                return Err(StoreError::UnknownAfter {
-                    id: after.clone(),
-                    table: self.table.clone(),
-                });
-            };
-            values.push(SqlValue::Integer(created));
-            values.push(SqlValue::Integer(seq));
-            let op = if query.order == Order::Asc { ">" } else { "<" };
-            conditions.push(format!(
-                "(created, seq) {op} (?{}, ?{})",
-                values.len() - 1,
-                values.len()
-            ));
-        }
-        let filter = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
-        let direction = if query.order == Order::Asc {
-            "ASC"
-        } else {
-            "DESC"
-        };
-        // One more than asked, to know whether there are more.
-        values.push(SqlValue::Integer(query.limit as i64 + 1));
-        let sql = format!(
-            "SELECT {COLUMNS} FROM {} {filter} ORDER BY created {direction}, seq {direction} LIMIT ?{}",
-            self.table,
-            values.len()
-        );
-        let mut statement = connection.prepare(&sql).map_err(backend)?;
-        let mut data = statement
-            .query_map(params_from_iter(values), Self::row)
-            .map_err(backend)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(backend)?;
-        let has_more = data.len() > query.limit;
-        data.truncate(query.limit);
+        let (data, has_more) = list_page(
+            &connection,
+            &self.table,
+            "created",
+            COLUMNS,
+            query,
+            Self::row,
+        )?;
         Ok(Page { data, has_more })
     }
 
@@ -498,6 +447,81 @@ impl CompletionTable for SqliteTable {
     fn max_writers(&self) -> usize {
         SQLITE_MAX_WRITERS
     }
+}
+
+/// One page of rows of `table` for `query`, by `(<created_column>, seq)`: `model` filters,
+/// `after` is a row id (its position; [`StoreError::UnknownAfter`] when no row has it), one
+/// more row than `limit` is read to know whether there are more. Shared by the SQLite tables of
+/// the chat-completion history and of the Responses API.
+pub(crate) fn list_page<T>(
+    connection: &Connection,
+    table: &str,
+    created_column: &str,
+    columns: &str,
+    query: &ListQuery,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<(Vec<T>, bool), StoreError> {
+    let mut conditions = Vec::new();
+    let mut values: Vec<SqlValue> = Vec::new();
+    if let Some(model) = &query.model {
+        values.push(SqlValue::Text(model.clone()));
+        conditions.push(format!("model = ?{}", values.len()));
+    }
+    if let Some(after) = &query.after {
+        let position: Option<(i64, i64)> = connection
+            .query_row(
+                &format!("SELECT {created_column}, seq FROM {table} WHERE id = ?1"),
+                [after],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(backend)?;
+        let Some((created, seq)) = position else {
+            return Err(StoreError::UnknownAfter {
+                id: after.clone(),
+                table: table.to_string(),
+            });
+        };
+        values.push(SqlValue::Integer(created));
+        values.push(SqlValue::Integer(seq));
+        let op = if query.order == Order::Asc { ">" } else { "<" };
+        conditions.push(format!(
+            "({created_column}, seq) {op} (?{}, ?{})",
+            values.len() - 1,
+            values.len()
+        ));
+    }
+    let filter = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let direction = if query.order == Order::Asc {
+        "ASC"
+    } else {
+        "DESC"
+    };
+    // One more than asked, to know whether there are more.
+    values.push(SqlValue::Integer(query.limit as i64 + 1));
+    let sql = format!(
+        "SELECT {columns} FROM {table} {filter} ORDER BY {created_column} {direction}, seq {direction} LIMIT ?{}",
+        values.len()
+    );
+    let mut statement = connection.prepare(&sql).map_err(backend)?;
+    let mut data = statement
+        .query_map(params_from_iter(values), row)
+        .map_err(backend)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(backend)?;
+    let has_more = data.len() > query.limit;
+    data.truncate(query.limit);
+    Ok((data, has_more))
+}
+
+/// The JSON text in column `index`; `null` when it does not parse.
+pub(crate) fn json_column(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Value> {
+    let text: String = row.get(index)?;
+    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 #[cfg(test)]

@@ -19,10 +19,11 @@
 //! **Failures.** Every operation returns [`StoreError`]: `Backend` for a database failure (the
 //! server answers 500 and logs the reason), `UnknownAfter` for an `after` that names nothing.
 
-use super::inference_store::{ListQuery, Order, StoreError, TableError, blocking, lock};
+use super::inference_store::{
+    ListQuery, StoreError, TableError, blocking, json_column, list_page, lock,
+};
 use super::sqlite::{self, OpenError};
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, params_from_iter};
+use rusqlite::{Connection, OptionalExtension};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -141,17 +142,13 @@ impl SqliteResponseTable {
     }
 
     fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredResponse> {
-        let json = |index: usize| -> rusqlite::Result<Value> {
-            let text: String = row.get(index)?;
-            Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
-        };
         Ok(StoredResponse {
             id: row.get(0)?,
             created_at: row.get(1)?,
             model: row.get(2)?,
-            response: json(3)?,
-            input: json(4)?,
-            messages: json(5)?,
+            response: json_column(row, 3)?,
+            input: json_column(row, 4)?,
+            messages: json_column(row, 5)?,
         })
     }
 }
@@ -202,60 +199,14 @@ impl ResponseTable for SqliteResponseTable {
 
     fn list(&self, query: &ListQuery) -> Result<ResponsePage, StoreError> {
         let connection = lock(&self.reader);
-        let mut conditions = Vec::new();
-        let mut values: Vec<SqlValue> = Vec::new();
-        if let Some(model) = &query.model {
-            values.push(SqlValue::Text(model.clone()));
-            conditions.push(format!("model = ?{}", values.len()));
-        }
-        if let Some(after) = &query.after {
-            let position: Option<(i64, i64)> = connection
-                .query_row(
-                    &format!("SELECT created_at, seq FROM {} WHERE id = ?1", self.table),
-                    [after],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional()
-                .map_err(backend)?;
-            let Some((created, seq)) = position else {
-                return Err(StoreError::UnknownAfter {
-                    id: after.clone(),
-                    table: self.table.clone(),
-                });
-            };
-            values.push(SqlValue::Integer(created));
-            values.push(SqlValue::Integer(seq));
-            let op = if query.order == Order::Asc { ">" } else { "<" };
-            conditions.push(format!(
-                "(created_at, seq) {op} (?{}, ?{})",
-                values.len() - 1,
-                values.len()
-            ));
-        }
-        let filter = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
-        let direction = if query.order == Order::Asc {
-            "ASC"
-        } else {
-            "DESC"
-        };
-        values.push(SqlValue::Integer(query.limit as i64 + 1));
-        let sql = format!(
-            "SELECT {COLUMNS} FROM {} {filter} ORDER BY created_at {direction}, seq {direction} LIMIT ?{}",
-            self.table,
-            values.len()
-        );
-        let mut statement = connection.prepare(&sql).map_err(backend)?;
-        let mut data = statement
-            .query_map(params_from_iter(values), Self::row)
-            .map_err(backend)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(backend)?;
-        let has_more = data.len() > query.limit;
-        data.truncate(query.limit);
+        let (data, has_more) = list_page(
+            &connection,
+            &self.table,
+            "created_at",
+            COLUMNS,
+            query,
+            Self::row,
+        )?;
         Ok(ResponsePage { data, has_more })
     }
 }
@@ -263,6 +214,7 @@ impl ResponseTable for SqliteResponseTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::inference_store::Order;
     use serde_json::json;
 
     fn response(id: &str, created_at: i64) -> StoredResponse {

@@ -21,14 +21,14 @@ use crate::registry::Route;
 use crate::responses::events::{Event, ResponseBuilder};
 use crate::responses::request::CreateResponse;
 use crate::responses::{ResponsesError, convert, new_id, object};
-use crate::server::AppState;
 use crate::server::errors::ApiError;
+use crate::server::{AppState, sse};
 use crate::storage::inference_store::{ListQuery, Order};
 use crate::storage::responses_store::{ResponsesStore, StoredResponse};
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -215,15 +215,7 @@ fn stream(mut turn: Turn, mut chunks: crate::runtime::ChunkStream) -> Response {
     });
     let body = tokio_stream::wrappers::ReceiverStream::new(receiver)
         .map(Ok::<Bytes, std::convert::Infallible>);
-    let mut response = Response::new(Body::from_stream(body));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    response
+    sse::event_stream(Body::from_stream(body))
 }
 
 /// `event: <type>` and `data: <json>`, as OpenAI frames Responses events.
