@@ -157,3 +157,28 @@ def test_runs_from_the_command_line(tmp_path):
         proc.stdout.close()
 
     assert [m["id"] for m in listed["data"]] == list(mock_openai.DEFAULT_MODELS)
+
+
+def test_scripted_turns_are_served_in_order_then_the_usual_answers(mock_upstream):
+    from scripted_turns import Turn
+    mock_upstream.script(
+        Turn(content="Two calls.", tool_calls=[("f", {"a": 1}), ("g", '{"b": 2}')]),
+        Turn(reasoning="thinking it over", content="done"))
+    client = client_for(mock_upstream)
+    ask = [{"role": "user", "content": "go"}]
+    plain = client.chat.completions.create(model="m", messages=ask)
+    message = plain.choices[0].message
+    assert plain.choices[0].finish_reason == "tool_calls"
+    assert message.content == "Two calls."
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in message.tool_calls] == \
+        [("f", {"a": 1}), ("g", {"b": 2})]
+    assert len({c.id for c in message.tool_calls}) == 2
+
+    chunks = list(client.chat.completions.create(model="m", messages=ask, stream=True))
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    assert "".join(d.content or "" for d in deltas) == "done"
+    assert "".join((d.model_extra or {}).get("reasoning_content") or "" for d in deltas) == \
+        "thinking it over"
+    # Nothing left in the script: the usual echo.
+    again = client.chat.completions.create(model="m", messages=ask)
+    assert again.choices[0].message.content == answer_for("go")
