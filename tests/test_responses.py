@@ -326,6 +326,9 @@ def test_form_encoded_requests_and_bad_bodies(server, mock_upstream):
         ({"model": "nobody/none", "input": "x"}, 404, "Model 'nobody/none' not found"),
         ({"model": MODEL, "input": [{"type": "item_reference", "id": "x"}]}, 400,
          "'item_reference' is not supported"),
+        ({"model": MODEL, "input": [{"type": "function_call_output", "call_id": "call_x",
+                                     "output": "42"}]}, 400,
+         "No tool call found for function call output with call_id call_x."),
     ]
     for payload, status, message in cases:
         got = server.post("/v1/responses", json=payload)

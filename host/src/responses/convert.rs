@@ -78,6 +78,25 @@ pub fn items_to_messages(items: &[Value]) -> Result<Vec<Value>, ResponsesError> 
     Ok(messages)
 }
 
+/// Checks that every `tool` message of `messages` answers a tool call made before it (a
+/// `function_call_output` whose `call_id` matches no `function_call` of the chain or of the
+/// input), with OpenAI's message.
+pub fn check_outputs_answer_calls(messages: &[Value]) -> Result<(), ResponsesError> {
+    let mut calls: Vec<&Value> = Vec::new();
+    for message in messages {
+        if let Some(Value::Array(made)) = message.get("tool_calls") {
+            calls.extend(made.iter().map(|call| &call["id"]));
+        }
+        if message["role"] == "tool" && !calls.contains(&&message["tool_call_id"]) {
+            return Err(ResponsesError::Invalid(format!(
+                "No tool call found for function call output with call_id {}.",
+                message["tool_call_id"].as_str().unwrap_or_default()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// One `message` item as a chat message.
 fn message(item: &Value, index: usize) -> Result<Value, ResponsesError> {
     let role = item.get("role").and_then(Value::as_str).unwrap_or("");
@@ -344,6 +363,26 @@ mod tests {
                 json!({"role": "tool", "tool_call_id": "c2", "content": "two"}),
             ]
         );
+    }
+
+    #[test]
+    fn outputs_must_answer_a_call_made_before_them() {
+        let call =
+            json!({"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"});
+        let output =
+            |id: &str| json!({"type": "function_call_output", "call_id": id, "output": "x"});
+        let good = items_to_messages(&[call.clone(), output("c1")]).unwrap();
+        assert_eq!(check_outputs_answer_calls(&good), Ok(()));
+        for bad in [vec![output("c1")], vec![call, output("c2")]] {
+            let messages = items_to_messages(&bad).unwrap();
+            let error = check_outputs_answer_calls(&messages)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with("No tool call found for function call output with call_id c"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

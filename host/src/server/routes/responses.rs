@@ -67,6 +67,7 @@ pub async fn create(
         None => Vec::new(),
     };
     context.extend(convert::items_to_messages(&request.input)?);
+    convert::check_outputs_answer_calls(&context)?;
     let turn = Turn::new(store, &request, context);
     let chat = convert::chat_request(&request, &turn.context, &route.upstream_model);
     let chunks = call(&state, &headers, &route, chat).await?;
