@@ -16,6 +16,7 @@ from openai import OpenAI
 import mock_openai
 from mock_openai import EXTRA_FIELD, EXTRA_FIELD_VALUE, MockOpenAI, answer_for, error_message
 from ogx_harness import free_port, sse_events, wait_until
+from scripted_turns import Turn
 
 
 def client_for(mock: MockOpenAI, api_key: str = "unused") -> OpenAI:
@@ -160,7 +161,6 @@ def test_runs_from_the_command_line(tmp_path):
 
 
 def test_scripted_turns_are_served_in_order_then_the_usual_answers(mock_upstream):
-    from scripted_turns import Turn
     mock_upstream.script(
         Turn(content="Two calls.", tool_calls=[("f", {"a": 1}), ("g", '{"b": 2}')]),
         Turn(reasoning="thinking it over", content="done"))

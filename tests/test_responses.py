@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from mock_openai import answer_for
-from ogx_harness import default_storage_yaml, vllm_config
+from ogx_harness import default_storage_yaml, free_port, vllm_config
 from scripted_turns import Turn
 
 MODEL = "vllm/my-model"
@@ -359,3 +359,24 @@ def test_the_responses_provider_is_listed(server):
     assert builtin["provider_id"] == "builtin"
     assert builtin["provider_type"] == "inline::builtin"
     assert "Responses API: provider builtin" in server.output()
+
+
+@pytest.mark.parametrize("change, key, message", [
+    (("provider_type: inline::builtin", "provider_type: remote::openai"),
+     "providers.responses[0].provider_type",
+     "provider type 'remote::openai' is not available for the responses API"),
+    (("backend: sql_default\n          max_write", "backend: kv_default\n          max_write"),
+     "providers.responses[0].config.persistence.responses",
+     "references backend 'kv_default' of type 'kv_sqlite'"),
+    (("table_name: responses", "table_name: \"bad-name\""),
+     "providers.responses[0].config.persistence.responses.table_name",
+     "is not a plain identifier"),
+])
+def test_a_bad_responses_provider_stops_start_up_naming_the_key(
+        run_ogx, tmp_path, mock_upstream, change, key, message):
+    text = responses_config(mock_upstream.base_url, tmp_path / "store").replace(*change)
+    config = tmp_path / "config.yaml"
+    config.write_text(text)
+    result = run_ogx(["run", "--port", free_port(), config])
+    assert result.returncode != 0
+    assert key in result.output and message in result.output, result.output
