@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from mock_openai import answer_for
-from ogx_harness import default_storage_yaml, free_port, vllm_config
+from ogx_harness import MY_MODEL, RegisteredModel, default_storage_yaml, free_port, vllm_config
 from scripted_turns import Turn
 
 MODEL = "vllm/my-model"
@@ -51,10 +51,10 @@ TEXT_EVENTS = [
 ]
 
 
-def responses_config(upstream_url: str, store_dir=None) -> str:
+def responses_config(upstream_url: str, store_dir=None, models=(MY_MODEL,)) -> str:
     sections = default_storage_yaml(store_dir) if store_dir is not None else ""
     return vllm_config(upstream_url, distro_name="responses-e2e",
-                       apis=("inference", "models", "responses"),
+                       apis=("inference", "models", "responses"), models=models,
                        more_providers=RESPONSES_PROVIDER, more_sections=sections)
 
 
@@ -380,3 +380,12 @@ def test_a_bad_responses_provider_stops_start_up_naming_the_key(
     result = run_ogx(["run", "--port", free_port(), config])
     assert result.returncode != 0
     assert key in result.output and message in result.output, result.output
+
+
+def test_an_embedding_model_is_refused(ogx_server, mock_upstream):
+    embedder = RegisteredModel("embedder", "upstream-embedder", "embedding")
+    server = ogx_server(responses_config(mock_upstream.base_url, models=(MY_MODEL, embedder)))
+    got = server.post("/v1/responses", json={"model": "vllm/embedder", "input": "hi"})
+    assert got.status_code == 400
+    assert got.json()["error"]["message"] == \
+        "Model 'vllm/embedder' is of type 'embedding' rather than the expected type 'llm'"

@@ -3,6 +3,7 @@
 //! sent (JSON, or SSE for `"stream": true`). Chat completions are recorded in the history
 //! ([`crate::server::history`]).
 
+use crate::registry::Route;
 use crate::runtime::ProviderError;
 use crate::server::errors::ApiError;
 use crate::server::history::{self, StreamRecorder};
@@ -50,17 +51,7 @@ async fn serve(
         .registry
         .route(&request.model)
         .ok_or_else(|| ApiError::model_not_found(&request.model))?;
-    if let Some(model_type) = route
-        .model_type
-        .as_deref()
-        .filter(|t| *t != endpoint.model_type())
-    {
-        return Err(ApiError::BadRequest(format!(
-            "Model '{}' is of type '{model_type}' rather than the expected type '{}'",
-            request.model,
-            endpoint.model_type()
-        )));
-    }
+    check_model_type(&request.model, &route, endpoint.model_type())?;
     let context = state.call_context(&headers);
     let client_model = request.model.clone();
     let input_messages = request.body.get("messages").cloned().unwrap_or_default();
@@ -107,6 +98,16 @@ async fn serve(
             provider.embeddings(context, upstream_body).await?,
             &client_model,
         ),
+    }
+}
+
+/// A 400 when `model` is registered with another type than `expected` (OGX's message).
+pub(crate) fn check_model_type(model: &str, route: &Route, expected: &str) -> Result<(), ApiError> {
+    match route.model_type.as_deref().filter(|t| *t != expected) {
+        Some(model_type) => Err(ApiError::BadRequest(format!(
+            "Model '{model}' is of type '{model_type}' rather than the expected type '{expected}'"
+        ))),
+        None => Ok(()),
     }
 }
 
