@@ -382,10 +382,10 @@ def test_a_bad_responses_provider_stops_start_up_naming_the_key(
     assert key in result.output and message in result.output, result.output
 
 
-def test_an_embedding_model_is_refused(ogx_server, mock_upstream):
-    embedder = RegisteredModel("embedder", "upstream-embedder", "embedding")
+def test_a_model_that_is_not_an_llm_is_refused(ogx_server, mock_upstream):
+    embedder = RegisteredModel("embedder", "upstream-embedder", "rerank")
     server = ogx_server(responses_config(mock_upstream.base_url, models=(MY_MODEL, embedder)))
     got = server.post("/v1/responses", json={"model": "vllm/embedder", "input": "hi"})
     assert got.status_code == 400
     assert got.json()["error"]["message"] == \
-        "Model 'vllm/embedder' is of type 'embedding' rather than the expected type 'llm'"
+        "Model 'vllm/embedder' is of type 'rerank' rather than the expected type 'llm'"
