@@ -389,3 +389,13 @@ def test_a_model_that_is_not_an_llm_is_refused(ogx_server, mock_upstream):
     assert got.status_code == 400
     assert got.json()["error"]["message"] == \
         "Model 'vllm/embedder' is of type 'rerank' rather than the expected type 'llm'"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_upstream_refusal_before_any_output_is_an_http_error(server, stream):
+    got = server.post("/v1/responses", json={"model": MODEL, "stream": stream,
+                                             "input": "Busy? [mock:error=429]"})
+    assert got.status_code == 429, got.text
+    assert got.headers["content-type"].startswith("application/json")
+    assert "Mock upstream refused the request with status 429" in \
+        got.json()["error"]["message"]

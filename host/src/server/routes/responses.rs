@@ -21,6 +21,7 @@ use crate::registry::Route;
 use crate::responses::events::{Event, ResponseBuilder};
 use crate::responses::request::CreateResponse;
 use crate::responses::{ResponsesError, convert, new_id, object};
+use crate::runtime::ChunkStream;
 use crate::server::errors::ApiError;
 use crate::server::{AppState, sse};
 use crate::storage::inference_store::{ListQuery, Order};
@@ -79,18 +80,24 @@ pub async fn create(
     }
 }
 
-/// The answer's route to the provider's chat-completion stream.
+/// The provider's chat-completion stream for `chat`, its first chunk awaited: a failure before
+/// any output (a rejected key, an unreachable upstream) is an HTTP error, streaming or not.
 async fn call(
     state: &AppState,
     headers: &HeaderMap,
     route: &Route,
     chat: Value,
-) -> Result<crate::runtime::ChunkStream, ApiError> {
+) -> Result<ChunkStream, ApiError> {
     let context = state.call_context(headers);
-    Ok(route
+    let mut chunks = route
         .provider
         .chat_completion_stream(context, chat.to_string())
-        .await?)
+        .await?;
+    let first = match chunks.next().await {
+        Some(Err(error)) => return Err(error.into()),
+        first => first,
+    };
+    Ok(Box::pin(futures::stream::iter(first).chain(chunks)))
 }
 
 /// One response being made: what is stored when it ends.
@@ -151,10 +158,7 @@ impl Turn {
 }
 
 /// Without `stream`: every chunk, then the Response object.
-async fn drain(
-    mut turn: Turn,
-    mut chunks: crate::runtime::ChunkStream,
-) -> Result<Response, ApiError> {
+async fn drain(mut turn: Turn, mut chunks: ChunkStream) -> Result<Response, ApiError> {
     turn.builder.start();
     while let Some(chunk) = chunks.next().await {
         match chunk {
@@ -176,7 +180,7 @@ async fn drain(
 
 /// With `stream`: the events as SSE, produced by a task that outlives no client: when the
 /// client goes away the task stops and the provider's stream is dropped.
-fn stream(mut turn: Turn, mut chunks: crate::runtime::ChunkStream) -> Response {
+fn stream(mut turn: Turn, mut chunks: ChunkStream) -> Response {
     let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(STREAM_BUFFER_EVENTS);
     tokio::spawn(async move {
         let send = |events: Vec<Event>| {
