@@ -108,6 +108,47 @@ pub struct SqliteResponseTable {
 
 const COLUMNS: &str = "id, created_at, model, response_object, input, messages";
 
+/// Creates the table and its ordering index. A table OGX created (`id`, `created_at`, `model`,
+/// `response_object` holding `input` and `messages` inside it) gets the other columns added,
+/// filled from its rows, so responses OGX stored can be read and continued.
+fn create_table(connection: &Connection, table: &str) -> rusqlite::Result<()> {
+    connection.execute_batch(&format!(
+        "CREATE TABLE IF NOT EXISTS {table} (
+            id TEXT PRIMARY KEY,
+            created_at INTEGER NOT NULL,
+            model TEXT NOT NULL,
+            response_object JSON NOT NULL,
+            input JSON NOT NULL,
+            messages JSON NOT NULL,
+            seq INTEGER NOT NULL
+        )"
+    ))?;
+    let has = |column: &str| -> rusqlite::Result<bool> {
+        connection.query_row(
+            &format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
+            [column],
+            |row| row.get::<_, i64>(0).map(|count| count > 0),
+        )
+    };
+    for column in ["input", "messages"] {
+        if !has(column)? {
+            connection.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} JSON;
+                 UPDATE {table} SET {column} =
+                    COALESCE(json_extract(response_object, '$.{column}'), '[]');"
+            ))?;
+        }
+    }
+    if !has("seq")? {
+        connection.execute_batch(&format!(
+            "ALTER TABLE {table} ADD COLUMN seq INTEGER; UPDATE {table} SET seq = rowid;"
+        ))?;
+    }
+    connection.execute_batch(&format!(
+        "CREATE INDEX IF NOT EXISTS {table}_created_seq ON {table} (created_at, seq)"
+    ))
+}
+
 impl SqliteResponseTable {
     /// Opens the table `table` in the database at `path`, creating both if needed. Blocks on
     /// the file system.
@@ -116,23 +157,10 @@ impl SqliteResponseTable {
             return Err(TableError::BadName(table.to_string()));
         }
         let writer = sqlite::open(path)?;
-        writer
-            .execute_batch(&format!(
-                "CREATE TABLE IF NOT EXISTS {table} (
-                    id TEXT PRIMARY KEY,
-                    created_at INTEGER NOT NULL,
-                    model TEXT NOT NULL,
-                    response_object JSON NOT NULL,
-                    input JSON NOT NULL,
-                    messages JSON NOT NULL,
-                    seq INTEGER NOT NULL
-                );
-                CREATE INDEX IF NOT EXISTS {table}_created_seq ON {table} (created_at, seq);"
-            ))
-            .map_err(|error| OpenError {
-                path: path.to_path_buf(),
-                reason: error.to_string(),
-            })?;
+        create_table(&writer, table).map_err(|error| OpenError {
+            path: path.to_path_buf(),
+            reason: error.to_string(),
+        })?;
         let reader = sqlite::open(path)?;
         Ok(Self {
             table: table.to_string(),
@@ -142,11 +170,17 @@ impl SqliteResponseTable {
     }
 
     fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredResponse> {
+        let mut response = json_column(row, 3)?;
+        if let Value::Object(fields) = &mut response {
+            // Rows OGX wrote keep these inside the object.
+            fields.remove("input");
+            fields.remove("messages");
+        }
         Ok(StoredResponse {
             id: row.get(0)?,
             created_at: row.get(1)?,
             model: row.get(2)?,
-            response: json_column(row, 3)?,
+            response,
             input: json_column(row, 4)?,
             messages: json_column(row, 5)?,
         })
@@ -270,5 +304,52 @@ mod tests {
             SqliteResponseTable::open(&path, "bad-name"),
             Err(TableError::BadName(_))
         ));
+    }
+
+    #[test]
+    fn a_table_ogx_created_is_read_and_extended() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sql_store.db");
+        {
+            let connection = sqlite::open(&path).unwrap();
+            connection
+                .execute_batch(
+                    "CREATE TABLE responses (id TEXT PRIMARY KEY, created_at INTEGER,
+                        model TEXT, response_object JSON);",
+                )
+                .unwrap();
+            let object = json!({"id": "resp_ogx", "status": "completed",
+                "input": [{"type": "message", "role": "user", "content": "hi"}],
+                "messages": [{"role": "user", "content": "hi"}]});
+            connection
+                .execute(
+                    "INSERT INTO responses VALUES ('resp_ogx', 3, 'm', ?1)",
+                    [object.to_string()],
+                )
+                .unwrap();
+        }
+        let table = SqliteResponseTable::open(&path, "responses").unwrap();
+        let old = table.get("resp_ogx").unwrap().unwrap();
+        assert_eq!(
+            old.response,
+            json!({"id": "resp_ogx", "status": "completed"})
+        );
+        assert_eq!(old.input[0]["content"], "hi");
+        assert_eq!(old.messages, json!([{"role": "user", "content": "hi"}]));
+        table.put(&response("resp_new", 4)).unwrap();
+        let query = ListQuery {
+            after: None,
+            limit: 10,
+            order: Order::Asc,
+            model: None,
+        };
+        let ids: Vec<String> = table
+            .list(&query)
+            .unwrap()
+            .data
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, ["resp_ogx", "resp_new"]);
     }
 }
