@@ -210,6 +210,17 @@ pub fn with_ids(items: &[Value]) -> Vec<Value> {
         .collect()
 }
 
+/// Request fields that mean the same in chat completions and are passed as they are.
+/// (`top_logprobs` is not: chat completions refuse it without `logprobs`.)
+const PASSED_FIELDS: &[&str] = &[
+    "temperature",
+    "top_p",
+    "user",
+    "service_tier",
+    "safety_identifier",
+    "prompt_cache_key",
+];
+
 /// The streaming chat-completions request for `request`, with `context` (the chain's
 /// messages and this turn's input, without instructions) and the upstream model id.
 pub fn chat_request(request: &CreateResponse, context: &[Value], upstream_model: &str) -> Value {
@@ -225,15 +236,9 @@ pub fn chat_request(request: &CreateResponse, context: &[Value], upstream_model:
         "stream": true,
         "stream_options": {"include_usage": true},
     });
-    for field in [
-        "temperature",
-        "top_p",
-        "user",
-        "service_tier",
-        "top_logprobs",
-    ] {
-        if let Some(value) = body.get(field).filter(|v| !v.is_null()) {
-            chat[field] = value.clone();
+    for field in PASSED_FIELDS {
+        if let Some(value) = body.get(*field).filter(|v| !v.is_null()) {
+            chat[*field] = value.clone();
         }
     }
     if let Some(max) = body.get("max_output_tokens").filter(|v| !v.is_null()) {
@@ -430,6 +435,7 @@ mod tests {
                 "model": "vllm/m", "input": "hi", "instructions": "be brief",
                 "temperature": 0.2, "top_p": 0.9, "max_output_tokens": 64,
                 "reasoning": {"effort": "low"}, "parallel_tool_calls": false,
+                "safety_identifier": "user-1", "top_logprobs": 2,
                 "text": {"format": {"type": "json_schema", "name": "n", "schema": {"type": "object"}, "strict": true}},
                 "tools": [
                     {"type": "function", "name": "f", "parameters": {"type": "object"}},
@@ -456,6 +462,8 @@ mod tests {
         assert_eq!(chat["max_completion_tokens"], 64);
         assert_eq!(chat["reasoning_effort"], "low");
         assert_eq!(chat["temperature"], 0.2);
+        assert_eq!(chat["safety_identifier"], "user-1");
+        assert!(chat.get("top_logprobs").is_none());
         assert_eq!(
             chat["response_format"],
             json!({"type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "object"}, "strict": true}})
