@@ -6,30 +6,39 @@
 //! on a background task for room — nothing is dropped — and the answer goes out all the same;
 //! completions recorded while the queue is full may be stored out of request order.
 //!
-//! **Writers.** `num_writers` threads are started, but never more than the backend can use
-//! ([`CompletionTable::max_writers`]): SQLite has one write lock per file, so extra writer
-//! threads would only wait for each other; its single writer commits whole batches instead.
+//! **Writers.** `num_writers` tasks on blocking threads are started, but never more than the
+//! backend can use ([`CompletionTable::max_writers`]): SQLite has one write lock per file, so
+//! extra writers would only wait for each other (its single writer commits whole batches
+//! instead); on PostgreSQL up to the pool's size write at once.
 //!
-//! **Backends.** [`CompletionTable`] is the seam: [`SqliteTable`] implements it today; a
-//! Postgres table (OGX's `sql_postgres`) can be added behind the same trait later.
+//! **Backends.** [`CompletionTable`] is the seam; [`SqlTable`] implements it on any
+//! [`SqlDatabase`] (SQLite or PostgreSQL) with one set of SQL. Its layout is OGX's
+//! (`id`, `created`, `model`, `choices`, `input_messages`, `owner_principal`,
+//! `access_attributes`; the last two NULL, as OGX writes them without authentication) plus
+//! `seq`, which ogx adds to a table OGX created.
 //!
 //! **Ordering.** Rows are listed by `(created, seq)`: `created` is the completion's own second,
-//! `seq` an insertion counter, so completions created in the same second keep a stable order
+//! `seq` an insertion counter (SQLite: the next number in the writer's transaction;
+//! PostgreSQL: a sequence), so completions created in the same second keep a stable order
 //! and paging with `after` never skips or repeats one (OGX orders by `created` only and skips
-//! rows that share the `after` row's second).
+//! rows that share the `after` row's second). On PostgreSQL with several writers, a page read
+//! while two batches commit may miss the later-committing one's rows; it is listed afterwards.
 //!
 //! **Failures.** A batch that cannot be written (full disk, a lock held past the busy
-//! timeout) is logged with its size and dropped; the server keeps serving. Reads fail with
-//! [`StoreError`]. [`InferenceStore::shutdown`] closes the queue, waits until every queued
-//! completion is written, and says how many were.
+//! timeout, PostgreSQL down) is retried with a growing pause ([`RETRY_FIRST_PAUSE`] up to
+//! [`RETRY_MAX_PAUSE`]) for as long as the server runs; nothing accepted is dropped. Reads fail
+//! with [`StoreError`]. [`InferenceStore::shutdown`] closes the queue and waits until every
+//! queued completion is written; a batch that still fails after [`SHUTDOWN_WRITE_ATTEMPTS`]
+//! more tries is given up, and the [`ShutdownReport`] counts (and the log lists the ids of)
+//! what could not be written.
 
-use super::sqlite::{self, OpenError};
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
+use super::sql::{SqlDatabase, SqlError, SqlSession, SqlValue};
+use super::sqlite::OpenError;
 use serde_json::{Value, json};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Default `max_write_queue_size` (OGX's).
@@ -38,10 +47,14 @@ pub const DEFAULT_MAX_WRITE_QUEUE_SIZE: u64 = 10_000;
 pub const DEFAULT_NUM_WRITERS: u64 = 4;
 /// Most completions one writer commits in one transaction.
 pub const MAX_WRITE_BATCH: usize = 256;
-/// Writer threads a SQLite table uses, whatever `num_writers` says (see the module docs).
-pub const SQLITE_MAX_WRITERS: usize = 1;
 /// Longest table name accepted.
 pub const MAX_TABLE_NAME_LEN: usize = 63;
+/// The pause before a failed batch is tried again; it doubles on each failure.
+pub const RETRY_FIRST_PAUSE: Duration = Duration::from_millis(100);
+/// The longest pause between two tries of a failed batch.
+pub const RETRY_MAX_PAUSE: Duration = Duration::from_secs(5);
+/// Tries a failing batch still gets once shutdown has begun, before it is given up.
+pub const SHUTDOWN_WRITE_ATTEMPTS: u32 = 5;
 
 /// One stored chat completion.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,13 +119,15 @@ pub enum StoreError {
     /// `after` names no stored completion (OGX's message).
     #[error("Record with id='{id}' not found in table '{table}'")]
     UnknownAfter { id: String, table: String },
-    /// The database could not be read; SQLite's reason.
+    /// The database could not be read or written; its reason.
     #[error("the chat-completion history could not be read: {0}")]
     Backend(String),
 }
 
-fn backend(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(error.to_string())
+impl From<SqlError> for StoreError {
+    fn from(error: SqlError) -> Self {
+        StoreError::Backend(error.0)
+    }
 }
 
 /// A table of completions. Methods block: [`InferenceStore`] calls them on blocking threads.
@@ -125,12 +140,30 @@ pub trait CompletionTable: Send + Sync + 'static {
     fn max_writers(&self) -> usize;
 }
 
+/// What [`InferenceStore::shutdown`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Completions written since start.
+    pub written: u64,
+    /// Accepted completions that could not be written (each id is in the log).
+    pub lost: u64,
+}
+
 /// The chat-completion history: a [`CompletionTable`] behind a bounded write queue.
 pub struct InferenceStore {
     table: Arc<dyn CompletionTable>,
     queue: Mutex<Option<mpsc::Sender<StoredCompletion>>>,
     writers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
-    written: Arc<AtomicU64>,
+    progress: Arc<WriteProgress>,
+}
+
+/// Shared by the writers.
+#[derive(Default)]
+struct WriteProgress {
+    written: AtomicU64,
+    lost: AtomicU64,
+    /// Set by shutdown: failing batches get [`SHUTDOWN_WRITE_ATTEMPTS`] more tries.
+    closing: AtomicBool,
 }
 
 impl InferenceStore {
@@ -143,23 +176,28 @@ impl InferenceStore {
     ) -> Self {
         let (sender, receiver) = mpsc::channel(max_write_queue_size.max(1));
         let receiver = Arc::new(Mutex::new(receiver));
-        let written = Arc::new(AtomicU64::new(0));
-        let writers = (0..num_writers.clamp(1, table.max_writers().max(1)))
+        let progress = Arc::new(WriteProgress::default());
+        let writers = (0..Self::writer_count(&*table, num_writers))
             .map(|_| {
-                let (table, receiver, written) = (
+                let (table, receiver, progress) = (
                     Arc::clone(&table),
                     Arc::clone(&receiver),
-                    Arc::clone(&written),
+                    Arc::clone(&progress),
                 );
-                tokio::task::spawn_blocking(move || drain(&*table, &receiver, &written))
+                tokio::task::spawn_blocking(move || drain(&*table, &receiver, &progress))
             })
             .collect();
         Self {
             table,
             queue: Mutex::new(Some(sender)),
             writers: Mutex::new(writers),
-            written,
+            progress,
         }
+    }
+
+    /// How many writers [`Self::start`] runs for `num_writers` on `table`.
+    pub fn writer_count(table: &dyn CompletionTable, num_writers: usize) -> usize {
+        num_writers.clamp(1, table.max_writers().max(1))
     }
 
     /// Queues `completion` for writing and returns at once (see the module docs for a full
@@ -196,9 +234,10 @@ impl InferenceStore {
     }
 
     /// Closes the queue, waits until the writers have written everything queued (including
-    /// writes still waiting for room), and returns how many completions were written since
-    /// start.
-    pub async fn shutdown(&self) -> u64 {
+    /// writes still waiting for room), and reports how many completions were written since
+    /// start and how many could not be.
+    pub async fn shutdown(&self) -> ShutdownReport {
+        self.progress.closing.store(true, Ordering::Relaxed);
         drop(lock(&self.queue).take());
         let writers = std::mem::take(&mut *lock(&self.writers));
         for writer in writers {
@@ -206,14 +245,15 @@ impl InferenceStore {
                 tracing::error!("an inference store writer failed: {error}");
             }
         }
-        self.written.load(Ordering::Relaxed)
+        ShutdownReport {
+            written: self.progress.written.load(Ordering::Relaxed),
+            lost: self.progress.lost.load(Ordering::Relaxed),
+        }
     }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    super::sql::lock(mutex)
 }
 
 async fn blocking<T: Send + 'static>(
@@ -224,12 +264,12 @@ async fn blocking<T: Send + 'static>(
         .map_err(|error| StoreError::Backend(format!("the read task failed: {error}")))?
 }
 
-/// A writer thread: takes what is queued (up to a batch), writes it, until the queue is
-/// closed and empty.
+/// A writer: takes what is queued (up to a batch), writes it, until the queue is closed and
+/// empty.
 fn drain(
     table: &dyn CompletionTable,
     receiver: &Mutex<mpsc::Receiver<StoredCompletion>>,
-    written: &AtomicU64,
+    progress: &WriteProgress,
 ) {
     loop {
         let batch = {
@@ -246,24 +286,57 @@ fn drain(
             }
             batch
         };
-        match table.insert(&batch) {
-            Ok(()) => {
-                written.fetch_add(batch.len() as u64, Ordering::Relaxed);
-            }
-            Err(error) => tracing::error!(
-                "{} chat completion(s) could not be stored: {error}",
-                batch.len()
-            ),
-        }
+        write_with_retries(table, &batch, progress);
     }
 }
 
-/// The completions table in a SQLite file: one connection writes, another reads (WAL lets
-/// reads go on during a write).
-pub struct SqliteTable {
+/// Writes `batch`, trying again after each failure with a growing pause: while the server
+/// runs, until it succeeds; once shutdown has begun, [`SHUTDOWN_WRITE_ATTEMPTS`] more times.
+fn write_with_retries(
+    table: &dyn CompletionTable,
+    batch: &[StoredCompletion],
+    progress: &WriteProgress,
+) {
+    let mut pause = RETRY_FIRST_PAUSE;
+    let mut tries_while_closing = 0;
+    loop {
+        let error = match table.insert(batch) {
+            Ok(()) => {
+                progress
+                    .written
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                return;
+            }
+            Err(error) => error,
+        };
+        if progress.closing.load(Ordering::Relaxed) {
+            tries_while_closing += 1;
+            if tries_while_closing >= SHUTDOWN_WRITE_ATTEMPTS {
+                let ids: Vec<&str> = batch.iter().map(|c| c.id.as_str()).collect();
+                tracing::error!(
+                    "{} chat completion(s) could not be stored before shutdown: {error}; ids: {}",
+                    batch.len(),
+                    ids.join(", ")
+                );
+                progress
+                    .lost
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                return;
+            }
+        }
+        tracing::warn!(
+            "{} chat completion(s) could not be stored yet ({error}); trying again in {pause:?}",
+            batch.len()
+        );
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(RETRY_MAX_PAUSE);
+    }
+}
+
+/// The completions table in a [`SqlDatabase`].
+pub struct SqlTable {
+    db: Arc<SqlDatabase>,
     table: String,
-    writer: Mutex<Connection>,
-    reader: Mutex<Connection>,
 }
 
 /// Why a table could not be opened.
@@ -275,6 +348,9 @@ pub enum TableError {
     BadName(String),
     #[error(transparent)]
     Open(#[from] OpenError),
+    /// The table could not be created or brought up to date; the database's reason.
+    #[error("the table could not be created: {0}")]
+    Schema(String),
 }
 
 /// Whether `name` can be put in SQL as a table name without quoting surprises.
@@ -287,216 +363,227 @@ pub fn is_plain_identifier(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-impl SqliteTable {
-    /// Opens the table `table` in the database at `path`, creating both if needed. Blocks on
-    /// the file system.
-    pub fn open(path: &Path, table: &str) -> Result<Self, TableError> {
-        check_name(table)?;
-        let open_error = |error: rusqlite::Error| OpenError {
-            path: path.to_path_buf(),
-            reason: error.to_string(),
-        };
-        let writer = sqlite::open(path)?;
-        create_table(&writer, table).map_err(open_error)?;
-        let reader = sqlite::open(path)?;
-        Ok(Self::new(table, writer, reader))
-    }
-
-    /// A table in a private in-memory database (tests, benches).
-    pub fn in_memory(table: &str) -> Result<Self, TableError> {
-        check_name(table)?;
-        let uri = format!(
-            "file:ogx-inference-{}?mode=memory&cache=shared",
-            uuid::Uuid::new_v4().simple()
-        );
-        let flags = OpenFlags::default() | OpenFlags::SQLITE_OPEN_URI;
-        let open = || {
-            Connection::open_with_flags(&uri, flags).map_err(|error| OpenError {
-                path: uri.clone().into(),
-                reason: error.to_string(),
-            })
-        };
-        let writer = open()?;
-        create_table(&writer, table).map_err(|error| OpenError {
-            path: uri.clone().into(),
-            reason: error.to_string(),
-        })?;
-        let reader = open()?;
-        Ok(Self::new(table, writer, reader))
-    }
-
-    fn new(table: &str, writer: Connection, reader: Connection) -> Self {
-        Self {
-            table: table.to_string(),
-            writer: Mutex::new(writer),
-            reader: Mutex::new(reader),
+impl SqlTable {
+    /// The table `table` in `db`, created (or brought up to date) if needed. Blocks: call it
+    /// at start-up or on a blocking thread.
+    pub fn on(db: Arc<SqlDatabase>, table: &str) -> Result<Self, TableError> {
+        if !is_plain_identifier(table) {
+            return Err(TableError::BadName(table.to_string()));
         }
+        db.write(|s: &mut dyn SqlSession| create_table(s, table))
+            .map_err(|error: SqlError| TableError::Schema(error.0))?;
+        Ok(Self {
+            db,
+            table: table.to_string(),
+        })
     }
 
-    fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredCompletion> {
-        let json = |index: usize| -> rusqlite::Result<Value> {
-            let text: String = row.get(index)?;
-            Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
-        };
+    /// The table in the SQLite file at `path` (created with its folders). Blocks.
+    pub fn sqlite(path: &Path, table: &str) -> Result<Self, TableError> {
+        if !is_plain_identifier(table) {
+            return Err(TableError::BadName(table.to_string()));
+        }
+        Self::on(Arc::new(SqlDatabase::open_sqlite(path)?), table)
+    }
+
+    /// A table in a private in-memory SQLite database (tests, benches).
+    pub fn in_memory(table: &str) -> Result<Self, TableError> {
+        Self::on(Arc::new(SqlDatabase::sqlite_in_memory()), table)
+    }
+
+    fn completion(row: Vec<SqlValue>) -> Result<StoredCompletion, StoreError> {
+        let mut columns = row.into_iter();
+        let mut next = || columns.next().unwrap_or(SqlValue::Null);
         Ok(StoredCompletion {
-            id: row.get(0)?,
-            created: row.get(1)?,
-            model: row.get(2)?,
-            choices: json(3)?,
-            input_messages: json(4)?,
+            id: next().into_text()?,
+            created: next().as_i64()?,
+            model: next().into_text()?,
+            choices: next().into_json(),
+            input_messages: next().into_json(),
         })
     }
 }
 
-fn check_name(table: &str) -> Result<(), TableError> {
-    if is_plain_identifier(table) {
-        Ok(())
-    } else {
-        Err(TableError::BadName(table.to_string()))
-    }
-}
+/// A serialization of schema changes between replicas creating the same table at once
+/// (PostgreSQL's `CREATE TABLE IF NOT EXISTS` is not safe against that); the key is arbitrary
+/// but fixed.
+const POSTGRES_SCHEMA_LOCK: i64 = 0x6f67_785f_7363_6865;
 
-/// Creates the table and its ordering index. A table OGX created in the same file (same
-/// columns, no `seq`) gets `seq` added, numbered in insertion (rowid) order.
-fn create_table(connection: &Connection, table: &str) -> rusqlite::Result<()> {
-    connection.execute_batch(&format!(
-        "CREATE TABLE IF NOT EXISTS {table} (
-            id TEXT PRIMARY KEY,
-            created INTEGER NOT NULL,
-            model TEXT NOT NULL,
-            choices JSON NOT NULL,
-            input_messages JSON NOT NULL,
-            seq INTEGER NOT NULL
-        )"
-    ))?;
-    let has_seq: bool = connection
-        .query_row(
-            &format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = 'seq'"),
-            [],
-            |row| row.get::<_, i64>(0),
-        )
-        .map(|count| count > 0)?;
-    if !has_seq {
-        connection.execute_batch(&format!(
-            "ALTER TABLE {table} ADD COLUMN seq INTEGER; UPDATE {table} SET seq = rowid;"
-        ))?;
+/// Creates the table and its ordering index, and adds the columns ogx writes to a table that
+/// lacks them (OGX's own has no `seq`; `seq` is then numbered in insertion order).
+fn create_table(s: &mut dyn SqlSession, table: &str) -> Result<(), SqlError> {
+    let dialect = s.dialect();
+    let (seq_type, new_seq_type) = match dialect {
+        super::sql::Dialect::Sqlite => ("INTEGER NOT NULL", "INTEGER"),
+        super::sql::Dialect::Postgres => {
+            s.query(
+                "SELECT pg_advisory_xact_lock($1)",
+                &[SqlValue::Int(POSTGRES_SCHEMA_LOCK)],
+            )?;
+            ("BIGSERIAL NOT NULL", "BIGSERIAL")
+        }
+    };
+    s.execute(
+        &format!(
+            "CREATE TABLE IF NOT EXISTS {table} (
+                id VARCHAR PRIMARY KEY,
+                created INTEGER NOT NULL,
+                model VARCHAR NOT NULL,
+                choices JSON NOT NULL,
+                input_messages JSON NOT NULL,
+                owner_principal VARCHAR,
+                access_attributes JSON,
+                seq {seq_type}
+            )"
+        ),
+        &[],
+    )?;
+    for (column, ty) in [
+        ("owner_principal", "VARCHAR"),
+        ("access_attributes", "JSON"),
+    ] {
+        if !s.has_column(table, column)? {
+            s.execute(
+                &format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"),
+                &[],
+            )?;
+        }
     }
-    connection.execute_batch(&format!(
-        "CREATE INDEX IF NOT EXISTS {table}_created_seq ON {table} (created, seq)"
-    ))
+    if !s.has_column(table, "seq")? {
+        s.execute(
+            &format!("ALTER TABLE {table} ADD COLUMN seq {new_seq_type}"),
+            &[],
+        )?;
+        if dialect == super::sql::Dialect::Sqlite {
+            s.execute(&format!("UPDATE {table} SET seq = rowid"), &[])?;
+        }
+    }
+    s.execute(
+        &format!("CREATE INDEX IF NOT EXISTS {table}_created_seq ON {table} (created, seq)"),
+        &[],
+    )?;
+    Ok(())
 }
 
 const COLUMNS: &str = "id, created, model, choices, input_messages";
 
-impl CompletionTable for SqliteTable {
+impl CompletionTable for SqlTable {
     fn insert(&self, batch: &[StoredCompletion]) -> Result<(), StoreError> {
-        let mut connection = lock(&self.writer);
-        let transaction = connection
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let last: i64 = transaction
-            .query_row(
-                &format!("SELECT COALESCE(MAX(seq), 0) FROM {}", self.table),
-                [],
-                |row| row.get(0),
-            )
-            .map_err(backend)?;
-        {
-            let mut statement = transaction
-                .prepare(&format!(
-                    "INSERT OR REPLACE INTO {} ({COLUMNS}, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    self.table
-                ))
-                .map_err(backend)?;
-            for (completion, seq) in batch.iter().zip(last + 1..) {
-                statement
-                    .execute(rusqlite::params![
-                        completion.id,
-                        completion.created,
-                        completion.model,
-                        completion.choices.to_string(),
-                        completion.input_messages.to_string(),
-                        seq,
-                    ])
-                    .map_err(backend)?;
+        let table = &self.table;
+        let dialect = self.db.dialect();
+        self.db.write(|s: &mut dyn SqlSession| {
+            // SQLite numbers `seq` itself (its one writer holds the file's write lock);
+            // PostgreSQL's column takes the next value of its sequence.
+            let mut next_seq = match dialect {
+                super::sql::Dialect::Sqlite => Some(
+                    s.query_row(&format!("SELECT COALESCE(MAX(seq), 0) FROM {table}"), &[])?
+                        .and_then(|row| row.into_iter().next())
+                        .map(|v| v.as_i64())
+                        .transpose()?
+                        .unwrap_or(0),
+                ),
+                super::sql::Dialect::Postgres => None,
+            };
+            let (seq_column, seq_value) = if next_seq.is_some() {
+                (", seq", ", $8")
+            } else {
+                ("", "")
+            };
+            let sql = format!(
+                "INSERT INTO {table} ({COLUMNS}, owner_principal, access_attributes{seq_column})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7{seq_value})
+                 ON CONFLICT (id) DO UPDATE SET created = excluded.created, model = excluded.model,
+                    choices = excluded.choices, input_messages = excluded.input_messages"
+            );
+            for completion in batch {
+                let mut params = vec![
+                    SqlValue::Text(completion.id.clone()),
+                    SqlValue::Int(completion.created),
+                    SqlValue::Text(completion.model.clone()),
+                    SqlValue::Json(completion.choices.clone()),
+                    SqlValue::Json(completion.input_messages.clone()),
+                    // No authentication: no owner, no access attributes (as OGX writes them).
+                    SqlValue::Null,
+                    SqlValue::Null,
+                ];
+                if let Some(seq) = next_seq.as_mut() {
+                    *seq += 1;
+                    params.push(SqlValue::Int(*seq));
+                }
+                s.execute(&sql, &params)?;
             }
-        }
-        transaction.commit().map_err(backend)
+            Ok(())
+        })
     }
 
     fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
-        let connection = lock(&self.reader);
-        let mut conditions = Vec::new();
-        let mut values: Vec<SqlValue> = Vec::new();
-        if let Some(model) = &query.model {
-            values.push(SqlValue::Text(model.clone()));
-            conditions.push(format!("model = ?{}", values.len()));
-        }
-        if let Some(after) = &query.after {
-            let position: Option<(i64, i64)> = connection
-                .query_row(
-                    &format!("SELECT created, seq FROM {} WHERE id = ?1", self.table),
-                    [after],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional()
-                .map_err(backend)?;
-            let Some((created, seq)) = position else {
-                return Err(StoreError::UnknownAfter {
-                    id: after.clone(),
-                    table: self.table.clone(),
-                });
+        let table = &self.table;
+        self.db.read(|s: &mut dyn SqlSession| {
+            let mut conditions = Vec::new();
+            let mut values: Vec<SqlValue> = Vec::new();
+            if let Some(model) = &query.model {
+                values.push(SqlValue::Text(model.clone()));
+                conditions.push(format!("model = ${}", values.len()));
+            }
+            if let Some(after) = &query.after {
+                let position = s.query_row(
+                    &format!("SELECT created, seq FROM {table} WHERE id = $1"),
+                    &[SqlValue::Text(after.clone())],
+                )?;
+                let Some(position) = position else {
+                    return Err(StoreError::UnknownAfter {
+                        id: after.clone(),
+                        table: table.clone(),
+                    });
+                };
+                values.extend(position);
+                let op = if query.order == Order::Asc { ">" } else { "<" };
+                conditions.push(format!(
+                    "(created, seq) {op} (${}, ${})",
+                    values.len() - 1,
+                    values.len()
+                ));
+            }
+            let filter = if conditions.is_empty() {
+                String::new()
+            } else {
+                format!("WHERE {}", conditions.join(" AND "))
             };
-            values.push(SqlValue::Integer(created));
-            values.push(SqlValue::Integer(seq));
-            let op = if query.order == Order::Asc { ">" } else { "<" };
-            conditions.push(format!(
-                "(created, seq) {op} (?{}, ?{})",
-                values.len() - 1,
+            let direction = if query.order == Order::Asc {
+                "ASC"
+            } else {
+                "DESC"
+            };
+            // One more than asked, to know whether there are more.
+            values.push(SqlValue::Int(query.limit as i64 + 1));
+            let sql = format!(
+                "SELECT {COLUMNS} FROM {table} {filter} ORDER BY created {direction}, seq {direction} LIMIT ${}",
                 values.len()
-            ));
-        }
-        let filter = if conditions.is_empty() {
-            String::new()
-        } else {
-            format!("WHERE {}", conditions.join(" AND "))
-        };
-        let direction = if query.order == Order::Asc {
-            "ASC"
-        } else {
-            "DESC"
-        };
-        // One more than asked, to know whether there are more.
-        values.push(SqlValue::Integer(query.limit as i64 + 1));
-        let sql = format!(
-            "SELECT {COLUMNS} FROM {} {filter} ORDER BY created {direction}, seq {direction} LIMIT ?{}",
-            self.table,
-            values.len()
-        );
-        let mut statement = connection.prepare(&sql).map_err(backend)?;
-        let mut data = statement
-            .query_map(params_from_iter(values), Self::row)
-            .map_err(backend)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(backend)?;
-        let has_more = data.len() > query.limit;
-        data.truncate(query.limit);
-        Ok(Page { data, has_more })
+            );
+            let mut data = s
+                .query(&sql, &values)?
+                .into_iter()
+                .map(Self::completion)
+                .collect::<Result<Vec<_>, _>>()?;
+            let has_more = data.len() > query.limit;
+            data.truncate(query.limit);
+            Ok(Page { data, has_more })
+        })
     }
 
     fn get(&self, id: &str) -> Result<Option<StoredCompletion>, StoreError> {
-        lock(&self.reader)
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM {} WHERE id = ?1", self.table),
-                [id],
-                Self::row,
-            )
-            .optional()
-            .map_err(backend)
+        self.db.read(|s: &mut dyn SqlSession| {
+            s.query_row(
+                &format!("SELECT {COLUMNS} FROM {} WHERE id = $1", self.table),
+                &[SqlValue::Text(id.to_string())],
+            )?
+            .map(Self::completion)
+            .transpose()
+        })
     }
 
     fn max_writers(&self) -> usize {
-        SQLITE_MAX_WRITERS
+        self.db.max_writers()
     }
 }
 
@@ -529,7 +616,7 @@ mod tests {
     }
 
     /// Every id, following `after` from page to page.
-    fn walk(table: &SqliteTable, limit: usize, order: Order) -> Vec<String> {
+    fn walk(table: &SqlTable, limit: usize, order: Order) -> Vec<String> {
         let mut seen = Vec::new();
         let mut after = None;
         loop {
@@ -551,7 +638,7 @@ mod tests {
         for bad in ["", "1t", "a-b", "a b", "t;drop", "\"t\"", long.as_str()] {
             assert!(!is_plain_identifier(bad), "{bad}");
             assert!(matches!(
-                SqliteTable::in_memory(bad),
+                SqlTable::in_memory(bad),
                 Err(TableError::BadName(_))
             ));
         }
@@ -559,7 +646,7 @@ mod tests {
 
     #[test]
     fn paging_sees_rows_of_the_same_second_exactly_once() {
-        let table = SqliteTable::in_memory("inference_store").unwrap();
+        let table = SqlTable::in_memory("inference_store").unwrap();
         // 25 rows in three seconds, inserted in two batches, some out of `created` order.
         let batch: Vec<_> = (0..25)
             .map(|i| completion(&format!("c{i:02}"), 100 + [1, 0, 2][i % 3], "m"))
@@ -588,7 +675,7 @@ mod tests {
 
     #[test]
     fn model_filter_unknown_after_and_get() {
-        let table = SqliteTable::in_memory("inference_store").unwrap();
+        let table = SqlTable::in_memory("inference_store").unwrap();
         table
             .insert(&[completion("a", 1, "x/m"), completion("b", 2, "y/m")])
             .unwrap();
@@ -618,7 +705,7 @@ mod tests {
     fn a_table_without_seq_gets_one() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sql_store.db");
-        let connection = sqlite::open(&path).unwrap();
+        let connection = crate::storage::sqlite::open(&path).unwrap();
         connection
             .execute_batch(
                 "CREATE TABLE inference_store (id TEXT PRIMARY KEY, created INTEGER,
@@ -628,13 +715,13 @@ mod tests {
             )
             .unwrap();
         drop(connection);
-        let table = SqliteTable::open(&path, "inference_store").unwrap();
+        let table = SqlTable::sqlite(&path, "inference_store").unwrap();
         table.insert(&[completion("new", 5, "m")]).unwrap();
         assert_eq!(walk(&table, 1, Order::Asc), ["old1", "old2", "new"]);
     }
 
     /// A table that takes its time over each batch.
-    struct Slow(SqliteTable);
+    struct Slow(SqlTable);
 
     impl CompletionTable for Slow {
         fn insert(&self, batch: &[StoredCompletion]) -> Result<(), StoreError> {
@@ -654,7 +741,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_makes_writes_wait_and_none_is_lost() {
-        let table = Arc::new(Slow(SqliteTable::in_memory("t").unwrap()));
+        let table = Arc::new(Slow(SqlTable::in_memory("t").unwrap()));
         let store = InferenceStore::start(table.clone(), 1, 2);
         let started = std::time::Instant::now();
         for i in 0..30 {
@@ -662,7 +749,13 @@ mod tests {
         }
         // Recording never waits for the writers.
         assert!(started.elapsed() < Duration::from_millis(200));
-        assert_eq!(store.shutdown().await, 30);
+        assert_eq!(
+            store.shutdown().await,
+            ShutdownReport {
+                written: 30,
+                lost: 0
+            }
+        );
         let page = store.list(query(None, 100, Order::Asc)).await.unwrap();
         assert_eq!(page.data.len(), 30);
     }
@@ -671,16 +764,116 @@ mod tests {
     async fn shutdown_drains_the_queue_to_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested/sql_store.db");
-        let table = Arc::new(SqliteTable::open(&path, "inference_store").unwrap());
+        let table = Arc::new(SqlTable::sqlite(&path, "inference_store").unwrap());
         let store = InferenceStore::start(table, DEFAULT_MAX_WRITE_QUEUE_SIZE as usize, 4);
         for i in 0..500 {
             store.record(completion(&format!("c{i}"), i / 100, "m"));
         }
-        assert_eq!(store.shutdown().await, 500);
+        assert_eq!(
+            store.shutdown().await,
+            ShutdownReport {
+                written: 500,
+                lost: 0
+            }
+        );
         // A recording after shutdown is refused, not queued forever.
         store.record(completion("late", 1, "m"));
-        let reopened = SqliteTable::open(&path, "inference_store").unwrap();
+        let reopened = SqlTable::sqlite(&path, "inference_store").unwrap();
         assert_eq!(walk(&reopened, 100, Order::Asc).len(), 500);
         assert_eq!(reopened.get("late").unwrap(), None);
+    }
+
+    /// A table whose first `failures` inserts fail, as a database that is down for a while.
+    struct Flaky {
+        inner: SqlTable,
+        failures: AtomicU64,
+    }
+
+    impl CompletionTable for Flaky {
+        fn insert(&self, batch: &[StoredCompletion]) -> Result<(), StoreError> {
+            let left = self.failures.load(Ordering::SeqCst);
+            if left > 0 {
+                self.failures.store(left - 1, Ordering::SeqCst);
+                return Err(StoreError::Backend("the database is down".into()));
+            }
+            self.inner.insert(batch)
+        }
+        fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+            self.inner.list(query)
+        }
+        fn get(&self, id: &str) -> Result<Option<StoredCompletion>, StoreError> {
+            self.inner.get(id)
+        }
+        fn max_writers(&self) -> usize {
+            1
+        }
+    }
+
+    fn flaky(failures: u64) -> Arc<Flaky> {
+        Arc::new(Flaky {
+            inner: SqlTable::in_memory("t").unwrap(),
+            failures: AtomicU64::new(failures),
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_batch_is_retried_until_it_is_written() {
+        let table = flaky(3);
+        let store = InferenceStore::start(table.clone(), 100, 1);
+        for i in 0..10 {
+            store.record(completion(&format!("c{i}"), 1, "m"));
+        }
+        // Three failures cost 100 + 200 + 400 ms of pauses; the writes all land.
+        assert_eq!(
+            store.shutdown().await,
+            ShutdownReport {
+                written: 10,
+                lost: 0
+            }
+        );
+        assert_eq!(walk(&table.inner, 100, Order::Asc).len(), 10);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shutdown_reports_what_could_not_be_written() {
+        let table = flaky(u64::MAX);
+        let store = InferenceStore::start(table.clone(), 100, 1);
+        for i in 0..7 {
+            store.record(completion(&format!("c{i}"), 1, "m"));
+        }
+        let report = store.shutdown().await;
+        assert_eq!(
+            report,
+            ShutdownReport {
+                written: 0,
+                lost: 7
+            }
+        );
+        assert!(walk(&table.inner, 100, Order::Asc).is_empty());
+    }
+
+    #[test]
+    fn writers_are_bounded_by_the_backend() {
+        let sqlite = SqlTable::in_memory("t").unwrap();
+        assert_eq!(InferenceStore::writer_count(&sqlite, 4), 1);
+        assert_eq!(InferenceStore::writer_count(&Slow(sqlite), 8), 4);
+        assert_eq!(InferenceStore::writer_count(&flaky(0).inner, 0), 1);
+    }
+
+    #[test]
+    fn ogx_columns_are_written_as_null() {
+        let db = Arc::new(SqlDatabase::sqlite_in_memory());
+        let table = SqlTable::on(Arc::clone(&db), "inference_store").unwrap();
+        table.insert(&[completion("a", 1, "m")]).unwrap();
+        let row = db
+            .read(|s: &mut dyn SqlSession| {
+                s.query_row(
+                    "SELECT owner_principal, access_attributes FROM inference_store",
+                    &[],
+                )
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(row, [SqlValue::Null, SqlValue::Null]);
     }
 }
