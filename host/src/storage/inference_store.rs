@@ -404,24 +404,14 @@ impl SqlTable {
     }
 }
 
-/// A serialization of schema changes between replicas creating the same table at once
-/// (PostgreSQL's `CREATE TABLE IF NOT EXISTS` is not safe against that); the key is arbitrary
-/// but fixed.
-const POSTGRES_SCHEMA_LOCK: i64 = 0x6f67_785f_7363_6865;
-
 /// Creates the table and its ordering index, and adds the columns ogx writes to a table that
 /// lacks them (OGX's own has no `seq`; `seq` is then numbered in insertion order).
 fn create_table(s: &mut dyn SqlSession, table: &str) -> Result<(), SqlError> {
     let dialect = s.dialect();
+    s.lock_schema()?;
     let (seq_type, new_seq_type) = match dialect {
         super::sql::Dialect::Sqlite => ("INTEGER NOT NULL", "INTEGER"),
-        super::sql::Dialect::Postgres => {
-            s.query(
-                "SELECT pg_advisory_xact_lock($1)",
-                &[SqlValue::Int(POSTGRES_SCHEMA_LOCK)],
-            )?;
-            ("BIGSERIAL NOT NULL", "BIGSERIAL")
-        }
+        super::sql::Dialect::Postgres => ("BIGSERIAL NOT NULL", "BIGSERIAL"),
     };
     s.execute(
         &format!(

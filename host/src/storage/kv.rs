@@ -85,6 +85,7 @@ impl KvStore {
     pub fn on(db: Arc<SqlDatabase>, table: &str) -> Result<Self, KvError> {
         let dialect = db.dialect();
         db.write(|s: &mut dyn SqlSession| {
+            s.lock_schema()?;
             s.execute(
                 &format!(
                     "CREATE TABLE IF NOT EXISTS {table} (

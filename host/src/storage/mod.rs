@@ -28,3 +28,6 @@ pub mod prompts;
 pub mod registry_store;
 pub mod sql;
 pub mod sqlite;
+
+#[cfg(test)]
+mod postgres_tests;

@@ -82,6 +82,9 @@ impl SqlValue {
     }
 }
 
+/// The PostgreSQL advisory lock taken by [`SqlSession::lock_schema`]; arbitrary but fixed.
+const SCHEMA_LOCK_KEY: i64 = 0x6f67_785f_7363_6865;
+
 /// Which engine, for the SQL that differs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -143,6 +146,19 @@ pub trait SqlSession {
         params: &[SqlValue],
     ) -> Result<Option<Vec<SqlValue>>, SqlError> {
         Ok(self.query(sql, params)?.into_iter().next())
+    }
+
+    /// Inside a [`SqlDatabase::write`] before changing a schema: makes replicas that create the
+    /// same table at once take turns (PostgreSQL's `CREATE TABLE IF NOT EXISTS` fails for the
+    /// second of two racing creators; SQLite's write transaction already excludes the other).
+    fn lock_schema(&mut self) -> Result<(), SqlError> {
+        if self.dialect() == Dialect::Postgres {
+            self.execute(
+                "SELECT pg_advisory_xact_lock($1)",
+                &[SqlValue::Int(SCHEMA_LOCK_KEY)],
+            )?;
+        }
+        Ok(())
     }
 
     /// Whether `table` has the column `column`.
