@@ -4,9 +4,11 @@ free port, `pg_ctl stop` and the folder removed afterwards — also when the tes
 
 As root (CI) the cluster runs as the `postgres` OS user, since PostgreSQL refuses to run as
 root. Clients authenticate with a password (scram-sha-256), so a wrong password is refused as
-on a real server.
+on a real server. `PostgresServer(tls=(cert, key))` serves TLS with that certificate and
+accepts TCP clients only over TLS (`hostssl`).
 
-  with PostgresServer() as pg:          pg.url, pg.port, pg.new_database() -> name, pg.psql(sql)
+  with PostgresServer() as pg:          pg.url, pg.port, pg.new_database() -> name, pg.psql(sql),
+                                        pg.pause() / pg.resume() (the server goes down, comes back)
   python3 tests/postgres_server.py run -- CMD...
       starts a cluster, runs CMD with OGX_TEST_POSTGRES_URL and OGX_BENCH_POSTGRES_URL set to
       it, stops the cluster, exits with CMD's status.
@@ -47,7 +49,8 @@ class PostgresUnavailable(RuntimeError):
 
 
 class PostgresServer:
-    def __init__(self):
+    def __init__(self, tls: tuple[Path, Path] | None = None):
+        self.tls = tls
         self.bindir = binaries_dir()
         if self.bindir is None:
             raise PostgresUnavailable(
@@ -85,13 +88,41 @@ class PostgresServer:
                       "-E", "UTF8", "--locale=C.UTF-8")
             options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} "
                        "-c max_connections=200 -c fsync=off")
-            self._run(str(self.bindir / "pg_ctl"), "-D", str(data), "-o", options,
-                      "-l", str(self.root / "server.log"), "-w", "-t", "60", "start")
+            if self.tls:
+                options += self._serve_tls_only(data)
+            self.options = options
+            self.resume()
             self.psql(f"CREATE DATABASE {DATABASE}", database="postgres")
         except BaseException:
             self.stop()
             raise
         return self
+
+    def pause(self) -> None:
+        """Stops the server, keeping its data (as a database that goes down)."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast",
+                  "-w", "stop")
+
+    def resume(self) -> None:
+        """Starts the server (again) on the same port with the same data."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"), "-o", self.options,
+                  "-l", str(self.root / "server.log"), "-w", "-t", "60", "start")
+
+    def _serve_tls_only(self, data: Path) -> str:
+        """Copies the certificate and key where the server may read them, allows TCP clients
+        over TLS only, and answers the server options that turn TLS on."""
+        cert, key = self.root / "server.pem", self.root / "server.key"
+        shutil.copyfile(self.tls[0], cert)
+        shutil.copyfile(self.tls[1], key)
+        os.chmod(key, 0o600)
+        hba = data / "pg_hba.conf"
+        if self.as_postgres:
+            for path in (cert, key):
+                shutil.chown(path, "postgres", "postgres")
+        lines = hba.read_text().splitlines()
+        hba.write_text("\n".join("hostssl" + line[len("host"):] if line.startswith("host ") else line
+                                 for line in lines) + "\n")
+        return f" -c ssl=on -c ssl_cert_file={cert} -c ssl_key_file={key}"
 
     def __exit__(self, *exc) -> None:
         self.stop()

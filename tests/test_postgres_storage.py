@@ -14,7 +14,7 @@ import pytest
 
 from mock_openai import answer_for
 from ogx_harness import default_storage_yaml, free_port, vllm_config
-from postgres_server import PASSWORD, USER
+from postgres_server import PASSWORD, USER, PostgresServer, PostgresUnavailable
 from test_chat_history import MODEL, ask, stored
 
 PASSWORD_ENV = {"OGX_TEST_PG_PASSWORD": PASSWORD}
@@ -167,3 +167,45 @@ def test_a_wrong_port_or_password_stops_start_up_clearly_without_the_password(
     else:
         assert "password authentication failed" in output, output
     assert PASSWORD not in output and wrong_password not in output, output
+
+
+@pytest.fixture
+def own_postgres():
+    """A cluster of this test's own, which the test may stop and start."""
+    try:
+        server = PostgresServer()
+    except PostgresUnavailable as error:
+        pytest.skip(str(error))
+    with server:
+        yield server
+
+
+def test_a_completion_answered_while_postgres_is_down_is_written_when_it_is_back(
+        ogx_server, mock_upstream, own_postgres):
+    text = config(mock_upstream.base_url, postgres_storage_yaml(own_postgres.port, "ogx"))
+    server = ogx_server(text, env=PASSWORD_ENV)
+    client = server.client(max_retries=0)
+    before = ask(client, "Before the outage.")
+    stored(client, before.id)
+
+    own_postgres.pause()
+    during = ask(client, "During the outage.")  # answered: recording never holds up an answer
+    time.sleep(1.0)  # a few failed tries
+    own_postgres.resume()
+
+    assert stored(client, during.id, timeout=30).id == during.id
+    assert "could not be stored yet" in server.output()
+
+
+def test_shutdown_while_postgres_is_down_reports_what_could_not_be_written(
+        ogx_server, mock_upstream, own_postgres):
+    text = config(mock_upstream.base_url, postgres_storage_yaml(own_postgres.port, "ogx"))
+    server = ogx_server(text, env=PASSWORD_ENV)
+    own_postgres.pause()
+    lost = ask(server.client(max_retries=0), "Nobody will store this.")
+
+    server.stop()
+
+    output = server.output()
+    assert "1 accepted completion(s) could not be written before exit" in output, output
+    assert lost.id in output, output

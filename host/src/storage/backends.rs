@@ -5,8 +5,9 @@
 //!
 //! **Which backends.** `kv_sqlite` and `sql_sqlite` open their `db_path` (two backends with the
 //! same file share one database); `kv_postgres` and `sql_postgres` connect a pool (kv: at most
-//! [`KV_POSTGRES_POOL_SIZE`] connections; sql: `pool_size` + `max_overflow`, `pool_pre_ping`
-//! honoured, `pool_recycle` not used). `kv_redis` and `kv_mongodb` are refused.
+//! [`KV_POSTGRES_POOL_SIZE`] connections, TLS by `ssl_mode`; sql: `pool_size` + `max_overflow`,
+//! `pool_pre_ping` honoured, `pool_recycle` not used, TLS as libpq's default `prefer`, since
+//! OGX gives it no TLS settings). `kv_redis` and `kv_mongodb` are refused.
 //!
 //! **Failures.** [`BackendError`]'s text starts with the config key (`storage.backends.<name>`),
 //! says what went wrong and what to change; it never contains a password. Opening is called at
@@ -75,6 +76,12 @@ impl<'a> StorageBackends<'a> {
                 }
                 pg.table_name.clone()
             }
+            other @ (Backend::KvRedis { .. } | Backend::KvMongodb(_)) => {
+                return Err(BackendError(format!(
+                    "storage backend '{name}' is of type {}, which ogx does not support: only kv_sqlite and kv_postgres backends are supported; point the store at one",
+                    other.type_name()
+                )));
+            }
             other => return Err(wrong_family(name, other, "kv_sqlite or kv_postgres")),
         };
         Ok(KvBackend {
@@ -103,29 +110,18 @@ impl<'a> StorageBackends<'a> {
             }
             Backend::KvPostgres(pg) => {
                 let settings = PgSettings {
-                    host: pg.host.clone(),
-                    port: port(name, &pg.port)?,
-                    db: pg.db.clone(),
-                    user: pg.user.clone(),
-                    password: pg.password.clone(),
                     ssl_mode: pg.ssl_mode.clone(),
                     ca_cert_path: pg.ca_cert_path.as_ref().map(PathBuf::from),
                     pool_size: KV_POSTGRES_POOL_SIZE,
-                    pre_ping: true,
+                    ..server(name, &pg.host, &pg.port, &pg.db, &pg.user, &pg.password)?
                 };
                 postgres_database(name, &settings).await?
             }
             Backend::SqlPostgres(pg) => {
                 let settings = PgSettings {
-                    host: pg.host.clone(),
-                    port: port(name, &pg.port)?,
-                    db: pg.db.clone(),
-                    user: pg.user.clone(),
-                    password: pg.password.clone(),
-                    ssl_mode: None,
-                    ca_cert_path: None,
                     pool_size: (pg.pool_size + pg.max_overflow) as usize,
                     pre_ping: pg.pool_pre_ping,
+                    ..server(name, &pg.host, &pg.port, &pg.db, &pg.user, &pg.password)?
                 };
                 postgres_database(name, &settings).await?
             }
@@ -170,11 +166,32 @@ fn wrong_family(name: &str, found: &Backend, wanted: &str) -> BackendError {
     ))
 }
 
-fn port(name: &str, text: &str) -> Result<u16, BackendError> {
-    text.trim().parse().map_err(|_| {
+/// The server and credentials both Postgres backend types have; TLS `prefer` (libpq's
+/// default, and what `sql_postgres`, which has no TLS settings, uses), one connection,
+/// pre-ping on.
+fn server(
+    name: &str,
+    host: &str,
+    port: &str,
+    db: &str,
+    user: &str,
+    password: &Option<String>,
+) -> Result<PgSettings, BackendError> {
+    let port = port.trim().parse().map_err(|_| {
         BackendError(format!(
-            "storage.backends.{name}.port: {text:?} is not a port number (1-65535)"
+            "storage.backends.{name}.port: {port:?} is not a port number (1-65535)"
         ))
+    })?;
+    Ok(PgSettings {
+        host: host.to_string(),
+        port,
+        db: db.to_string(),
+        user: user.to_string(),
+        password: password.clone(),
+        ssl_mode: None,
+        ca_cert_path: None,
+        pool_size: 1,
+        pre_ping: true,
     })
 }
 
@@ -184,7 +201,7 @@ async fn postgres_database(
 ) -> Result<Arc<SqlDatabase>, BackendError> {
     let pool = postgres::connect(settings).await.map_err(|error| {
         BackendError(format!(
-            "storage.backends.{name}: {error}. Check that PostgreSQL is running and accepts TCP connections there, and that storage.backends.{name}.host, port, db, user and password are right"
+            "storage.backends.{name}: {error}. Check that PostgreSQL is running and accepts TCP connections there, that storage.backends.{name}.host, port, db, user and password are right, and for TLS errors its ssl_mode and ca_cert_path"
         ))
     })?;
     Ok(Arc::new(SqlDatabase::postgres(pool)))

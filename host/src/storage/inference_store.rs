@@ -310,6 +310,10 @@ fn write_with_retries(
             Err(error) => error,
         };
         if progress.closing.load(Ordering::Relaxed) {
+            if tries_while_closing == 0 {
+                // Shutdown is waiting: short pauses from here on.
+                pause = RETRY_FIRST_PAUSE;
+            }
             tries_while_closing += 1;
             if tries_while_closing >= SHUTDOWN_WRITE_ATTEMPTS {
                 let ids: Vec<&str> = batch.iter().map(|c| c.id.as_str()).collect();

@@ -55,6 +55,33 @@ impl std::fmt::Debug for PgSettings {
 }
 
 impl PgSettings {
+    /// Settings from a `postgres://user:password@host:port/db` URL (tests and benchmarks),
+    /// with `ssl_mode` disable and a pool of `pool_size`.
+    pub fn from_url(url: &str, pool_size: usize) -> Result<Self, String> {
+        use std::str::FromStr;
+        let config = tokio_postgres::Config::from_str(url)
+            .map_err(|e| format!("not a PostgreSQL URL: {e}"))?;
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+            #[cfg(unix)]
+            Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+            None => "localhost".to_string(),
+        };
+        Ok(PgSettings {
+            host,
+            port: config.get_ports().first().copied().unwrap_or(5432),
+            db: config.get_dbname().unwrap_or("postgres").to_string(),
+            user: config.get_user().unwrap_or("postgres").to_string(),
+            password: config
+                .get_password()
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+            ssl_mode: Some("disable".into()),
+            ca_cert_path: None,
+            pool_size,
+            pre_ping: true,
+        })
+    }
+
     /// `host:port/db as user`, never the password.
     pub fn describe(&self) -> String {
         format!(
@@ -251,11 +278,22 @@ impl rustls::client::danger::ServerCertVerifier for EncryptOnly {
 
 /// The server's own message when it sent one (`password authentication failed for user
 /// "x"`), else the client's.
+/// "x", with the causes ("error performing TLS handshake: invalid peer certificate:
+/// UnknownIssuer").
 fn pg_reason(error: &tokio_postgres::Error) -> String {
-    match error.as_db_error() {
-        Some(db) => format!("{} ({})", db.message(), db.code().code()),
-        None => error.to_string(),
+    if let Some(db) = error.as_db_error() {
+        return format!("{} ({})", db.message(), db.code().code());
     }
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(error) = cause {
+        let more = error.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = error.source();
+    }
+    text
 }
 
 fn pool_reason(error: &PoolError) -> String {

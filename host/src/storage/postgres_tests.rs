@@ -12,7 +12,6 @@ use super::kv::{KvError, KvStore};
 use super::postgres::{self, ConnectError, PgSettings};
 use super::sql::{SqlDatabase, SqlSession, SqlValue};
 use serde_json::json;
-use std::str::FromStr;
 use std::sync::Arc;
 
 fn settings() -> Option<PgSettings> {
@@ -28,25 +27,7 @@ fn settings() -> Option<PgSettings> {
         );
         return None;
     };
-    let config = tokio_postgres::Config::from_str(&url).expect("OGX_TEST_POSTGRES_URL is a URL");
-    let host = match &config.get_hosts()[0] {
-        tokio_postgres::config::Host::Tcp(host) => host.clone(),
-        #[cfg(unix)]
-        tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
-    };
-    Some(PgSettings {
-        host,
-        port: config.get_ports().first().copied().unwrap_or(5432),
-        db: config.get_dbname().unwrap_or("postgres").to_string(),
-        user: config.get_user().unwrap_or("postgres").to_string(),
-        password: config
-            .get_password()
-            .map(|p| String::from_utf8_lossy(p).into_owned()),
-        ssl_mode: Some("disable".into()),
-        ca_cert_path: None,
-        pool_size: KV_POSTGRES_POOL_SIZE,
-        pre_ping: true,
-    })
+    Some(PgSettings::from_url(&url, KV_POSTGRES_POOL_SIZE).expect("OGX_TEST_POSTGRES_URL"))
 }
 
 async fn database(settings: &PgSettings) -> Arc<SqlDatabase> {
@@ -174,7 +155,8 @@ async fn history_pages_rows_of_one_second_exactly_once_with_several_writers() {
 async fn an_ogx_created_table_is_read_and_written() {
     let Some(settings) = settings() else { return };
     let db = database(&settings).await;
-    let name = unique("ogx_inference");
+    // Upper case, as a config may spell it; PostgreSQL folds it.
+    let name = unique("OGX_Inference");
     // The layout OGX's SQLAlchemy store creates, with one row of its own.
     let create = format!(
         "CREATE TABLE {name} (id VARCHAR PRIMARY KEY, created INTEGER, model VARCHAR,

@@ -124,8 +124,10 @@ impl Dialect {
         match self {
             Dialect::Sqlite => "SELECT COUNT(*) FROM pragma_table_info($1) WHERE name = $2",
             Dialect::Postgres => {
+                // Unquoted names are folded to lower case when a table is created.
                 "SELECT COUNT(*) FROM information_schema.columns
-                 WHERE table_schema = current_schema() AND table_name = $1 AND column_name = $2"
+                 WHERE table_schema = current_schema() AND table_name = lower($1)
+                   AND column_name = $2"
             }
         }
     }
