@@ -186,12 +186,14 @@ pub struct SqlDatabase {
 }
 
 enum Engine {
-    Sqlite {
-        writer: Mutex<Connection>,
-        /// `None` in memory, where the writer's connection also reads.
-        reader: Option<Mutex<Connection>>,
-    },
+    Sqlite(Box<SqliteConnections>),
     Postgres(PgPool),
+}
+
+struct SqliteConnections {
+    writer: Mutex<Connection>,
+    /// `None` in memory, where the writer's connection also reads.
+    reader: Option<Mutex<Connection>>,
 }
 
 impl std::fmt::Debug for SqlDatabase {
@@ -209,10 +211,10 @@ impl SqlDatabase {
         let writer = sqlite::open(path)?;
         let reader = sqlite::open(path)?;
         Ok(SqlDatabase {
-            engine: Engine::Sqlite {
+            engine: Engine::Sqlite(Box::new(SqliteConnections {
                 writer: Mutex::new(writer),
                 reader: Some(Mutex::new(reader)),
-            },
+            })),
         })
     }
 
@@ -220,10 +222,10 @@ impl SqlDatabase {
     pub fn sqlite_in_memory() -> Self {
         let connection = Connection::open_in_memory().expect("SQLite opens an in-memory database");
         SqlDatabase {
-            engine: Engine::Sqlite {
+            engine: Engine::Sqlite(Box::new(SqliteConnections {
                 writer: Mutex::new(connection),
                 reader: None,
-            },
+            })),
         }
     }
 
@@ -236,7 +238,7 @@ impl SqlDatabase {
 
     pub fn dialect(&self) -> Dialect {
         match self.engine {
-            Engine::Sqlite { .. } => Dialect::Sqlite,
+            Engine::Sqlite(_) => Dialect::Sqlite,
             Engine::Postgres(_) => Dialect::Postgres,
         }
     }
@@ -245,7 +247,7 @@ impl SqlDatabase {
     /// pool's size for PostgreSQL.
     pub fn max_writers(&self) -> usize {
         match &self.engine {
-            Engine::Sqlite { .. } => 1,
+            Engine::Sqlite(_) => 1,
             Engine::Postgres(pool) => pool.max_size(),
         }
     }
@@ -257,8 +259,8 @@ impl SqlDatabase {
         work: impl FnOnce(&mut dyn SqlSession) -> Result<T, E>,
     ) -> Result<T, E> {
         match &self.engine {
-            Engine::Sqlite { writer, .. } => {
-                let mut connection = lock(writer);
+            Engine::Sqlite(sqlite) => {
+                let mut connection = lock(&sqlite.writer);
                 // IMMEDIATE: take the write lock first, so a read-then-write transaction never
                 // fails half-way on a lock upgrade.
                 let transaction = connection
@@ -278,8 +280,8 @@ impl SqlDatabase {
         work: impl FnOnce(&mut dyn SqlSession) -> Result<T, E>,
     ) -> Result<T, E> {
         match &self.engine {
-            Engine::Sqlite { writer, reader } => {
-                let connection = lock(reader.as_ref().unwrap_or(writer));
+            Engine::Sqlite(sqlite) => {
+                let connection = lock(sqlite.reader.as_ref().unwrap_or(&sqlite.writer));
                 work(&mut SqliteSession(&connection))
             }
             Engine::Postgres(pool) => pool.session(work),
