@@ -30,10 +30,10 @@ fn settings() -> Option<PgSettings> {
     Some(PgSettings::from_url(&url, KV_POSTGRES_POOL_SIZE).expect("OGX_TEST_POSTGRES_URL"))
 }
 
-async fn database(settings: &PgSettings) -> Arc<SqlDatabase> {
-    Arc::new(SqlDatabase::postgres(
-        postgres::connect(settings).await.unwrap(),
-    ))
+/// The test database, or `None` when the tests are skipped.
+async fn database() -> Option<Arc<SqlDatabase>> {
+    let pool = postgres::connect(&settings()?).await.unwrap();
+    Some(Arc::new(SqlDatabase::postgres(pool)))
 }
 
 fn unique(prefix: &str) -> String {
@@ -56,8 +56,7 @@ fn completion(id: &str, created: i64) -> StoredCompletion {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kv_round_trip_in_byte_order_with_isolated_namespaces_and_quota() {
-    let Some(settings) = settings() else { return };
-    let db = database(&settings).await;
+    let Some(db) = database().await else { return };
     let table = unique("kv");
     let store = Arc::new(blocking(move || KvStore::on(db, &table)).await.unwrap());
     let kv = store.namespace("p");
@@ -88,8 +87,7 @@ async fn kv_round_trip_in_byte_order_with_isolated_namespaces_and_quota() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_table_of_another_layout_is_refused_with_a_clear_message() {
-    let Some(settings) = settings() else { return };
-    let db = database(&settings).await;
+    let Some(db) = database().await else { return };
     let table = unique("ogx_layout");
     let create =
         format!("CREATE TABLE {table} (key TEXT PRIMARY KEY, value TEXT, expiration TIMESTAMP)");
@@ -107,8 +105,7 @@ async fn a_table_of_another_layout_is_refused_with_a_clear_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_pages_rows_of_one_second_exactly_once_with_several_writers() {
-    let Some(settings) = settings() else { return };
-    let db = database(&settings).await;
+    let Some(db) = database().await else { return };
     let name = unique("inference");
     let table = Arc::new(blocking(move || SqlTable::on(db, &name)).await.unwrap());
     assert_eq!(InferenceStore::writer_count(&*table, 4), 4);
@@ -153,8 +150,7 @@ async fn history_pages_rows_of_one_second_exactly_once_with_several_writers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ogx_created_table_is_read_and_written() {
-    let Some(settings) = settings() else { return };
-    let db = database(&settings).await;
+    let Some(db) = database().await else { return };
     // Upper case, as a config may spell it; PostgreSQL folds it.
     let name = unique("OGX_Inference");
     // The layout OGX's SQLAlchemy store creates, with one row of its own.
