@@ -11,18 +11,16 @@
 //! extra writers would only wait for each other (its single writer commits whole batches
 //! instead); on PostgreSQL up to the pool's size write at once.
 //!
-//! **Backends.** [`CompletionTable`] is the seam; [`SqlTable`] implements it on any
-//! [`SqlDatabase`] (SQLite or PostgreSQL) with one set of SQL. Its layout is OGX's
-//! (`id`, `created`, `model`, `choices`, `input_messages`, `owner_principal`,
-//! `access_attributes`; the last two NULL, as OGX writes them without authentication) plus
-//! `seq`, which ogx adds to a table OGX created.
+//! **Backends.** [`CompletionTable`] is the seam; [`SqlTable`] (in
+//! [`super::completion_table`]) implements it on SQLite and PostgreSQL.
 //!
 //! **Ordering.** Rows are listed by `(created, seq)`: `created` is the completion's own second,
 //! `seq` an insertion counter (SQLite: the next number in the writer's transaction;
 //! PostgreSQL: a sequence), so completions created in the same second keep a stable order
 //! and paging with `after` never skips or repeats one (OGX orders by `created` only and skips
-//! rows that share the `after` row's second). On PostgreSQL with several writers, a page read
-//! while two batches commit may miss the later-committing one's rows; it is listed afterwards.
+//! rows that share the `after` row's second). On PostgreSQL with several writers, a client
+//! paging while two batches commit out of order may miss the late batch's rows in that walk
+//! (a new listing shows them).
 //!
 //! **Failures.** A batch that cannot be written (full disk, a lock held past the busy
 //! timeout, PostgreSQL down) is retried with a growing pause ([`RETRY_FIRST_PAUSE`] up to
@@ -32,14 +30,14 @@
 //! more tries is given up, and the [`ShutdownReport`] counts (and the log lists the ids of)
 //! what could not be written.
 
-use super::sql::{SqlDatabase, SqlError, SqlSession, SqlValue};
-use super::sqlite::OpenError;
+use super::sql::SqlError;
 use serde_json::{Value, json};
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
+
+pub use super::completion_table::{MAX_TABLE_NAME_LEN, SqlTable, TableError, is_plain_identifier};
 
 /// Default `max_write_queue_size` (OGX's).
 pub const DEFAULT_MAX_WRITE_QUEUE_SIZE: u64 = 10_000;
@@ -47,8 +45,6 @@ pub const DEFAULT_MAX_WRITE_QUEUE_SIZE: u64 = 10_000;
 pub const DEFAULT_NUM_WRITERS: u64 = 4;
 /// Most completions one writer commits in one transaction.
 pub const MAX_WRITE_BATCH: usize = 256;
-/// Longest table name accepted.
-pub const MAX_TABLE_NAME_LEN: usize = 63;
 /// The pause before a failed batch is tried again; it doubles on each failure.
 pub const RETRY_FIRST_PAUSE: Duration = Duration::from_millis(100);
 /// The longest pause between two tries of a failed batch.
@@ -337,382 +333,11 @@ fn write_with_retries(
     }
 }
 
-/// The completions table in a [`SqlDatabase`].
-pub struct SqlTable {
-    db: Arc<SqlDatabase>,
-    table: String,
-}
-
-/// Why a table could not be opened.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TableError {
-    #[error(
-        "table name {0:?} is not a plain identifier: use letters, digits and `_` (not first), at most {MAX_TABLE_NAME_LEN} characters"
-    )]
-    BadName(String),
-    #[error(transparent)]
-    Open(#[from] OpenError),
-    /// The table could not be created or brought up to date; the database's reason.
-    #[error("the table could not be created: {0}")]
-    Schema(String),
-}
-
-/// Whether `name` can be put in SQL as a table name without quoting surprises.
-pub fn is_plain_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    name.len() <= MAX_TABLE_NAME_LEN
-        && chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-impl SqlTable {
-    /// The table `table` in `db`, created (or brought up to date) if needed. Blocks: call it
-    /// at start-up or on a blocking thread.
-    pub fn on(db: Arc<SqlDatabase>, table: &str) -> Result<Self, TableError> {
-        if !is_plain_identifier(table) {
-            return Err(TableError::BadName(table.to_string()));
-        }
-        db.write(|s: &mut dyn SqlSession| create_table(s, table))
-            .map_err(|error: SqlError| TableError::Schema(error.0))?;
-        Ok(Self {
-            db,
-            table: table.to_string(),
-        })
-    }
-
-    /// The table in the SQLite file at `path` (created with its folders). Blocks.
-    pub fn sqlite(path: &Path, table: &str) -> Result<Self, TableError> {
-        if !is_plain_identifier(table) {
-            return Err(TableError::BadName(table.to_string()));
-        }
-        Self::on(Arc::new(SqlDatabase::open_sqlite(path)?), table)
-    }
-
-    /// A table in a private in-memory SQLite database (tests, benches).
-    pub fn in_memory(table: &str) -> Result<Self, TableError> {
-        Self::on(Arc::new(SqlDatabase::sqlite_in_memory()), table)
-    }
-
-    fn completion(row: Vec<SqlValue>) -> Result<StoredCompletion, StoreError> {
-        let mut columns = row.into_iter();
-        let mut next = || columns.next().unwrap_or(SqlValue::Null);
-        Ok(StoredCompletion {
-            id: next().into_text()?,
-            created: next().as_i64()?,
-            model: next().into_text()?,
-            choices: next().into_json(),
-            input_messages: next().into_json(),
-        })
-    }
-}
-
-/// Creates the table and its ordering index, and adds the columns ogx writes to a table that
-/// lacks them (OGX's own has no `seq`; `seq` is then numbered in insertion order).
-fn create_table(s: &mut dyn SqlSession, table: &str) -> Result<(), SqlError> {
-    let dialect = s.dialect();
-    s.lock_schema()?;
-    let (seq_type, new_seq_type) = match dialect {
-        super::sql::Dialect::Sqlite => ("INTEGER NOT NULL", "INTEGER"),
-        super::sql::Dialect::Postgres => ("BIGSERIAL NOT NULL", "BIGSERIAL"),
-    };
-    s.execute(
-        &format!(
-            "CREATE TABLE IF NOT EXISTS {table} (
-                id VARCHAR PRIMARY KEY,
-                created INTEGER NOT NULL,
-                model VARCHAR NOT NULL,
-                choices JSON NOT NULL,
-                input_messages JSON NOT NULL,
-                owner_principal VARCHAR,
-                access_attributes JSON,
-                seq {seq_type}
-            )"
-        ),
-        &[],
-    )?;
-    for (column, ty) in [
-        ("owner_principal", "VARCHAR"),
-        ("access_attributes", "JSON"),
-    ] {
-        if !s.has_column(table, column)? {
-            s.execute(
-                &format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"),
-                &[],
-            )?;
-        }
-    }
-    if !s.has_column(table, "seq")? {
-        s.execute(
-            &format!("ALTER TABLE {table} ADD COLUMN seq {new_seq_type}"),
-            &[],
-        )?;
-        if dialect == super::sql::Dialect::Sqlite {
-            s.execute(&format!("UPDATE {table} SET seq = rowid"), &[])?;
-        }
-    }
-    s.execute(
-        &format!("CREATE INDEX IF NOT EXISTS {table}_created_seq ON {table} (created, seq)"),
-        &[],
-    )?;
-    Ok(())
-}
-
-const COLUMNS: &str = "id, created, model, choices, input_messages";
-
-impl CompletionTable for SqlTable {
-    fn insert(&self, batch: &[StoredCompletion]) -> Result<(), StoreError> {
-        let table = &self.table;
-        let dialect = self.db.dialect();
-        self.db.write(|s: &mut dyn SqlSession| {
-            // SQLite numbers `seq` itself (its one writer holds the file's write lock);
-            // PostgreSQL's column takes the next value of its sequence.
-            let mut next_seq = match dialect {
-                super::sql::Dialect::Sqlite => Some(
-                    s.query_row(&format!("SELECT COALESCE(MAX(seq), 0) FROM {table}"), &[])?
-                        .and_then(|row| row.into_iter().next())
-                        .map(|v| v.as_i64())
-                        .transpose()?
-                        .unwrap_or(0),
-                ),
-                super::sql::Dialect::Postgres => None,
-            };
-            let (seq_column, seq_value) = if next_seq.is_some() {
-                (", seq", ", $8")
-            } else {
-                ("", "")
-            };
-            let sql = format!(
-                "INSERT INTO {table} ({COLUMNS}, owner_principal, access_attributes{seq_column})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7{seq_value})
-                 ON CONFLICT (id) DO UPDATE SET created = excluded.created, model = excluded.model,
-                    choices = excluded.choices, input_messages = excluded.input_messages"
-            );
-            for completion in batch {
-                let mut params = vec![
-                    SqlValue::Text(completion.id.clone()),
-                    SqlValue::Int(completion.created),
-                    SqlValue::Text(completion.model.clone()),
-                    SqlValue::Json(completion.choices.clone()),
-                    SqlValue::Json(completion.input_messages.clone()),
-                    // No authentication: no owner, no access attributes (as OGX writes them).
-                    SqlValue::Null,
-                    SqlValue::Null,
-                ];
-                if let Some(seq) = next_seq.as_mut() {
-                    *seq += 1;
-                    params.push(SqlValue::Int(*seq));
-                }
-                s.execute(&sql, &params)?;
-            }
-            Ok(())
-        })
-    }
-
-    fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
-        let table = &self.table;
-        self.db.read(|s: &mut dyn SqlSession| {
-            let mut conditions = Vec::new();
-            let mut values: Vec<SqlValue> = Vec::new();
-            if let Some(model) = &query.model {
-                values.push(SqlValue::Text(model.clone()));
-                conditions.push(format!("model = ${}", values.len()));
-            }
-            if let Some(after) = &query.after {
-                let position = s.query_row(
-                    &format!("SELECT created, seq FROM {table} WHERE id = $1"),
-                    &[SqlValue::Text(after.clone())],
-                )?;
-                let Some(position) = position else {
-                    return Err(StoreError::UnknownAfter {
-                        id: after.clone(),
-                        table: table.clone(),
-                    });
-                };
-                values.extend(position);
-                let op = if query.order == Order::Asc { ">" } else { "<" };
-                conditions.push(format!(
-                    "(created, seq) {op} (${}, ${})",
-                    values.len() - 1,
-                    values.len()
-                ));
-            }
-            let filter = if conditions.is_empty() {
-                String::new()
-            } else {
-                format!("WHERE {}", conditions.join(" AND "))
-            };
-            let direction = if query.order == Order::Asc {
-                "ASC"
-            } else {
-                "DESC"
-            };
-            // One more than asked, to know whether there are more.
-            values.push(SqlValue::Int(query.limit as i64 + 1));
-            let sql = format!(
-                "SELECT {COLUMNS} FROM {table} {filter} ORDER BY created {direction}, seq {direction} LIMIT ${}",
-                values.len()
-            );
-            let mut data = s
-                .query(&sql, &values)?
-                .into_iter()
-                .map(Self::completion)
-                .collect::<Result<Vec<_>, _>>()?;
-            let has_more = data.len() > query.limit;
-            data.truncate(query.limit);
-            Ok(Page { data, has_more })
-        })
-    }
-
-    fn get(&self, id: &str) -> Result<Option<StoredCompletion>, StoreError> {
-        self.db.read(|s: &mut dyn SqlSession| {
-            s.query_row(
-                &format!("SELECT {COLUMNS} FROM {} WHERE id = $1", self.table),
-                &[SqlValue::Text(id.to_string())],
-            )?
-            .map(Self::completion)
-            .transpose()
-        })
-    }
-
-    fn max_writers(&self) -> usize {
-        self.db.max_writers()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::completion_table::test_support::{completion, query, walk};
     use std::time::Duration;
-
-    fn completion(id: &str, created: i64, model: &str) -> StoredCompletion {
-        StoredCompletion {
-            id: id.into(),
-            created,
-            model: model.into(),
-            choices: json!([{"index": 0, "message": {"role": "assistant", "content": id}}]),
-            input_messages: json!([{"role": "user", "content": "hi"}]),
-        }
-    }
-
-    fn query(after: Option<&str>, limit: usize, order: Order) -> ListQuery {
-        ListQuery {
-            after: after.map(str::to_string),
-            limit,
-            order,
-            model: None,
-        }
-    }
-
-    fn ids(page: &Page) -> Vec<&str> {
-        page.data.iter().map(|c| c.id.as_str()).collect()
-    }
-
-    /// Every id, following `after` from page to page.
-    fn walk(table: &SqlTable, limit: usize, order: Order) -> Vec<String> {
-        let mut seen = Vec::new();
-        let mut after = None;
-        loop {
-            let page = table.list(&query(after.as_deref(), limit, order)).unwrap();
-            seen.extend(page.data.iter().map(|c| c.id.clone()));
-            if !page.has_more {
-                return seen;
-            }
-            after = seen.last().cloned();
-        }
-    }
-
-    #[test]
-    fn table_names_must_be_plain_identifiers() {
-        for good in ["inference_store", "_t", "T1"] {
-            assert!(is_plain_identifier(good), "{good}");
-        }
-        let long = "t".repeat(MAX_TABLE_NAME_LEN + 1);
-        for bad in ["", "1t", "a-b", "a b", "t;drop", "\"t\"", long.as_str()] {
-            assert!(!is_plain_identifier(bad), "{bad}");
-            assert!(matches!(
-                SqlTable::in_memory(bad),
-                Err(TableError::BadName(_))
-            ));
-        }
-    }
-
-    #[test]
-    fn paging_sees_rows_of_the_same_second_exactly_once() {
-        let table = SqlTable::in_memory("inference_store").unwrap();
-        // 25 rows in three seconds, inserted in two batches, some out of `created` order.
-        let batch: Vec<_> = (0..25)
-            .map(|i| completion(&format!("c{i:02}"), 100 + [1, 0, 2][i % 3], "m"))
-            .collect();
-        table.insert(&batch[..10]).unwrap();
-        table.insert(&batch[10..]).unwrap();
-        let mut expected: Vec<_> = batch.iter().enumerate().collect();
-        expected.sort_by_key(|(seq, c)| (c.created, *seq));
-        let expected: Vec<String> = expected.iter().map(|(_, c)| c.id.clone()).collect();
-        for limit in [1, 4, 7, 25, 100] {
-            assert_eq!(walk(&table, limit, Order::Asc), expected, "limit {limit}");
-            let mut reversed = expected.clone();
-            reversed.reverse();
-            assert_eq!(walk(&table, limit, Order::Desc), reversed, "limit {limit}");
-        }
-        let page = table.list(&query(None, 25, Order::Desc)).unwrap();
-        assert!(!page.has_more);
-        let page = table.list(&query(None, 24, Order::Desc)).unwrap();
-        assert!(page.has_more);
-        let page = table
-            .list(&query(Some(expected[23].as_str()), 5, Order::Asc))
-            .unwrap();
-        assert_eq!(ids(&page), [expected[24].as_str()]);
-        assert!(!page.has_more);
-    }
-
-    #[test]
-    fn model_filter_unknown_after_and_get() {
-        let table = SqlTable::in_memory("inference_store").unwrap();
-        table
-            .insert(&[completion("a", 1, "x/m"), completion("b", 2, "y/m")])
-            .unwrap();
-        let mut only_y = query(None, 20, Order::Desc);
-        only_y.model = Some("y/m".into());
-        assert_eq!(ids(&table.list(&only_y).unwrap()), ["b"]);
-        assert_eq!(
-            table.list(&query(Some("nope"), 20, Order::Desc)),
-            Err(StoreError::UnknownAfter {
-                id: "nope".into(),
-                table: "inference_store".into()
-            })
-        );
-        assert_eq!(
-            StoreError::UnknownAfter {
-                id: "nope".into(),
-                table: "t".into()
-            }
-            .to_string(),
-            "Record with id='nope' not found in table 't'"
-        );
-        assert_eq!(table.get("a").unwrap(), Some(completion("a", 1, "x/m")));
-        assert_eq!(table.get("zzz").unwrap(), None);
-    }
-
-    #[test]
-    fn a_table_without_seq_gets_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sql_store.db");
-        let connection = crate::storage::sqlite::open(&path).unwrap();
-        connection
-            .execute_batch(
-                "CREATE TABLE inference_store (id TEXT PRIMARY KEY, created INTEGER,
-                    model TEXT, choices JSON, input_messages JSON, owner_principal TEXT);
-                 INSERT INTO inference_store VALUES ('old1', 5, 'm', '[]', '[]', NULL);
-                 INSERT INTO inference_store VALUES ('old2', 5, 'm', '[]', '[]', NULL);",
-            )
-            .unwrap();
-        drop(connection);
-        let table = SqlTable::sqlite(&path, "inference_store").unwrap();
-        table.insert(&[completion("new", 5, "m")]).unwrap();
-        assert_eq!(walk(&table, 1, Order::Asc), ["old1", "old2", "new"]);
-    }
 
     /// A table that takes its time over each batch.
     struct Slow(SqlTable);
@@ -852,22 +477,5 @@ mod tests {
         assert_eq!(InferenceStore::writer_count(&sqlite, 4), 1);
         assert_eq!(InferenceStore::writer_count(&Slow(sqlite), 8), 4);
         assert_eq!(InferenceStore::writer_count(&flaky(0).inner, 0), 1);
-    }
-
-    #[test]
-    fn ogx_columns_are_written_as_null() {
-        let db = Arc::new(SqlDatabase::sqlite_in_memory());
-        let table = SqlTable::on(Arc::clone(&db), "inference_store").unwrap();
-        table.insert(&[completion("a", 1, "m")]).unwrap();
-        let row = db
-            .read(|s: &mut dyn SqlSession| {
-                s.query_row(
-                    "SELECT owner_principal, access_attributes FROM inference_store",
-                    &[],
-                )
-            })
-            .unwrap()
-            .unwrap();
-        assert_eq!(row, [SqlValue::Null, SqlValue::Null]);
     }
 }

@@ -9,7 +9,7 @@
 //! once, against [`sql::SqlSession`], with `$n` placeholders and [`sql::SqlValue`]s; the
 //! differences between the engines (column types, schema introspection) are
 //! [`sql::Dialect`]'s methods. A new table (a Responses API store, say) follows
-//! [`inference_store::SqlTable`]: a `create_table` run in [`sql::SqlDatabase::write`], then
+//! [`completion_table::SqlTable`]: a `create_table` run in [`sql::SqlDatabase::write`], then
 //! reads and writes on a blocking thread. Several `ogx` processes on one PostgreSQL database
 //! share the registry, the prompts, the plugins' data and the history (scale-out).
 //!
@@ -21,6 +21,7 @@
 //! retried; reads fail with a typed error the server maps to HTTP.
 
 pub mod backends;
+pub mod completion_table;
 pub mod inference_store;
 pub mod kv;
 pub mod postgres;
