@@ -6,17 +6,14 @@
 //! without authentication) plus `seq`. A table OGX created is reused: the missing columns are
 //! added, and `seq` is numbered in insertion order.
 //!
-//! **Ordering.** `seq` is an insertion counter (SQLite: the next number in the one writer's
-//! transaction; PostgreSQL: a sequence), so completions created in the same second are listed
-//! by `(created, seq)` in a stable order, and paging with `after` never skips or repeats one.
+//! **Ordering.** By `(created, seq)`, as [`super::paging`] describes.
 //!
 //! **Failures.** Opening fails with [`TableError`] (a table name that is not a plain
 //! identifier, a file that cannot be opened, a schema the database refuses); reads and writes
 //! with [`StoreError`], carrying the database's reason.
 
-use super::inference_store::{
-    CompletionTable, ListQuery, Order, Page, StoreError, StoredCompletion,
-};
+use super::inference_store::{CompletionTable, ListQuery, Page, StoreError, StoredCompletion};
+use super::paging;
 use super::sql::{SqlDatabase, SqlError, SqlSession, SqlValue};
 use super::sqlite::OpenError;
 use std::path::Path;
@@ -99,12 +96,7 @@ impl SqlTable {
 /// Creates the table and its ordering index, and adds the columns ogx writes to a table that
 /// lacks them (OGX's own has no `seq`; `seq` is then numbered in insertion order).
 fn create_table(s: &mut dyn SqlSession, table: &str) -> Result<(), SqlError> {
-    let dialect = s.dialect();
     s.lock_schema()?;
-    let (seq_type, new_seq_type) = match dialect {
-        super::sql::Dialect::Sqlite => ("INTEGER NOT NULL", "INTEGER"),
-        super::sql::Dialect::Postgres => ("BIGSERIAL NOT NULL", "BIGSERIAL"),
-    };
     s.execute(
         &format!(
             "CREATE TABLE IF NOT EXISTS {table} (
@@ -115,36 +107,21 @@ fn create_table(s: &mut dyn SqlSession, table: &str) -> Result<(), SqlError> {
                 input_messages JSON NOT NULL,
                 owner_principal VARCHAR,
                 access_attributes JSON,
-                seq {seq_type}
-            )"
+                seq {}
+            )",
+            paging::seq_column_type(s.dialect())
         ),
         &[],
     )?;
-    for (column, ty) in [
-        ("owner_principal", "VARCHAR"),
-        ("access_attributes", "JSON"),
-    ] {
-        if !s.has_column(table, column)? {
-            s.execute(
-                &format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"),
-                &[],
-            )?;
-        }
-    }
-    if !s.has_column(table, "seq")? {
-        s.execute(
-            &format!("ALTER TABLE {table} ADD COLUMN seq {new_seq_type}"),
-            &[],
-        )?;
-        if dialect == super::sql::Dialect::Sqlite {
-            s.execute(&format!("UPDATE {table} SET seq = rowid"), &[])?;
-        }
-    }
-    s.execute(
-        &format!("CREATE INDEX IF NOT EXISTS {table}_created_seq ON {table} (created, seq)"),
-        &[],
+    paging::add_missing_columns(
+        s,
+        table,
+        &[
+            ("owner_principal", "VARCHAR"),
+            ("access_attributes", "JSON"),
+        ],
     )?;
-    Ok(())
+    paging::add_seq(s, table, "created")
 }
 
 const COLUMNS: &str = "id, created, model, choices, input_messages";
@@ -152,20 +129,8 @@ const COLUMNS: &str = "id, created, model, choices, input_messages";
 impl CompletionTable for SqlTable {
     fn insert(&self, batch: &[StoredCompletion]) -> Result<(), StoreError> {
         let table = &self.table;
-        let dialect = self.db.dialect();
         self.db.write(|s: &mut dyn SqlSession| {
-            // SQLite numbers `seq` itself (its one writer holds the file's write lock);
-            // PostgreSQL's column takes the next value of its sequence.
-            let mut next_seq = match dialect {
-                super::sql::Dialect::Sqlite => Some(
-                    s.query_row(&format!("SELECT COALESCE(MAX(seq), 0) FROM {table}"), &[])?
-                        .and_then(|row| row.into_iter().next())
-                        .map(|v| v.as_i64())
-                        .transpose()?
-                        .unwrap_or(0),
-                ),
-                super::sql::Dialect::Postgres => None,
-            };
+            let mut next_seq = paging::last_seq(s, table)?;
             let (seq_column, seq_value) = if next_seq.is_some() {
                 (", seq", ", $8")
             } else {
@@ -199,56 +164,9 @@ impl CompletionTable for SqlTable {
     }
 
     fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
-        let table = &self.table;
         self.db.read(|s: &mut dyn SqlSession| {
-            let mut conditions = Vec::new();
-            let mut values: Vec<SqlValue> = Vec::new();
-            if let Some(model) = &query.model {
-                values.push(SqlValue::Text(model.clone()));
-                conditions.push(format!("model = ${}", values.len()));
-            }
-            if let Some(after) = &query.after {
-                let position = s.query_row(
-                    &format!("SELECT created, seq FROM {table} WHERE id = $1"),
-                    &[SqlValue::Text(after.clone())],
-                )?;
-                let Some(position) = position else {
-                    return Err(StoreError::UnknownAfter {
-                        id: after.clone(),
-                        table: table.clone(),
-                    });
-                };
-                values.extend(position);
-                let op = if query.order == Order::Asc { ">" } else { "<" };
-                conditions.push(format!(
-                    "(created, seq) {op} (${}, ${})",
-                    values.len() - 1,
-                    values.len()
-                ));
-            }
-            let filter = if conditions.is_empty() {
-                String::new()
-            } else {
-                format!("WHERE {}", conditions.join(" AND "))
-            };
-            let direction = if query.order == Order::Asc {
-                "ASC"
-            } else {
-                "DESC"
-            };
-            // One more than asked, to know whether there are more.
-            values.push(SqlValue::Int(query.limit as i64 + 1));
-            let sql = format!(
-                "SELECT {COLUMNS} FROM {table} {filter} ORDER BY created {direction}, seq {direction} LIMIT ${}",
-                values.len()
-            );
-            let mut data = s
-                .query(&sql, &values)?
-                .into_iter()
-                .map(Self::completion)
-                .collect::<Result<Vec<_>, _>>()?;
-            let has_more = data.len() > query.limit;
-            data.truncate(query.limit);
+            let (data, has_more) =
+                paging::list_page(s, &self.table, "created", COLUMNS, query, Self::completion)?;
             Ok(Page { data, has_more })
         })
     }
@@ -272,6 +190,7 @@ impl CompletionTable for SqlTable {
 #[cfg(test)]
 pub(crate) mod test_support {
     use super::*;
+    use crate::storage::inference_store::Order;
     use serde_json::json;
 
     pub fn completion(id: &str, created: i64, model: &str) -> StoredCompletion {
@@ -316,6 +235,7 @@ pub(crate) mod test_support {
 mod tests {
     use super::test_support::{completion, ids, query, walk};
     use super::*;
+    use crate::storage::inference_store::Order;
 
     #[test]
     fn table_names_must_be_plain_identifiers() {

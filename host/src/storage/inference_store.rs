@@ -14,13 +14,10 @@
 //! **Backends.** [`CompletionTable`] is the seam; [`SqlTable`] (in
 //! [`super::completion_table`]) implements it on SQLite and PostgreSQL.
 //!
-//! **Ordering.** Rows are listed by `(created, seq)`: `created` is the completion's own second,
-//! `seq` an insertion counter (SQLite: the next number in the writer's transaction;
-//! PostgreSQL: a sequence), so completions created in the same second keep a stable order
-//! and paging with `after` never skips or repeats one (OGX orders by `created` only and skips
-//! rows that share the `after` row's second). On PostgreSQL with several writers, a client
-//! paging while two batches commit out of order may miss the late batch's rows in that walk
-//! (a new listing shows them).
+//! **Ordering.** Rows are listed by `(created, seq)` ([`super::paging`]), so paging with
+//! `after` never skips or repeats completions created in the same second. On PostgreSQL with
+//! several writers, a client paging while two batches commit out of order may miss the late
+//! batch's rows in that walk (a new listing shows them).
 //!
 //! **Failures.** A batch that cannot be written (full disk, a lock held past the busy
 //! timeout, PostgreSQL down) is retried with a growing pause ([`RETRY_FIRST_PAUSE`] up to
@@ -252,7 +249,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     super::sql::lock(mutex)
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
     tokio::task::spawn_blocking(work)

@@ -9,8 +9,9 @@
 //! once, against [`sql::SqlSession`], with `$n` placeholders and [`sql::SqlValue`]s; the
 //! differences between the engines (column types, schema introspection) are
 //! [`sql::Dialect`]'s methods. A new table (a Responses API store, say) follows
-//! [`completion_table::SqlTable`]: a `create_table` run in [`sql::SqlDatabase::write`], then
-//! reads and writes on a blocking thread. Several `ogx` processes on one PostgreSQL database
+//! [`completion_table::SqlTable`]: a `create_table` run in [`sql::SqlDatabase::write`] (with
+//! [`paging`]'s `seq` column and page reader when it is listed by creation time), then reads
+//! and writes on a blocking thread. Several `ogx` processes on one PostgreSQL database
 //! share the registry, the prompts, the plugins' data and the history (scale-out).
 //!
 //! **Limits.** `kv_redis` and `kv_mongodb` backends are refused at start-up. Conversations,
@@ -24,6 +25,7 @@ pub mod backends;
 pub mod completion_table;
 pub mod inference_store;
 pub mod kv;
+pub mod paging;
 pub mod postgres;
 pub mod prompts;
 pub mod registry_store;
