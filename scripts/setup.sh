@@ -4,7 +4,10 @@
 #
 # Usage: scripts/setup.sh [STEP...]      (no STEP = all of them, in this order)
 #   apt              Debian packages that are missing: python3-venv if python3 cannot make a
-#                    virtualenv (the host needs no C library packages: TLS is rustls).
+#                    virtualenv (the host needs no C library packages: TLS is rustls), and
+#                    postgresql, whose server binaries (initdb, pg_ctl, psql) the tests use to
+#                    start a private cluster on 127.0.0.1 (tests/postgres_server.py); the
+#                    package's own cluster is not used.
 #   wasm             a toolchain that builds the wasm32-wasip2 plugins (docs: shared/design/toolchain.md)
 #                    Path A: `rustup target add wasm32-wasip2 wasm32-wasip1` (bounded by a timeout,
 #                            because rustup hangs where it cannot reach its server).
@@ -75,6 +78,7 @@ step_apt() {
     else
         apt_install python3-venv
     fi
+    apt_install postgresql
 }
 
 # ---------------------------------------------------------------- wasm ---------------------------

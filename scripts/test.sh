@@ -5,7 +5,9 @@
 #   1. scripts/setup.sh: Debian packages, the wasm toolchain (path A or B), cargo-component
 #      0.21.1 in ~/.cargo/bin, and .venv with tests/requirements*.txt (see that script).
 #   2. host: `cargo build` of the root workspace (debug profile); its `cargo test` runs after
-#      step 3, because the runtime's tests load the fixture plugins built there.
+#      step 3, because the runtime's tests load the fixture plugins built there, and inside
+#      tests/postgres_server.py, which starts a private PostgreSQL cluster on 127.0.0.1 for it
+#      (OGX_TEST_POSTGRES_URL) and stops it afterwards, also on failure.
 #   3. plugins: scripts/build-plugins.sh (`cargo build --target wasm32-wasip2 --release` of the
 #      plugins/ workspace), installed with the test fixtures into
 #      ${CARGO_TARGET_DIR:-target}/debug/plugins/; then `ogx plugins list` must load every
@@ -14,7 +16,8 @@
 #   5. cargo-component: `cargo component build --release` of one provider plugin; the component
 #      it produces must load in `ogx plugins list --plugins-dir <dir>`.
 #   6. end to end: `python3 -m pytest -q tests/` in .venv against the built binary and plugins
-#      (exit code 5, "no tests collected", is a failure).
+#      (exit code 5, "no tests collected", is a failure); its `postgres` fixture starts and
+#      stops its own private PostgreSQL cluster.
 #
 # Environment passed to pytest: OGX_BIN (the debug binary), OGX_PLUGINS_DIR (the built-in
 # folder: provider plugins and test fixtures), OGX_ROOT.
@@ -56,10 +59,12 @@ host_build() {
     [[ -x "$OGX_BIN" ]] || die "the build did not produce $OGX_BIN"
 }
 
-# The runtime's tests load the fixture plugins (trap, spin, hog, ...) from the plugins build.
+# The runtime's tests load the fixture plugins (trap, spin, hog, ...) from the plugins build; the
+# storage tests use a private PostgreSQL cluster that postgres_server.py runs around cargo test.
 host_tests() {
-    step "host: cargo test --workspace (fixture plugins from $BUILTIN_PLUGINS_DIR)"
-    (cd "$OGX_ROOT" && OGX_TEST_PLUGINS_DIR="$BUILTIN_PLUGINS_DIR" run cargo test --workspace)
+    step "host: cargo test --workspace (fixture plugins from $BUILTIN_PLUGINS_DIR, a private PostgreSQL)"
+    (cd "$OGX_ROOT" && OGX_TEST_PLUGINS_DIR="$BUILTIN_PLUGINS_DIR" run "$OGX_ROOT/.venv/bin/python" \
+        "$OGX_ROOT/tests/postgres_server.py" run -- cargo test --workspace)
 }
 
 # plugins_list_isolated WASM...: runs `ogx plugins list --plugins-dir <dir>` on a folder holding

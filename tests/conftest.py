@@ -8,10 +8,13 @@ mock_openai.py.
                                          that exit (returncode, stdout, stderr, output)
   ogx_home                               the HOME every ogx process gets (one per session, so
                                          the compiled-plugin cache is shared)
+  postgres                               a private PostgreSQL cluster on 127.0.0.1 for the
+                                         session (postgres_server.py): .port, .new_database()
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Iterator
 
@@ -19,6 +22,7 @@ import pytest
 
 from mock_openai import MockOpenAI
 from ogx_harness import OgxLauncher, run_ogx as _run_ogx
+from postgres_server import PostgresServer, PostgresUnavailable
 
 
 @pytest.fixture(scope="session")
@@ -58,3 +62,16 @@ def run_ogx(ogx_home: Path):
     def run(args, env=None, **kwargs):
         return _run_ogx(args, ogx_home, env=env, **kwargs)
     return run
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """Skipped where PostgreSQL is not installed, except under CI, where that is a failure."""
+    try:
+        server = PostgresServer()
+    except PostgresUnavailable as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set: {error}")
+        pytest.skip(str(error))
+    with server:
+        yield server

@@ -86,4 +86,4 @@ def test_a_metadata_store_on_another_backend_type_is_refused(run_ogx, mock_upstr
     assert result.returncode != 0
     assert "storage.stores.metadata" in result.output
     assert "kv_redis" in result.output
-    assert "only kv_sqlite backends are supported" in result.output
+    assert "only kv_sqlite and kv_postgres backends are supported" in result.output

@@ -7,7 +7,9 @@ use crate::runtime::discovery::search_path;
 use crate::runtime::engine::RuntimeOptions;
 use crate::runtime::limits::LimitOverrides;
 use crate::runtime::{PluginRuntime, RuntimeLimits};
+use crate::storage::kv::KvStore;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub async fn list(args: PluginsListArgs) -> anyhow::Result<()> {
     let loaded = match &args.config {
@@ -16,21 +18,22 @@ pub async fn list(args: PluginsListArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let runtime = start_runtime(&args.plugins_dirs, loaded.as_ref()).await?;
+    let runtime = start_runtime(&args.plugins_dirs, loaded.as_ref(), None).await?;
     print_catalog(&runtime);
     Ok(())
 }
 
 /// Starts the plugin runtime with the directories given on the command line, the config's
-/// `plugins:` section, and the standard search path.
+/// `plugins:` section, and the standard search path. `plugin_kv` backs the plugins' `kv`
+/// import (`None`: memory).
 pub async fn start_runtime(
     plugins_dirs: &[PathBuf],
     loaded: Option<&LoadedConfig>,
+    plugin_kv: Option<Arc<KvStore>>,
 ) -> anyhow::Result<PluginRuntime> {
     let mut first_dirs: Vec<PathBuf> = plugins_dirs.to_vec();
     let mut overrides = LimitOverrides::default();
     let mut cache_dir = None;
-    let mut kv_path = None;
     if let Some(loaded) = loaded {
         let plugins = &loaded.config.plugins;
         first_dirs.extend(plugins.dirs.iter().cloned());
@@ -42,7 +45,6 @@ pub async fn start_runtime(
             cpu_budget_ticks: None,
             max_instances: plugins.limits.max_instances.map(u64::from),
         };
-        kv_path = plugin_kv_path(loaded);
     }
     let config_dir = loaded
         .and_then(|l| l.path.parent())
@@ -55,22 +57,8 @@ pub async fn start_runtime(
         options.cache_dir = cache_dir;
     }
     options.limits = RuntimeLimits::from_overrides(&overrides, |name| std::env::var(name).ok())?;
-    options.kv_path = kv_path;
+    options.kv = plugin_kv;
     tokio::task::spawn_blocking(move || PluginRuntime::start(options)).await?
-}
-
-/// Plugins' key-value data lives in the `metadata` store's SQLite file. Other backends are
-/// not supported for it yet: the data is then kept in memory, and the log says so.
-fn plugin_kv_path(loaded: &LoadedConfig) -> Option<PathBuf> {
-    let storage = &loaded.config.storage;
-    let reference = storage.stores.metadata.as_ref()?;
-    match crate::storage::kv::sqlite_file(storage, "metadata", reference) {
-        Ok(path) => Some(path),
-        Err(reason) => {
-            tracing::warn!("plugin key-value data is kept in memory: {reason}");
-            None
-        }
-    }
 }
 
 /// Prints every plugin found: its provider types, or why it could not be loaded.

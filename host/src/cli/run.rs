@@ -3,23 +3,25 @@
 //! and where it listens. Any provider that cannot be served stops start-up with a message that
 //! names the config file, the provider id and the fix.
 //!
-//! The chat-completion history (`storage.stores.inference`) is opened before the server
-//! listens; a database that cannot be opened stops start-up naming the config key. On SIGINT
-//! or SIGTERM the server stops accepting, lets requests in flight (streams included) finish,
-//! then drains the history's write queue before exiting.
+//! The stores (`storage.stores`: the registry, the prompts, the plugins' kv data and the
+//! chat-completion history) are opened on their backends before the plugins load; a database
+//! that cannot be opened or reached stops start-up naming the config key. On SIGINT or SIGTERM
+//! the server stops accepting, lets requests in flight (streams included) finish, then drains
+//! the history's write queue before exiting, and says how many completions could not be
+//! written, if any.
 
 use super::RunArgs;
-use crate::config::storage::Backend;
 use crate::config::{self, LoadedConfig};
 use crate::registry::Registry;
 use crate::runtime::{PluginRuntime, Provider};
 use crate::server::listen::{self, TlsFiles};
 use crate::server::{AppState, ProviderInfo, router};
-use crate::storage::inference_store::{InferenceStore, SqliteTable, TableError};
-use crate::storage::kv::{self, KvStore};
+use crate::storage::backends::StorageBackends;
+use crate::storage::inference_store::{InferenceStore, SqlTable, TableError};
+use crate::storage::kv::KvStore;
 use crate::storage::prompts::PromptStore;
 use crate::storage::registry_store::RegistryStore;
-use crate::storage::responses_store::{ResponsesStore, SqliteResponseTable};
+use crate::storage::responses_store::{ResponsesStore, SqlResponseTable};
 use anyhow::{Context, bail};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -40,11 +42,16 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         tracing::warn!("{}: {warning}", loaded.path.display());
     }
 
-    let stores = open_host_stores(&loaded)?;
-    let inference_store = Arc::new(open_inference_store(&loaded)?);
-    let responses = open_responses_store(&loaded)?.map(Arc::new);
+    let mut backends = StorageBackends::new(&loaded.config.storage);
+    let stores = open_host_stores(&loaded, &mut backends).await?;
+    let inference_store = Arc::new(open_inference_store(&loaded, &mut backends).await?);
+    let responses = open_responses_store(&loaded, &mut backends)
+        .await?
+        .map(Arc::new);
 
-    let runtime = super::plugins::start_runtime(&args.plugins_dirs, Some(&loaded)).await?;
+    let runtime =
+        super::plugins::start_runtime(&args.plugins_dirs, Some(&loaded), Some(stores.plugin_kv))
+            .await?;
     super::plugins::print_catalog(&runtime);
 
     let (providers, infos) = bind_providers(&runtime, &loaded).await?;
@@ -90,13 +97,25 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let served = listen::serve(listener, router(state), tls).await;
     println!("Shutting down: writing the queued chat completions…");
-    let written = inference_store.shutdown().await;
-    println!("Chat-completion history: {written} completion(s) written since start-up");
+    let report = inference_store.shutdown().await;
+    println!(
+        "Chat-completion history: {} completion(s) written since start-up",
+        report.written
+    );
+    if report.lost > 0 {
+        eprintln!(
+            "Chat-completion history: {} accepted completion(s) could not be written before exit (the log lists their ids): the database refused them",
+            report.lost
+        );
+    }
     served
 }
 
 /// Opens `storage.stores.inference` on its backend and starts its writers.
-fn open_inference_store(loaded: &LoadedConfig) -> anyhow::Result<InferenceStore> {
+async fn open_inference_store(
+    loaded: &LoadedConfig,
+    backends: &mut StorageBackends<'_>,
+) -> anyhow::Result<InferenceStore> {
     let file = loaded.path.display();
     let storage = &loaded.config.storage;
     let Some(store) = &storage.stores.inference else {
@@ -105,53 +124,38 @@ fn open_inference_store(loaded: &LoadedConfig) -> anyhow::Result<InferenceStore>
         );
     };
     let name = &store.backend;
-    let db_path = sqlite_path(
-        loaded,
-        "storage.stores.inference",
-        name,
-        "the chat-completion history",
-    )?;
-    let table = SqliteTable::open(db_path, &store.table_name).map_err(|error| match error {
-        TableError::BadName(_) => {
-            anyhow::anyhow!("{file}: storage.stores.inference.table_name: {error}")
-        }
-        TableError::Open(_) => anyhow::anyhow!(
-            "{file}: storage.backends.{name}.db_path: {error}. The chat-completion history needs a SQLite file it can create, read and write: fix the path or its permissions, or set storage.backends.{name}.db_path to another file."
-        ),
-    })?;
+    let db = backends
+        .sql(name)
+        .await
+        .map_err(|e| anyhow::anyhow!("{file}: storage.stores.inference: {e}"))?;
+    let table_name = store.table_name.clone();
+    let table = tokio::task::spawn_blocking(move || SqlTable::on(db, &table_name))
+        .await?
+        .map_err(|error| match error {
+            TableError::BadName(_) => {
+                anyhow::anyhow!("{file}: storage.stores.inference.table_name: {error}")
+            }
+            other => anyhow::anyhow!(
+                "{file}: storage.stores.inference (table {} on backend {name}): {other}",
+                store.table_name
+            ),
+        })?;
     let queue = usize::try_from(store.max_write_queue_size).unwrap_or(usize::MAX);
     let writers = usize::try_from(store.num_writers).unwrap_or(usize::MAX);
     println!(
-        "Chat-completion history: table {} in {} (backend {name})",
+        "Chat-completion history: table {} on backend {name} ({} writer(s))",
         store.table_name,
-        db_path.display()
+        InferenceStore::writer_count(&table, writers)
     );
     Ok(InferenceStore::start(Arc::new(table), queue, writers))
 }
 
-/// The SQLite file of the `sql_sqlite` backend `name`, which the store at config key `key`
-/// (holding `what`) references.
-fn sqlite_path<'a>(
-    loaded: &'a LoadedConfig,
-    key: &str,
-    name: &str,
-    what: &str,
-) -> anyhow::Result<&'a std::path::Path> {
-    let file = loaded.path.display();
-    match loaded.config.storage.backends.get(name) {
-        Some(Backend::SqlSqlite { db_path, .. }) => Ok(db_path),
-        Some(Backend::SqlPostgres(_)) => bail!(
-            "{file}: {key} uses backend `{name}` (sql_postgres): ogx does not support Postgres yet. Use a sql_sqlite backend, e.g. `{name}: {{type: sql_sqlite, db_path: ~/.ogx/distributions/sql_store.db}}` under storage.backends."
-        ),
-        other => bail!(
-            "{file}: {key} uses backend `{name}` ({}), which cannot hold {what}: use a sql_sqlite backend.",
-            other.map_or("missing", Backend::type_name)
-        ),
-    }
-}
-
-/// Opens the Responses API's store when `providers.responses` enables the API.
-fn open_responses_store(loaded: &LoadedConfig) -> anyhow::Result<Option<ResponsesStore>> {
+/// Opens the Responses API's store, when `providers.responses` enables the API, on its
+/// `persistence.responses` backend.
+async fn open_responses_store(
+    loaded: &LoadedConfig,
+    backends: &mut StorageBackends<'_>,
+) -> anyhow::Result<Option<ResponsesStore>> {
     let Some(responses) = &loaded.config.responses else {
         return Ok(None);
     };
@@ -159,58 +163,79 @@ fn open_responses_store(loaded: &LoadedConfig) -> anyhow::Result<Option<Response
     let key = "providers.responses[0].config.persistence.responses";
     let store = &responses.store;
     let name = &store.backend;
-    let db_path = sqlite_path(loaded, key, name, "the stored responses")?;
-    let table = SqliteResponseTable::open(db_path, &store.table_name).map_err(|error| match error {
-        TableError::BadName(_) => anyhow::anyhow!("{file}: {key}.table_name: {error}"),
-        TableError::Open(_) => anyhow::anyhow!(
-            "{file}: storage.backends.{name}.db_path: {error}. The Responses API needs a SQLite file it can create, read and write: fix the path or its permissions, or point {key}.backend at another sql_sqlite backend."
-        ),
-    })?;
+    let db = backends
+        .sql(name)
+        .await
+        .map_err(|e| anyhow::anyhow!("{file}: {key}: {e}"))?;
+    let table_name = store.table_name.clone();
+    let table = tokio::task::spawn_blocking(move || SqlResponseTable::on(db, &table_name))
+        .await?
+        .map_err(|error| match error {
+            TableError::BadName(_) => anyhow::anyhow!("{file}: {key}.table_name: {error}"),
+            other => anyhow::anyhow!(
+                "{file}: {key} (table {} on backend {name}): {other}",
+                store.table_name
+            ),
+        })?;
     println!(
-        "Responses API: provider {} ({}), table {} in {} (backend {name})",
+        "Responses API: provider {} ({}), table {} on backend {name}",
         responses.provider_id,
         crate::config::responses::BUILTIN_PROVIDER_TYPE,
         store.table_name,
-        db_path.display()
     );
     Ok(Some(ResponsesStore::new(Arc::new(table))))
 }
 
-/// The host's own stores, each in its `storage.stores` reference's kv_sqlite file.
+/// The host's own stores, and the plugins' kv store, on their `storage.stores` backends.
 struct HostStores {
     registry: RegistryStore,
     prompts: PromptStore,
+    plugin_kv: Arc<KvStore>,
 }
 
-/// Opens `storage.stores.metadata` (the model registry) and `storage.stores.prompts`. Only
-/// kv_sqlite backends are supported; two stores in one file share one connection.
-fn open_host_stores(loaded: &LoadedConfig) -> anyhow::Result<HostStores> {
+/// Opens `storage.stores.metadata` (the model registry, and the plugins' kv data in its
+/// backend's plugin table) and `storage.stores.prompts`. Two stores on one backend share its
+/// table, each under its own namespace.
+async fn open_host_stores(
+    loaded: &LoadedConfig,
+    backends: &mut StorageBackends<'_>,
+) -> anyhow::Result<HostStores> {
     let file = loaded.path.display();
     let storage = &loaded.config.storage;
     let metadata = storage.stores.metadata.as_ref().with_context(|| {
         format!("{file}: storage.stores.metadata must be configured with a kv_* backend")
     })?;
     let prompts = storage.stores.prompts.as_ref().with_context(|| {
-        format!("{file}: storage.stores.prompts must be configured with a kv_sqlite backend: the Prompts API keeps its prompts there")
+        format!("{file}: storage.stores.prompts must be configured with a kv_* backend: the Prompts API keeps its prompts there")
     })?;
-    let metadata_file = kv::sqlite_file(storage, "metadata", metadata)
-        .map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
-    let prompts_file =
-        kv::sqlite_file(storage, "prompts", prompts).map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
-    let open = |path: &std::path::Path| {
-        KvStore::open_host(Some(path))
+    let mut open = async |store: &str, backend: &str, table: Option<&'static str>| {
+        let kv = backends
+            .kv(backend)
+            .await
+            .map_err(|e| anyhow::anyhow!("{file}: storage.stores.{store}: {e}"))?;
+        let table = table.map_or(kv.host_table, str::to_string);
+        let db = kv.db;
+        tokio::task::spawn_blocking(move || KvStore::on(db, &table))
+            .await?
             .map(Arc::new)
-            .map_err(|e| anyhow::anyhow!("{file}: could not open {}: {e}", path.display()))
+            .map_err(|e| anyhow::anyhow!("{file}: storage.stores.{store} (backend {backend}): {e}"))
     };
-    let metadata_store = open(&metadata_file)?;
-    let prompts_store = if prompts_file == metadata_file {
+    let metadata_store = open("metadata", &metadata.backend, None).await?;
+    let plugin_kv = open(
+        "metadata",
+        &metadata.backend,
+        Some(crate::storage::kv::PLUGIN_TABLE),
+    )
+    .await?;
+    let prompts_store = if prompts.backend == metadata.backend {
         Arc::clone(&metadata_store)
     } else {
-        open(&prompts_file)?
+        open("prompts", &prompts.backend, None).await?
     };
     Ok(HostStores {
         registry: RegistryStore::new(metadata_store.namespace(metadata.namespace.clone())),
         prompts: PromptStore::new(prompts_store.namespace(prompts.namespace.clone())),
+        plugin_kv,
     })
 }
 

@@ -82,8 +82,9 @@ pub struct RuntimeOptions {
     /// Where compiled plugins are cached; `None` disables the cache.
     pub cache_dir: Option<PathBuf>,
     pub limits: RuntimeLimits,
-    /// The SQLite file of the `kv` import; `None` keeps plugin keys in memory.
-    pub kv_path: Option<PathBuf>,
+    /// The store behind the `kv` import (the `metadata` backend's plugin table); `None` keeps
+    /// plugin keys in memory.
+    pub kv: Option<Arc<KvStore>>,
     /// What plugins see through the `config` import (only the names they declare).
     pub env: EnvLookup,
 }
@@ -97,7 +98,7 @@ impl RuntimeOptions {
             search_path,
             cache_dir: super::cache::default_cache_dir(|n| env.get(n)),
             limits: RuntimeLimits::default(),
-            kv_path: None,
+            kv: None,
             env,
         }
     }
@@ -128,10 +129,13 @@ impl PluginRuntime {
                 options.limits.max_instances as usize,
             )),
         });
-        let kv = Arc::new(
-            KvStore::open(options.kv_path.as_deref())
-                .map_err(|e| anyhow::anyhow!("could not open the plugin key-value store: {e}"))?,
-        );
+        let kv =
+            match &options.kv {
+                Some(kv) => Arc::clone(kv),
+                None => Arc::new(KvStore::open(None).map_err(|e| {
+                    anyhow::anyhow!("could not open the plugin key-value store: {e}")
+                })?),
+            };
         let cache = ComponentCache::new(options.cache_dir.clone());
         let files = discovery::candidate_files(&options.search_path);
         let loaded = run_on_own_runtime(|| async {

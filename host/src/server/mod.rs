@@ -323,7 +323,7 @@ mod tests {
     use tower::ServiceExt;
 
     async fn empty_state() -> AppState {
-        let table = crate::storage::inference_store::SqliteTable::in_memory("t").unwrap();
+        let table = crate::storage::inference_store::SqlTable::in_memory("t").unwrap();
         let host_kv = Arc::new(crate::storage::kv::KvStore::open_host(None).unwrap());
         AppState {
             registry: Arc::new(

@@ -6,31 +6,35 @@
 //! on a background task for room — nothing is dropped — and the answer goes out all the same;
 //! completions recorded while the queue is full may be stored out of request order.
 //!
-//! **Writers.** `num_writers` threads are started, but never more than the backend can use
-//! ([`CompletionTable::max_writers`]): SQLite has one write lock per file, so extra writer
-//! threads would only wait for each other; its single writer commits whole batches instead.
+//! **Writers.** `num_writers` tasks on blocking threads are started, but never more than the
+//! backend can use ([`CompletionTable::max_writers`]): SQLite has one write lock per file, so
+//! extra writers would only wait for each other (its single writer commits whole batches
+//! instead); on PostgreSQL up to the pool's size write at once.
 //!
-//! **Backends.** [`CompletionTable`] is the seam: [`SqliteTable`] implements it today; a
-//! Postgres table (OGX's `sql_postgres`) can be added behind the same trait later.
+//! **Backends.** [`CompletionTable`] is the seam; [`SqlTable`] (in
+//! [`super::completion_table`]) implements it on SQLite and PostgreSQL.
 //!
-//! **Ordering.** Rows are listed by `(created, seq)`: `created` is the completion's own second,
-//! `seq` an insertion counter, so completions created in the same second keep a stable order
-//! and paging with `after` never skips or repeats one (OGX orders by `created` only and skips
-//! rows that share the `after` row's second).
+//! **Ordering.** Rows are listed by `(created, seq)` ([`super::paging`]), so paging with
+//! `after` never skips or repeats completions created in the same second. On PostgreSQL with
+//! several writers, a client paging while two batches commit out of order may miss the late
+//! batch's rows in that walk (a new listing shows them).
 //!
 //! **Failures.** A batch that cannot be written (full disk, a lock held past the busy
-//! timeout) is logged with its size and dropped; the server keeps serving. Reads fail with
-//! [`StoreError`]. [`InferenceStore::shutdown`] closes the queue, waits until every queued
-//! completion is written, and says how many were.
+//! timeout, PostgreSQL down) is retried with a growing pause ([`RETRY_FIRST_PAUSE`] up to
+//! [`RETRY_MAX_PAUSE`]) for as long as the server runs; nothing accepted is dropped. Reads fail
+//! with [`StoreError`]. [`InferenceStore::shutdown`] closes the queue and waits until every
+//! queued completion is written; a batch that still fails after [`SHUTDOWN_WRITE_ATTEMPTS`]
+//! more tries is given up, and the [`ShutdownReport`] counts (and the log lists the ids of)
+//! what could not be written.
 
-use super::sqlite::{self, OpenError};
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params_from_iter};
+use super::sql::SqlError;
 use serde_json::{Value, json};
-use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::mpsc;
+
+pub use super::completion_table::{MAX_TABLE_NAME_LEN, SqlTable, TableError, is_plain_identifier};
 
 /// Default `max_write_queue_size` (OGX's).
 pub const DEFAULT_MAX_WRITE_QUEUE_SIZE: u64 = 10_000;
@@ -38,10 +42,12 @@ pub const DEFAULT_MAX_WRITE_QUEUE_SIZE: u64 = 10_000;
 pub const DEFAULT_NUM_WRITERS: u64 = 4;
 /// Most completions one writer commits in one transaction.
 pub const MAX_WRITE_BATCH: usize = 256;
-/// Writer threads a SQLite table uses, whatever `num_writers` says (see the module docs).
-pub const SQLITE_MAX_WRITERS: usize = 1;
-/// Longest table name accepted.
-pub const MAX_TABLE_NAME_LEN: usize = 63;
+/// The pause before a failed batch is tried again; it doubles on each failure.
+pub const RETRY_FIRST_PAUSE: Duration = Duration::from_millis(100);
+/// The longest pause between two tries of a failed batch.
+pub const RETRY_MAX_PAUSE: Duration = Duration::from_secs(5);
+/// Tries a failing batch still gets once shutdown has begun, before it is given up.
+pub const SHUTDOWN_WRITE_ATTEMPTS: u32 = 5;
 
 /// One stored chat completion.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,13 +112,15 @@ pub enum StoreError {
     /// `after` names no stored completion (OGX's message).
     #[error("Record with id='{id}' not found in table '{table}'")]
     UnknownAfter { id: String, table: String },
-    /// The database could not be read; SQLite's reason.
+    /// The database could not be read or written; its reason.
     #[error("the chat-completion history could not be read: {0}")]
     Backend(String),
 }
 
-fn backend(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(error.to_string())
+impl From<SqlError> for StoreError {
+    fn from(error: SqlError) -> Self {
+        StoreError::Backend(error.0)
+    }
 }
 
 /// A table of completions. Methods block: [`InferenceStore`] calls them on blocking threads.
@@ -125,12 +133,30 @@ pub trait CompletionTable: Send + Sync + 'static {
     fn max_writers(&self) -> usize;
 }
 
+/// What [`InferenceStore::shutdown`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Completions written since start.
+    pub written: u64,
+    /// Accepted completions that could not be written (each id is in the log).
+    pub lost: u64,
+}
+
 /// The chat-completion history: a [`CompletionTable`] behind a bounded write queue.
 pub struct InferenceStore {
     table: Arc<dyn CompletionTable>,
     queue: Mutex<Option<mpsc::Sender<StoredCompletion>>>,
     writers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
-    written: Arc<AtomicU64>,
+    progress: Arc<WriteProgress>,
+}
+
+/// Shared by the writers.
+#[derive(Default)]
+struct WriteProgress {
+    written: AtomicU64,
+    lost: AtomicU64,
+    /// Set by shutdown: failing batches get [`SHUTDOWN_WRITE_ATTEMPTS`] more tries.
+    closing: AtomicBool,
 }
 
 impl InferenceStore {
@@ -143,23 +169,28 @@ impl InferenceStore {
     ) -> Self {
         let (sender, receiver) = mpsc::channel(max_write_queue_size.max(1));
         let receiver = Arc::new(Mutex::new(receiver));
-        let written = Arc::new(AtomicU64::new(0));
-        let writers = (0..num_writers.clamp(1, table.max_writers().max(1)))
+        let progress = Arc::new(WriteProgress::default());
+        let writers = (0..Self::writer_count(&*table, num_writers))
             .map(|_| {
-                let (table, receiver, written) = (
+                let (table, receiver, progress) = (
                     Arc::clone(&table),
                     Arc::clone(&receiver),
-                    Arc::clone(&written),
+                    Arc::clone(&progress),
                 );
-                tokio::task::spawn_blocking(move || drain(&*table, &receiver, &written))
+                tokio::task::spawn_blocking(move || drain(&*table, &receiver, &progress))
             })
             .collect();
         Self {
             table,
             queue: Mutex::new(Some(sender)),
             writers: Mutex::new(writers),
-            written,
+            progress,
         }
+    }
+
+    /// How many writers [`Self::start`] runs for `num_writers` on `table`.
+    pub fn writer_count(table: &dyn CompletionTable, num_writers: usize) -> usize {
+        num_writers.clamp(1, table.max_writers().max(1))
     }
 
     /// Queues `completion` for writing and returns at once (see the module docs for a full
@@ -196,9 +227,10 @@ impl InferenceStore {
     }
 
     /// Closes the queue, waits until the writers have written everything queued (including
-    /// writes still waiting for room), and returns how many completions were written since
-    /// start.
-    pub async fn shutdown(&self) -> u64 {
+    /// writes still waiting for room), and reports how many completions were written since
+    /// start and how many could not be.
+    pub async fn shutdown(&self) -> ShutdownReport {
+        self.progress.closing.store(true, Ordering::Relaxed);
         drop(lock(&self.queue).take());
         let writers = std::mem::take(&mut *lock(&self.writers));
         for writer in writers {
@@ -206,14 +238,15 @@ impl InferenceStore {
                 tracing::error!("an inference store writer failed: {error}");
             }
         }
-        self.written.load(Ordering::Relaxed)
+        ShutdownReport {
+            written: self.progress.written.load(Ordering::Relaxed),
+            lost: self.progress.lost.load(Ordering::Relaxed),
+        }
     }
 }
 
-pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    super::sql::lock(mutex)
 }
 
 pub(crate) async fn blocking<T: Send + 'static>(
@@ -224,12 +257,12 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|error| StoreError::Backend(format!("the read task failed: {error}")))?
 }
 
-/// A writer thread: takes what is queued (up to a batch), writes it, until the queue is
-/// closed and empty.
+/// A writer: takes what is queued (up to a batch), writes it, until the queue is closed and
+/// empty.
 fn drain(
     table: &dyn CompletionTable,
     receiver: &Mutex<mpsc::Receiver<StoredCompletion>>,
-    written: &AtomicU64,
+    progress: &WriteProgress,
 ) {
     loop {
         let batch = {
@@ -246,419 +279,65 @@ fn drain(
             }
             batch
         };
-        match table.insert(&batch) {
+        write_with_retries(table, &batch, progress);
+    }
+}
+
+/// Writes `batch`, trying again after each failure with a growing pause: while the server
+/// runs, until it succeeds; once shutdown has begun, [`SHUTDOWN_WRITE_ATTEMPTS`] more times.
+fn write_with_retries(
+    table: &dyn CompletionTable,
+    batch: &[StoredCompletion],
+    progress: &WriteProgress,
+) {
+    let mut pause = RETRY_FIRST_PAUSE;
+    let mut tries_while_closing = 0;
+    loop {
+        let error = match table.insert(batch) {
             Ok(()) => {
-                written.fetch_add(batch.len() as u64, Ordering::Relaxed);
+                progress
+                    .written
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                return;
             }
-            Err(error) => tracing::error!(
-                "{} chat completion(s) could not be stored: {error}",
-                batch.len()
-            ),
-        }
-    }
-}
-
-/// The completions table in a SQLite file: one connection writes, another reads (WAL lets
-/// reads go on during a write).
-pub struct SqliteTable {
-    table: String,
-    writer: Mutex<Connection>,
-    reader: Mutex<Connection>,
-}
-
-/// Why a table could not be opened.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TableError {
-    #[error(
-        "table name {0:?} is not a plain identifier: use letters, digits and `_` (not first), at most {MAX_TABLE_NAME_LEN} characters"
-    )]
-    BadName(String),
-    #[error(transparent)]
-    Open(#[from] OpenError),
-}
-
-/// Whether `name` can be put in SQL as a table name without quoting surprises.
-pub fn is_plain_identifier(name: &str) -> bool {
-    let mut chars = name.chars();
-    name.len() <= MAX_TABLE_NAME_LEN
-        && chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
-
-impl SqliteTable {
-    /// Opens the table `table` in the database at `path`, creating both if needed. Blocks on
-    /// the file system.
-    pub fn open(path: &Path, table: &str) -> Result<Self, TableError> {
-        check_name(table)?;
-        let open_error = |error: rusqlite::Error| OpenError {
-            path: path.to_path_buf(),
-            reason: error.to_string(),
+            Err(error) => error,
         };
-        let writer = sqlite::open(path)?;
-        create_table(&writer, table).map_err(open_error)?;
-        let reader = sqlite::open(path)?;
-        Ok(Self::new(table, writer, reader))
-    }
-
-    /// A table in a private in-memory database (tests, benches).
-    pub fn in_memory(table: &str) -> Result<Self, TableError> {
-        check_name(table)?;
-        let uri = format!(
-            "file:ogx-inference-{}?mode=memory&cache=shared",
-            uuid::Uuid::new_v4().simple()
+        if progress.closing.load(Ordering::Relaxed) {
+            if tries_while_closing == 0 {
+                // Shutdown is waiting: short pauses from here on.
+                pause = RETRY_FIRST_PAUSE;
+            }
+            tries_while_closing += 1;
+            if tries_while_closing >= SHUTDOWN_WRITE_ATTEMPTS {
+                let ids: Vec<&str> = batch.iter().map(|c| c.id.as_str()).collect();
+                tracing::error!(
+                    "{} chat completion(s) could not be stored before shutdown: {error}; ids: {}",
+                    batch.len(),
+                    ids.join(", ")
+                );
+                progress
+                    .lost
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                return;
+            }
+        }
+        tracing::warn!(
+            "{} chat completion(s) could not be stored yet ({error}); trying again in {pause:?}",
+            batch.len()
         );
-        let flags = OpenFlags::default() | OpenFlags::SQLITE_OPEN_URI;
-        let open = || {
-            Connection::open_with_flags(&uri, flags).map_err(|error| OpenError {
-                path: uri.clone().into(),
-                reason: error.to_string(),
-            })
-        };
-        let writer = open()?;
-        create_table(&writer, table).map_err(|error| OpenError {
-            path: uri.clone().into(),
-            reason: error.to_string(),
-        })?;
-        let reader = open()?;
-        Ok(Self::new(table, writer, reader))
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(RETRY_MAX_PAUSE);
     }
-
-    fn new(table: &str, writer: Connection, reader: Connection) -> Self {
-        Self {
-            table: table.to_string(),
-            writer: Mutex::new(writer),
-            reader: Mutex::new(reader),
-        }
-    }
-
-    fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredCompletion> {
-        Ok(StoredCompletion {
-            id: row.get(0)?,
-            created: row.get(1)?,
-            model: row.get(2)?,
-            choices: json_column(row, 3)?,
-            input_messages: json_column(row, 4)?,
-        })
-    }
-}
-
-fn check_name(table: &str) -> Result<(), TableError> {
-    if is_plain_identifier(table) {
-        Ok(())
-    } else {
-        Err(TableError::BadName(table.to_string()))
-    }
-}
-
-/// Creates the table and its ordering index. A table OGX created in the same file (same
-/// columns, no `seq`) gets `seq` added, numbered in insertion (rowid) order.
-fn create_table(connection: &Connection, table: &str) -> rusqlite::Result<()> {
-    connection.execute_batch(&format!(
-        "CREATE TABLE IF NOT EXISTS {table} (
-            id TEXT PRIMARY KEY,
-            created INTEGER NOT NULL,
-            model TEXT NOT NULL,
-            choices JSON NOT NULL,
-            input_messages JSON NOT NULL,
-            seq INTEGER NOT NULL
-        )"
-    ))?;
-    let has_seq: bool = connection
-        .query_row(
-            &format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = 'seq'"),
-            [],
-            |row| row.get::<_, i64>(0),
-        )
-        .map(|count| count > 0)?;
-    if !has_seq {
-        connection.execute_batch(&format!(
-            "ALTER TABLE {table} ADD COLUMN seq INTEGER; UPDATE {table} SET seq = rowid;"
-        ))?;
-    }
-    connection.execute_batch(&format!(
-        "CREATE INDEX IF NOT EXISTS {table}_created_seq ON {table} (created, seq)"
-    ))
-}
-
-const COLUMNS: &str = "id, created, model, choices, input_messages";
-
-impl CompletionTable for SqliteTable {
-    fn insert(&self, batch: &[StoredCompletion]) -> Result<(), StoreError> {
-        let mut connection = lock(&self.writer);
-        let transaction = connection
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(backend)?;
-        let last: i64 = transaction
-            .query_row(
-                &format!("SELECT COALESCE(MAX(seq), 0) FROM {}", self.table),
-                [],
-                |row| row.get(0),
-            )
-            .map_err(backend)?;
-        {
-            let mut statement = transaction
-                .prepare(&format!(
-                    "INSERT OR REPLACE INTO {} ({COLUMNS}, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    self.table
-                ))
-                .map_err(backend)?;
-            for (completion, seq) in batch.iter().zip(last + 1..) {
-                statement
-                    .execute(rusqlite::params![
-                        completion.id,
-                        completion.created,
-                        completion.model,
-                        completion.choices.to_string(),
-                        completion.input_messages.to_string(),
-                        seq,
-                    ])
-                    .map_err(backend)?;
-            }
-        }
-        transaction.commit().map_err(backend)
-    }
-
-    fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
-        let connection = lock(&self.reader);
-        let (data, has_more) = list_page(
-            &connection,
-            &self.table,
-            "created",
-            COLUMNS,
-            query,
-            Self::row,
-        )?;
-        Ok(Page { data, has_more })
-    }
-
-    fn get(&self, id: &str) -> Result<Option<StoredCompletion>, StoreError> {
-        lock(&self.reader)
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM {} WHERE id = ?1", self.table),
-                [id],
-                Self::row,
-            )
-            .optional()
-            .map_err(backend)
-    }
-
-    fn max_writers(&self) -> usize {
-        SQLITE_MAX_WRITERS
-    }
-}
-
-/// One page of rows of `table` for `query`, by `(<created_column>, seq)`: `model` filters,
-/// `after` is a row id (its position; [`StoreError::UnknownAfter`] when no row has it), one
-/// more row than `limit` is read to know whether there are more. Shared by the SQLite tables of
-/// the chat-completion history and of the Responses API.
-pub(crate) fn list_page<T>(
-    connection: &Connection,
-    table: &str,
-    created_column: &str,
-    columns: &str,
-    query: &ListQuery,
-    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-) -> Result<(Vec<T>, bool), StoreError> {
-    let mut conditions = Vec::new();
-    let mut values: Vec<SqlValue> = Vec::new();
-    if let Some(model) = &query.model {
-        values.push(SqlValue::Text(model.clone()));
-        conditions.push(format!("model = ?{}", values.len()));
-    }
-    if let Some(after) = &query.after {
-        let position: Option<(i64, i64)> = connection
-            .query_row(
-                &format!("SELECT {created_column}, seq FROM {table} WHERE id = ?1"),
-                [after],
-                |row| Ok((row.get(0)?, row.get(1)?)),
-            )
-            .optional()
-            .map_err(backend)?;
-        let Some((created, seq)) = position else {
-            return Err(StoreError::UnknownAfter {
-                id: after.clone(),
-                table: table.to_string(),
-            });
-        };
-        values.push(SqlValue::Integer(created));
-        values.push(SqlValue::Integer(seq));
-        let op = if query.order == Order::Asc { ">" } else { "<" };
-        conditions.push(format!(
-            "({created_column}, seq) {op} (?{}, ?{})",
-            values.len() - 1,
-            values.len()
-        ));
-    }
-    let filter = if conditions.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", conditions.join(" AND "))
-    };
-    let direction = if query.order == Order::Asc {
-        "ASC"
-    } else {
-        "DESC"
-    };
-    // One more than asked, to know whether there are more.
-    values.push(SqlValue::Integer(query.limit as i64 + 1));
-    let sql = format!(
-        "SELECT {columns} FROM {table} {filter} ORDER BY {created_column} {direction}, seq {direction} LIMIT ?{}",
-        values.len()
-    );
-    let mut statement = connection.prepare(&sql).map_err(backend)?;
-    let mut data = statement
-        .query_map(params_from_iter(values), row)
-        .map_err(backend)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(backend)?;
-    let has_more = data.len() > query.limit;
-    data.truncate(query.limit);
-    Ok((data, has_more))
-}
-
-/// The JSON text in column `index`; `null` when it does not parse.
-pub(crate) fn json_column(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<Value> {
-    let text: String = row.get(index)?;
-    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::completion_table::test_support::{completion, query, walk};
     use std::time::Duration;
 
-    fn completion(id: &str, created: i64, model: &str) -> StoredCompletion {
-        StoredCompletion {
-            id: id.into(),
-            created,
-            model: model.into(),
-            choices: json!([{"index": 0, "message": {"role": "assistant", "content": id}}]),
-            input_messages: json!([{"role": "user", "content": "hi"}]),
-        }
-    }
-
-    fn query(after: Option<&str>, limit: usize, order: Order) -> ListQuery {
-        ListQuery {
-            after: after.map(str::to_string),
-            limit,
-            order,
-            model: None,
-        }
-    }
-
-    fn ids(page: &Page) -> Vec<&str> {
-        page.data.iter().map(|c| c.id.as_str()).collect()
-    }
-
-    /// Every id, following `after` from page to page.
-    fn walk(table: &SqliteTable, limit: usize, order: Order) -> Vec<String> {
-        let mut seen = Vec::new();
-        let mut after = None;
-        loop {
-            let page = table.list(&query(after.as_deref(), limit, order)).unwrap();
-            seen.extend(page.data.iter().map(|c| c.id.clone()));
-            if !page.has_more {
-                return seen;
-            }
-            after = seen.last().cloned();
-        }
-    }
-
-    #[test]
-    fn table_names_must_be_plain_identifiers() {
-        for good in ["inference_store", "_t", "T1"] {
-            assert!(is_plain_identifier(good), "{good}");
-        }
-        let long = "t".repeat(MAX_TABLE_NAME_LEN + 1);
-        for bad in ["", "1t", "a-b", "a b", "t;drop", "\"t\"", long.as_str()] {
-            assert!(!is_plain_identifier(bad), "{bad}");
-            assert!(matches!(
-                SqliteTable::in_memory(bad),
-                Err(TableError::BadName(_))
-            ));
-        }
-    }
-
-    #[test]
-    fn paging_sees_rows_of_the_same_second_exactly_once() {
-        let table = SqliteTable::in_memory("inference_store").unwrap();
-        // 25 rows in three seconds, inserted in two batches, some out of `created` order.
-        let batch: Vec<_> = (0..25)
-            .map(|i| completion(&format!("c{i:02}"), 100 + [1, 0, 2][i % 3], "m"))
-            .collect();
-        table.insert(&batch[..10]).unwrap();
-        table.insert(&batch[10..]).unwrap();
-        let mut expected: Vec<_> = batch.iter().enumerate().collect();
-        expected.sort_by_key(|(seq, c)| (c.created, *seq));
-        let expected: Vec<String> = expected.iter().map(|(_, c)| c.id.clone()).collect();
-        for limit in [1, 4, 7, 25, 100] {
-            assert_eq!(walk(&table, limit, Order::Asc), expected, "limit {limit}");
-            let mut reversed = expected.clone();
-            reversed.reverse();
-            assert_eq!(walk(&table, limit, Order::Desc), reversed, "limit {limit}");
-        }
-        let page = table.list(&query(None, 25, Order::Desc)).unwrap();
-        assert!(!page.has_more);
-        let page = table.list(&query(None, 24, Order::Desc)).unwrap();
-        assert!(page.has_more);
-        let page = table
-            .list(&query(Some(expected[23].as_str()), 5, Order::Asc))
-            .unwrap();
-        assert_eq!(ids(&page), [expected[24].as_str()]);
-        assert!(!page.has_more);
-    }
-
-    #[test]
-    fn model_filter_unknown_after_and_get() {
-        let table = SqliteTable::in_memory("inference_store").unwrap();
-        table
-            .insert(&[completion("a", 1, "x/m"), completion("b", 2, "y/m")])
-            .unwrap();
-        let mut only_y = query(None, 20, Order::Desc);
-        only_y.model = Some("y/m".into());
-        assert_eq!(ids(&table.list(&only_y).unwrap()), ["b"]);
-        assert_eq!(
-            table.list(&query(Some("nope"), 20, Order::Desc)),
-            Err(StoreError::UnknownAfter {
-                id: "nope".into(),
-                table: "inference_store".into()
-            })
-        );
-        assert_eq!(
-            StoreError::UnknownAfter {
-                id: "nope".into(),
-                table: "t".into()
-            }
-            .to_string(),
-            "Record with id='nope' not found in table 't'"
-        );
-        assert_eq!(table.get("a").unwrap(), Some(completion("a", 1, "x/m")));
-        assert_eq!(table.get("zzz").unwrap(), None);
-    }
-
-    #[test]
-    fn a_table_without_seq_gets_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sql_store.db");
-        let connection = sqlite::open(&path).unwrap();
-        connection
-            .execute_batch(
-                "CREATE TABLE inference_store (id TEXT PRIMARY KEY, created INTEGER,
-                    model TEXT, choices JSON, input_messages JSON, owner_principal TEXT);
-                 INSERT INTO inference_store VALUES ('old1', 5, 'm', '[]', '[]', NULL);
-                 INSERT INTO inference_store VALUES ('old2', 5, 'm', '[]', '[]', NULL);",
-            )
-            .unwrap();
-        drop(connection);
-        let table = SqliteTable::open(&path, "inference_store").unwrap();
-        table.insert(&[completion("new", 5, "m")]).unwrap();
-        assert_eq!(walk(&table, 1, Order::Asc), ["old1", "old2", "new"]);
-    }
-
     /// A table that takes its time over each batch.
-    struct Slow(SqliteTable);
+    struct Slow(SqlTable);
 
     impl CompletionTable for Slow {
         fn insert(&self, batch: &[StoredCompletion]) -> Result<(), StoreError> {
@@ -678,7 +357,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_makes_writes_wait_and_none_is_lost() {
-        let table = Arc::new(Slow(SqliteTable::in_memory("t").unwrap()));
+        let table = Arc::new(Slow(SqlTable::in_memory("t").unwrap()));
         let store = InferenceStore::start(table.clone(), 1, 2);
         let started = std::time::Instant::now();
         for i in 0..30 {
@@ -686,7 +365,13 @@ mod tests {
         }
         // Recording never waits for the writers.
         assert!(started.elapsed() < Duration::from_millis(200));
-        assert_eq!(store.shutdown().await, 30);
+        assert_eq!(
+            store.shutdown().await,
+            ShutdownReport {
+                written: 30,
+                lost: 0
+            }
+        );
         let page = store.list(query(None, 100, Order::Asc)).await.unwrap();
         assert_eq!(page.data.len(), 30);
     }
@@ -695,16 +380,99 @@ mod tests {
     async fn shutdown_drains_the_queue_to_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested/sql_store.db");
-        let table = Arc::new(SqliteTable::open(&path, "inference_store").unwrap());
+        let table = Arc::new(SqlTable::sqlite(&path, "inference_store").unwrap());
         let store = InferenceStore::start(table, DEFAULT_MAX_WRITE_QUEUE_SIZE as usize, 4);
         for i in 0..500 {
             store.record(completion(&format!("c{i}"), i / 100, "m"));
         }
-        assert_eq!(store.shutdown().await, 500);
+        assert_eq!(
+            store.shutdown().await,
+            ShutdownReport {
+                written: 500,
+                lost: 0
+            }
+        );
         // A recording after shutdown is refused, not queued forever.
         store.record(completion("late", 1, "m"));
-        let reopened = SqliteTable::open(&path, "inference_store").unwrap();
+        let reopened = SqlTable::sqlite(&path, "inference_store").unwrap();
         assert_eq!(walk(&reopened, 100, Order::Asc).len(), 500);
         assert_eq!(reopened.get("late").unwrap(), None);
+    }
+
+    /// A table whose first `failures` inserts fail, as a database that is down for a while.
+    struct Flaky {
+        inner: SqlTable,
+        failures: AtomicU64,
+    }
+
+    impl CompletionTable for Flaky {
+        fn insert(&self, batch: &[StoredCompletion]) -> Result<(), StoreError> {
+            let left = self.failures.load(Ordering::SeqCst);
+            if left > 0 {
+                self.failures.store(left - 1, Ordering::SeqCst);
+                return Err(StoreError::Backend("the database is down".into()));
+            }
+            self.inner.insert(batch)
+        }
+        fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+            self.inner.list(query)
+        }
+        fn get(&self, id: &str) -> Result<Option<StoredCompletion>, StoreError> {
+            self.inner.get(id)
+        }
+        fn max_writers(&self) -> usize {
+            1
+        }
+    }
+
+    fn flaky(failures: u64) -> Arc<Flaky> {
+        Arc::new(Flaky {
+            inner: SqlTable::in_memory("t").unwrap(),
+            failures: AtomicU64::new(failures),
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_batch_is_retried_until_it_is_written() {
+        let table = flaky(3);
+        let store = InferenceStore::start(table.clone(), 100, 1);
+        for i in 0..10 {
+            store.record(completion(&format!("c{i}"), 1, "m"));
+        }
+        // Three failures cost 100 + 200 + 400 ms of pauses; the writes all land.
+        assert_eq!(
+            store.shutdown().await,
+            ShutdownReport {
+                written: 10,
+                lost: 0
+            }
+        );
+        assert_eq!(walk(&table.inner, 100, Order::Asc).len(), 10);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shutdown_reports_what_could_not_be_written() {
+        let table = flaky(u64::MAX);
+        let store = InferenceStore::start(table.clone(), 100, 1);
+        for i in 0..7 {
+            store.record(completion(&format!("c{i}"), 1, "m"));
+        }
+        let report = store.shutdown().await;
+        assert_eq!(
+            report,
+            ShutdownReport {
+                written: 0,
+                lost: 7
+            }
+        );
+        assert!(walk(&table.inner, 100, Order::Asc).is_empty());
+    }
+
+    #[test]
+    fn writers_are_bounded_by_the_backend() {
+        let sqlite = SqlTable::in_memory("t").unwrap();
+        assert_eq!(InferenceStore::writer_count(&sqlite, 4), 1);
+        assert_eq!(InferenceStore::writer_count(&Slow(sqlite), 8), 4);
+        assert_eq!(InferenceStore::writer_count(&flaky(0).inner, 0), 1);
     }
 }

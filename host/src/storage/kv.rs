@@ -1,31 +1,30 @@
 //! `kv`: a small persistent key-value store, for plugins and for the host's own stores.
 //!
 //! **Provides.** [`KvStore`], one table `(namespace, key, value, PRIMARY KEY(namespace, key))`
-//! in one SQLite database (a `kv_sqlite` backend's file, or memory when none is given), and
-//! [`KvNamespace`], a handle on one namespace. Plugins get the table [`PLUGIN_TABLE`]
-//! ([`KvStore::open`]) and their provider id as namespace, so two providers served by the same
+//! in one [`SqlDatabase`] (a `kv_sqlite` backend's file, a `kv_postgres` backend's database,
+//! or SQLite in memory), and [`KvNamespace`], a handle on one namespace. Plugins get the table
+//! [`PLUGIN_TABLE`] and their provider id as namespace, so two providers served by the same
 //! plugin never see each other's keys; the host's stores (the model registry, the prompts)
-//! live in [`HOST_TABLE`] ([`KvStore::open_host`]) under the namespace their
-//! `storage.stores` reference names, out of every plugin's reach. `list_keys` answers in
-//! ascending byte order of the UTF-8 keys.
+//! live in [`HOST_TABLE`] on SQLite (the backend's `table_name` on PostgreSQL) under the
+//! namespace their `storage.stores` reference names, out of every plugin's reach.
+//! `list_keys` answers in ascending byte order of the UTF-8 keys (on PostgreSQL the key
+//! column uses the `C` collation for that).
 //!
-//! **How.** SQLite runs in WAL mode (readers do not wait for the writer; other parts of the
-//! host may open the same file) with a busy timeout. Every operation runs on tokio's
-//! blocking pool (`spawn_blocking`), never on an async worker thread; one connection,
-//! behind a mutex, serves all of them.
+//! **How.** Every operation runs on tokio's blocking pool (`spawn_blocking`), never on an
+//! async worker thread; see [`super::sql`] for the connections behind it.
 //!
 //! **Limits** ([`KvError::TooLarge`], whose text gives the limit): [`MAX_KEY_BYTES`] per key
 //! (and per listing prefix), [`MAX_VALUE_BYTES`] per value, [`MAX_NAMESPACE_BYTES`] of keys
-//! and values per namespace, [`MAX_LISTED_KEYS`] keys per listing.
+//! and values per namespace (on PostgreSQL two replicas writing one namespace at the same
+//! instant may overshoot it by one value each), [`MAX_LISTED_KEYS`] keys per listing.
 //!
-//! **Failures.** Anything SQLite reports (unreadable file, full disk, a lock held past the
-//! busy timeout) is [`KvError::Backend`] with SQLite's reason; no key or value is ever put
-//! in an error text.
+//! **Failures.** Anything the database reports (unreadable file, full disk, a lock held past
+//! the busy timeout, a lost PostgreSQL connection) is [`KvError::Backend`] with its reason;
+//! no key or value is ever put in an error text.
 
-use crate::config::storage::{Backend, KvStoreRef, StorageConfig};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use super::sql::{SqlDatabase, SqlError, SqlSession, SqlValue};
+use std::path::Path;
+use std::sync::Arc;
 
 /// Longest key (and `list_keys` prefix), in bytes of UTF-8.
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -40,7 +39,7 @@ pub use crate::storage::sqlite::BUSY_TIMEOUT;
 
 /// The table of the plugins' keys.
 pub const PLUGIN_TABLE: &str = "plugin_kv";
-/// The table of the host's stores.
+/// The table of the host's stores on SQLite.
 pub const HOST_TABLE: &str = "ogx_kv";
 
 /// Why a kv operation failed (the WIT `kv-error`).
@@ -54,59 +53,67 @@ pub enum KvError {
     Backend(String),
 }
 
-fn backend(error: impl std::fmt::Display) -> KvError {
-    KvError::Backend(error.to_string())
+impl From<SqlError> for KvError {
+    fn from(error: SqlError) -> Self {
+        KvError::Backend(error.0)
+    }
 }
 
 /// The store shared by every provider; see the module documentation.
 #[derive(Debug, Clone)]
 pub struct KvStore {
-    connection: Arc<Mutex<Connection>>,
-    /// The database file; `None` in memory.
-    path: Option<PathBuf>,
-    /// [`PLUGIN_TABLE`] or [`HOST_TABLE`].
-    table: &'static str,
+    db: Arc<SqlDatabase>,
+    /// [`PLUGIN_TABLE`], [`HOST_TABLE`] or a `kv_postgres` backend's `table_name`.
+    table: String,
 }
 
 impl KvStore {
-    /// Opens the plugins' table ([`PLUGIN_TABLE`]) of the database at `path` (created with
-    /// its directory if needed), or of an in-memory one for `None`. Called at start-up; it
-    /// blocks briefly on the file system.
+    /// Opens the plugins' table ([`PLUGIN_TABLE`]) of the SQLite database at `path` (created
+    /// with its directory if needed), or of an in-memory one for `None`. Blocks briefly on the
+    /// file system.
     pub fn open(path: Option<&Path>) -> Result<Self, KvError> {
-        Self::open_table(path, PLUGIN_TABLE)
+        Self::on(sqlite(path)?, PLUGIN_TABLE)
     }
 
     /// Opens the host's table ([`HOST_TABLE`]); otherwise as [`KvStore::open`].
     pub fn open_host(path: Option<&Path>) -> Result<Self, KvError> {
-        Self::open_table(path, HOST_TABLE)
+        Self::on(sqlite(path)?, HOST_TABLE)
     }
 
-    fn open_table(path: Option<&Path>, table: &'static str) -> Result<Self, KvError> {
-        let connection = match path {
-            Some(path) => crate::storage::sqlite::open(path)
-                .map_err(|error| KvError::Backend(error.to_string()))?,
-            None => Connection::open_in_memory().map_err(backend)?,
-        };
-        connection
-            .execute_batch(&format!(
-                "CREATE TABLE IF NOT EXISTS {table} (
-                    namespace TEXT NOT NULL,
-                    key TEXT NOT NULL,
-                    value BLOB NOT NULL,
-                    PRIMARY KEY (namespace, key)
-                )"
-            ))
-            .map_err(backend)?;
+    /// The table `table` of `db`, created if needed. Blocks: call it at start-up or on a
+    /// blocking thread. `table` must be a plain identifier (the caller checks config values).
+    pub fn on(db: Arc<SqlDatabase>, table: &str) -> Result<Self, KvError> {
+        let dialect = db.dialect();
+        db.write(|s: &mut dyn SqlSession| {
+            s.lock_schema()?;
+            s.execute(
+                &format!(
+                    "CREATE TABLE IF NOT EXISTS {table} (
+                        namespace {text} NOT NULL,
+                        key {text} NOT NULL,
+                        value {bytes} NOT NULL,
+                        PRIMARY KEY (namespace, key)
+                    )",
+                    text = dialect.byte_ordered_text_type(),
+                    bytes = dialect.bytes_type()
+                ),
+                &[],
+            )
+        })?;
+        if !db.read(|s: &mut dyn SqlSession| s.has_column(table, "namespace"))? {
+            return Err(KvError::Backend(format!(
+                "the table {table} exists without a `namespace` column (another program's layout, such as OGX's key/value/expiration table): give ogx its own table"
+            )));
+        }
         Ok(KvStore {
-            connection: Arc::new(Mutex::new(connection)),
-            path: path.map(Path::to_path_buf),
-            table,
+            db,
+            table: table.to_string(),
         })
     }
 
-    /// The database file; `None` in memory.
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
+    /// The database behind the store.
+    pub fn database(&self) -> &Arc<SqlDatabase> {
+        &self.db
     }
 
     /// A handle on one namespace (a provider id).
@@ -120,17 +127,23 @@ impl KvStore {
     /// The value stored under `key`, or `None`.
     pub async fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         check_key("key", key)?;
-        let (namespace, key) = (namespace.to_owned(), key.to_owned());
-        let table = self.table;
-        self.run(move |connection| {
-            connection
-                .query_row(
-                    &format!("SELECT value FROM {table} WHERE namespace = ?1 AND key = ?2"),
-                    params![namespace, key],
-                    |row| row.get(0),
-                )
-                .optional()
-                .map_err(backend)
+        let sql = format!(
+            "SELECT value FROM {} WHERE namespace = $1 AND key = $2",
+            self.table
+        );
+        let params = [text(namespace), text(key)];
+        self.run(move |db| {
+            db.read(|s: &mut dyn SqlSession| {
+                s.query_row(&sql, &params)?
+                    .map(|row| {
+                        row.into_iter()
+                            .next()
+                            .unwrap_or(SqlValue::Null)
+                            .into_bytes()
+                    })
+                    .transpose()
+            })
+            .map_err(KvError::from)
         })
         .await
     }
@@ -145,37 +158,39 @@ impl KvStore {
             )));
         }
         let (namespace, key) = (namespace.to_owned(), key.to_owned());
-        let table = self.table;
-        self.run(move |connection| {
-            let transaction = connection
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(backend)?;
-            let others: i64 = transaction
-                .query_row(
+        let table = self.table.clone();
+        self.run(move |db| {
+            let dialect = db.dialect();
+            db.write(|s: &mut dyn SqlSession| {
+                let others = s
+                    .query_row(
+                        &format!(
+                            "SELECT COALESCE(SUM({} + {}), 0) FROM {table}
+                             WHERE namespace = $1 AND key <> $2",
+                            dialect.byte_length("key"),
+                            dialect.byte_length("value")
+                        ),
+                        &[text(&namespace), text(&key)],
+                    )?
+                    .and_then(|row| row.into_iter().next())
+                    .map(|v| v.as_i64())
+                    .transpose()?
+                    .unwrap_or(0);
+                let after = others.max(0) as u64 + (key.len() + value.len()) as u64;
+                if after > MAX_NAMESPACE_BYTES {
+                    return Err(KvError::TooLarge(format!(
+                        "the namespace would hold {after} bytes; the limit is {MAX_NAMESPACE_BYTES} bytes per provider"
+                    )));
+                }
+                s.execute(
                     &format!(
-                        "SELECT COALESCE(SUM(length(CAST(key AS BLOB)) + length(value)), 0)
-                         FROM {table} WHERE namespace = ?1 AND key <> ?2"
-                    ),
-                    params![namespace, key],
-                    |row| row.get(0),
-                )
-                .map_err(backend)?;
-            let after = others.max(0) as u64 + (key.len() + value.len()) as u64;
-            if after > MAX_NAMESPACE_BYTES {
-                return Err(KvError::TooLarge(format!(
-                    "the namespace would hold {after} bytes; the limit is {MAX_NAMESPACE_BYTES} bytes per provider"
-                )));
-            }
-            transaction
-                .execute(
-                    &format!(
-                        "INSERT INTO {table} (namespace, key, value) VALUES (?1, ?2, ?3)
+                        "INSERT INTO {table} (namespace, key, value) VALUES ($1, $2, $3)
                          ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value"
                     ),
-                    params![namespace, key, value],
-                )
-                .map_err(backend)?;
-            transaction.commit().map_err(backend)
+                    &[text(&namespace), text(&key), SqlValue::Bytes(value)],
+                )?;
+                Ok(())
+            })
         })
         .await
     }
@@ -183,16 +198,14 @@ impl KvStore {
     /// Removes `key`; removing a missing key is not an error.
     pub async fn delete(&self, namespace: &str, key: &str) -> Result<(), KvError> {
         check_key("key", key)?;
-        let (namespace, key) = (namespace.to_owned(), key.to_owned());
-        let table = self.table;
-        self.run(move |connection| {
-            connection
-                .execute(
-                    &format!("DELETE FROM {table} WHERE namespace = ?1 AND key = ?2"),
-                    params![namespace, key],
-                )
-                .map(drop)
-                .map_err(backend)
+        let sql = format!(
+            "DELETE FROM {} WHERE namespace = $1 AND key = $2",
+            self.table
+        );
+        let params = [text(namespace), text(key)];
+        self.run(move |db| {
+            db.write(|s: &mut dyn SqlSession| s.execute(&sql, &params).map(drop))
+                .map_err(KvError::from)
         })
         .await
     }
@@ -200,23 +213,25 @@ impl KvStore {
     /// The keys that start with `prefix`, in ascending order.
     pub async fn list_keys(&self, namespace: &str, prefix: &str) -> Result<Vec<String>, KvError> {
         check_key("prefix", prefix)?;
-        let (namespace, prefix) = (namespace.to_owned(), prefix.to_owned());
-        let table = self.table;
-        self.run(move |connection| {
-            // Keys compare as bytes, so every key with the prefix sorts at or after it, and
-            // they are contiguous: scan from the prefix and stop at the first key without
-            // it. (LIKE would treat `%` and `_` in the prefix as wildcards.)
-            let mut statement = connection
-                .prepare_cached(&format!(
-                    "SELECT key FROM {table} WHERE namespace = ?1 AND key >= ?2 ORDER BY key"
-                ))
-                .map_err(backend)?;
-            let mut rows = statement
-                .query(params![namespace, prefix])
-                .map_err(backend)?;
+        // Keys compare as bytes, so every key with the prefix sorts at or after it, and they
+        // are contiguous: scan from the prefix and stop at the first key without it. (LIKE
+        // would treat `%` and `_` in the prefix as wildcards.) One row more than the limit
+        // says whether it is exceeded.
+        let sql = format!(
+            "SELECT key FROM {} WHERE namespace = $1 AND key >= $2 ORDER BY key LIMIT $3",
+            self.table
+        );
+        let prefix = prefix.to_owned();
+        let params = [
+            text(namespace),
+            text(&prefix),
+            SqlValue::Int(MAX_LISTED_KEYS as i64 + 1),
+        ];
+        self.run(move |db| {
+            let rows = db.read(|s: &mut dyn SqlSession| s.query(&sql, &params))?;
             let mut keys = Vec::new();
-            while let Some(row) = rows.next().map_err(backend)? {
-                let key: String = row.get(0).map_err(backend)?;
+            for row in rows {
+                let key = row.into_iter().next().unwrap_or(SqlValue::Null).into_text()?;
                 if !key.starts_with(&prefix) {
                     break;
                 }
@@ -232,42 +247,29 @@ impl KvStore {
         .await
     }
 
-    /// Runs `work` with the connection on the blocking pool.
+    /// Runs `work` with the database on the blocking pool.
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Connection) -> Result<T, KvError> + Send + 'static,
+        work: impl FnOnce(&SqlDatabase) -> Result<T, KvError> + Send + 'static,
     ) -> Result<T, KvError> {
-        let connection = Arc::clone(&self.connection);
-        tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock cannot leave SQLite inconsistent (an open
-            // transaction rolls back on drop), so a poisoned lock is still usable.
-            let mut connection = connection.lock().unwrap_or_else(|p| p.into_inner());
-            work(&mut connection)
-        })
-        .await
-        .map_err(|error| KvError::Backend(format!("the kv task failed: {error}")))?
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || work(&db))
+            .await
+            .map_err(|error| KvError::Backend(format!("the kv task failed: {error}")))?
     }
 }
 
-/// The SQLite file behind `storage.stores.<store>`. Only `kv_sqlite` backends hold the host's
-/// stores so far; any other type is an error that names the store and says what to use.
-pub fn sqlite_file(
-    storage: &StorageConfig,
-    store: &str,
-    reference: &KvStoreRef,
-) -> Result<PathBuf, String> {
-    match storage.backends.get(&reference.backend) {
-        Some(Backend::KvSqlite { db_path, .. }) => Ok(db_path.clone()),
-        Some(other) => Err(format!(
-            "storage.stores.{store} uses backend `{}` of type {}, which ogx does not support yet: only kv_sqlite backends are supported; point storage.stores.{store}.backend at a kv_sqlite backend",
-            reference.backend,
-            other.type_name()
-        )),
-        None => Err(format!(
-            "storage.stores.{store} references unknown backend `{}`",
-            reference.backend
-        )),
-    }
+fn text(value: &str) -> SqlValue {
+    SqlValue::Text(value.to_owned())
+}
+
+fn sqlite(path: Option<&Path>) -> Result<Arc<SqlDatabase>, KvError> {
+    Ok(Arc::new(match path {
+        Some(path) => {
+            SqlDatabase::open_sqlite(path).map_err(|error| KvError::Backend(error.to_string()))?
+        }
+        None => SqlDatabase::sqlite_in_memory(),
+    }))
 }
 
 fn check_key(what: &str, key: &str) -> Result<(), KvError> {
@@ -455,19 +457,19 @@ mod tests {
         let path = dir.path().join("nested").join("registry.db");
         {
             let store = Arc::new(KvStore::open(Some(&path)).unwrap());
-            assert_eq!(store.path(), Some(path.as_path()));
             store
                 .namespace("p")
                 .set("kept", b"value".to_vec())
                 .await
                 .unwrap();
-            let mode: String = store
-                .connection
-                .lock()
-                .unwrap()
-                .query_row("PRAGMA journal_mode", [], |row| row.get(0))
-                .unwrap();
-            assert_eq!(mode, "wal");
+            assert_eq!(
+                store
+                    .database()
+                    .read(|s: &mut dyn SqlSession| s.query_row("PRAGMA journal_mode", &[]))
+                    .unwrap()
+                    .unwrap()[0],
+                SqlValue::Text("wal".into())
+            );
         }
         let store = Arc::new(KvStore::open(Some(&path)).unwrap());
         assert_eq!(

@@ -10,23 +10,29 @@
 //! next request; a queued write could lose that race. The config's write-queue fields
 //! (`max_write_queue_size`, `num_writers`) are accepted for OGX compatibility and not needed.
 //!
-//! **Backends.** [`ResponseTable`] is the seam: [`SqliteResponseTable`] implements it today;
-//! another SQL backend can implement the same trait.
+//! **Backends.** [`ResponseTable`] is the seam; [`SqlResponseTable`] implements it with one
+//! set of SQL on any [`SqlDatabase`], so `persistence.responses.backend` may name a
+//! `sql_sqlite` or a `sql_postgres` backend (several `ogx` replicas on one PostgreSQL share
+//! their responses, and a chain may continue on any of them).
 //!
-//! **Ordering.** Listing is by `(created_at, seq)`, `seq` an insertion counter, so responses
-//! created in the same second keep a stable order and `after` paging never skips one.
+//! **Layout.** OGX's (`id`, `created_at`, `model`, `response_object`) plus `input`, `messages`
+//! and `seq`. A table OGX created is reused: the missing columns are added and filled from its
+//! rows (OGX keeps `input` and `messages` inside `response_object`), so responses OGX stored
+//! can be read and continued.
 //!
-//! **Failures.** Every operation returns [`StoreError`]: `Backend` for a database failure (the
-//! server answers 500 and logs the reason), `UnknownAfter` for an `after` that names nothing.
+//! **Ordering.** Listing is by `(created_at, seq)` ([`super::paging`]), so responses created
+//! in the same second keep a stable order and `after` paging never skips one.
+//!
+//! **Failures.** Opening fails with [`TableError`]; every operation returns [`StoreError`]:
+//! `Backend` for a database failure (the server answers 500 and logs the reason),
+//! `UnknownAfter` for an `after` that names nothing.
 
-use super::inference_store::{
-    ListQuery, StoreError, TableError, blocking, json_column, list_page, lock,
-};
-use super::sqlite::{self, OpenError};
-use rusqlite::{Connection, OptionalExtension};
+use super::completion_table::prepare_table;
+use super::inference_store::{ListQuery, StoreError, TableError, blocking};
+use super::paging;
+use super::sql::{SqlDatabase, SqlError, SqlSession, SqlValue};
 use serde_json::Value;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The table name OGX uses when the config names none.
 pub const DEFAULT_TABLE_NAME: &str = "responses";
@@ -95,163 +101,192 @@ impl ResponsesStore {
     }
 }
 
-fn backend(error: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(error.to_string())
-}
-
-/// The responses table in a SQLite file: one connection writes, another reads.
-pub struct SqliteResponseTable {
+/// The responses table in a [`SqlDatabase`] (SQLite or PostgreSQL).
+pub struct SqlResponseTable {
+    db: Arc<SqlDatabase>,
     table: String,
-    writer: Mutex<Connection>,
-    reader: Mutex<Connection>,
 }
 
 const COLUMNS: &str = "id, created_at, model, response_object, input, messages";
 
-/// Creates the table and its ordering index. A table OGX created (`id`, `created_at`, `model`,
-/// `response_object` holding `input` and `messages` inside it) gets the other columns added,
-/// filled from its rows, so responses OGX stored can be read and continued.
-fn create_table(connection: &Connection, table: &str) -> rusqlite::Result<()> {
-    connection.execute_batch(&format!(
-        "CREATE TABLE IF NOT EXISTS {table} (
-            id TEXT PRIMARY KEY,
-            created_at INTEGER NOT NULL,
-            model TEXT NOT NULL,
-            response_object JSON NOT NULL,
-            input JSON NOT NULL,
-            messages JSON NOT NULL,
-            seq INTEGER NOT NULL
-        )"
-    ))?;
-    let has = |column: &str| -> rusqlite::Result<bool> {
-        connection.query_row(
-            &format!("SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
-            [column],
-            |row| row.get::<_, i64>(0).map(|count| count > 0),
-        )
-    };
-    for column in ["input", "messages"] {
-        if !has(column)? {
-            connection.execute_batch(&format!(
-                "ALTER TABLE {table} ADD COLUMN {column} JSON;
-                 UPDATE {table} SET {column} =
-                    COALESCE(json_extract(response_object, '$.{column}'), '[]');"
-            ))?;
-        }
+/// The columns ogx adds to a table OGX created, each filled from the same member of
+/// `response_object` (an empty list when it has none).
+const COLUMNS_INSIDE_THE_OBJECT: [(&str, &str); 2] = [("input", "JSON"), ("messages", "JSON")];
+
+/// Creates the table and its ordering index, and brings a table OGX created up to date (see
+/// the module documentation).
+fn create_table(s: &mut dyn SqlSession, table: &str) -> Result<(), SqlError> {
+    s.lock_schema()?;
+    s.execute(
+        &format!(
+            "CREATE TABLE IF NOT EXISTS {table} (
+                id VARCHAR PRIMARY KEY,
+                created_at INTEGER NOT NULL,
+                model VARCHAR NOT NULL,
+                response_object JSON NOT NULL,
+                input JSON NOT NULL,
+                messages JSON NOT NULL,
+                seq {}
+            )",
+            paging::seq_column_type(s.dialect())
+        ),
+        &[],
+    )?;
+    for column in paging::add_missing_columns(s, table, &COLUMNS_INSIDE_THE_OBJECT)? {
+        let member = s.dialect().json_field("response_object", column);
+        s.execute(
+            &format!("UPDATE {table} SET {column} = COALESCE({member}, '[]')"),
+            &[],
+        )?;
     }
-    if !has("seq")? {
-        connection.execute_batch(&format!(
-            "ALTER TABLE {table} ADD COLUMN seq INTEGER; UPDATE {table} SET seq = rowid;"
-        ))?;
-    }
-    connection.execute_batch(&format!(
-        "CREATE INDEX IF NOT EXISTS {table}_created_seq ON {table} (created_at, seq)"
-    ))
+    paging::add_seq(s, table, "created_at")
 }
 
-impl SqliteResponseTable {
-    /// Opens the table `table` in the database at `path`, creating both if needed. Blocks on
-    /// the file system.
-    pub fn open(path: &Path, table: &str) -> Result<Self, TableError> {
-        if !super::inference_store::is_plain_identifier(table) {
-            return Err(TableError::BadName(table.to_string()));
-        }
-        let writer = sqlite::open(path)?;
-        create_table(&writer, table).map_err(|error| OpenError {
-            path: path.to_path_buf(),
-            reason: error.to_string(),
-        })?;
-        let reader = sqlite::open(path)?;
+impl SqlResponseTable {
+    /// The table `table` in `db`, created (or brought up to date) if needed. Blocks: call it
+    /// at start-up or on a blocking thread.
+    pub fn on(db: Arc<SqlDatabase>, table: &str) -> Result<Self, TableError> {
+        prepare_table(&db, table, create_table)?;
         Ok(Self {
+            db,
             table: table.to_string(),
-            writer: Mutex::new(writer),
-            reader: Mutex::new(reader),
         })
     }
 
-    fn row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredResponse> {
-        let mut response = json_column(row, 3)?;
+    fn response(row: Vec<SqlValue>) -> Result<StoredResponse, StoreError> {
+        let mut columns = row.into_iter();
+        let mut next = || columns.next().unwrap_or(SqlValue::Null);
+        let id = next().into_text()?;
+        let created_at = next().as_i64()?;
+        let model = next().into_text()?;
+        let mut response = next().into_json();
         if let Value::Object(fields) = &mut response {
             // Rows OGX wrote keep these inside the object.
             fields.remove("input");
             fields.remove("messages");
         }
         Ok(StoredResponse {
-            id: row.get(0)?,
-            created_at: row.get(1)?,
-            model: row.get(2)?,
+            id,
+            created_at,
+            model,
             response,
-            input: json_column(row, 4)?,
-            messages: json_column(row, 5)?,
+            input: next().into_json(),
+            messages: next().into_json(),
         })
     }
 }
 
-impl ResponseTable for SqliteResponseTable {
+impl ResponseTable for SqlResponseTable {
     fn put(&self, response: &StoredResponse) -> Result<(), StoreError> {
-        let connection = lock(&self.writer);
-        // A replaced row keeps its place in the listing order.
-        connection
-            .execute(
+        let table = &self.table;
+        self.db.write(|s: &mut dyn SqlSession| {
+            let mut params = vec![
+                SqlValue::Text(response.id.clone()),
+                SqlValue::Int(response.created_at),
+                SqlValue::Text(response.model.clone()),
+                SqlValue::Json(response.response.clone()),
+                SqlValue::Json(response.input.clone()),
+                SqlValue::Json(response.messages.clone()),
+            ];
+            let (seq_column, seq_value) = match paging::last_seq(s, table)? {
+                Some(last) => {
+                    params.push(SqlValue::Int(last + 1));
+                    (", seq", ", $7")
+                }
+                None => ("", ""),
+            };
+            // A replaced row keeps its place in the listing order.
+            s.execute(
                 &format!(
-                    "INSERT INTO {table} ({COLUMNS}, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6,
-                        (SELECT COALESCE(MAX(seq), 0) + 1 FROM {table}))
-                     ON CONFLICT(id) DO UPDATE SET response_object = excluded.response_object,
-                        input = excluded.input, messages = excluded.messages",
-                    table = self.table
+                    "INSERT INTO {table} ({COLUMNS}{seq_column})
+                     VALUES ($1, $2, $3, $4, $5, $6{seq_value})
+                     ON CONFLICT (id) DO UPDATE SET response_object = excluded.response_object,
+                        input = excluded.input, messages = excluded.messages"
                 ),
-                rusqlite::params![
-                    response.id,
-                    response.created_at,
-                    response.model,
-                    response.response.to_string(),
-                    response.input.to_string(),
-                    response.messages.to_string(),
-                ],
-            )
-            .map(|_| ())
-            .map_err(backend)
+                &params,
+            )?;
+            Ok(())
+        })
     }
 
     fn get(&self, id: &str) -> Result<Option<StoredResponse>, StoreError> {
-        lock(&self.reader)
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM {} WHERE id = ?1", self.table),
-                [id],
-                Self::row,
-            )
-            .optional()
-            .map_err(backend)
+        self.db.read(|s: &mut dyn SqlSession| {
+            paging::get_by_id(s, &self.table, COLUMNS, id, Self::response)
+        })
     }
 
     fn delete(&self, id: &str) -> Result<bool, StoreError> {
-        lock(&self.writer)
-            .execute(&format!("DELETE FROM {} WHERE id = ?1", self.table), [id])
-            .map(|deleted| deleted > 0)
-            .map_err(backend)
+        self.db.write(|s: &mut dyn SqlSession| {
+            let deleted = s.execute(
+                &format!("DELETE FROM {} WHERE id = $1", self.table),
+                &[SqlValue::Text(id.to_string())],
+            )?;
+            Ok(deleted > 0)
+        })
     }
 
     fn list(&self, query: &ListQuery) -> Result<ResponsePage, StoreError> {
-        let connection = lock(&self.reader);
-        let (data, has_more) = list_page(
-            &connection,
-            &self.table,
-            "created_at",
-            COLUMNS,
-            query,
-            Self::row,
-        )?;
-        Ok(ResponsePage { data, has_more })
+        self.db.read(|s: &mut dyn SqlSession| {
+            let (data, has_more) =
+                paging::list_page(s, &self.table, "created_at", COLUMNS, query, Self::response)?;
+            Ok(ResponsePage { data, has_more })
+        })
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod test_support {
     use super::*;
     use crate::storage::inference_store::Order;
     use serde_json::json;
 
-    fn response(id: &str, created_at: i64) -> StoredResponse {
+    /// Creates `table` as OGX does (`response_object` holding `input` and `messages`) with one
+    /// row, opens it with ogx, and checks that the row reads and the table takes new rows
+    /// after it.
+    pub fn a_table_ogx_created_is_read_and_extended(db: Arc<SqlDatabase>, table: &str) {
+        let object = json!({"id": "resp_ogx", "status": "completed",
+            "input": [{"type": "message", "role": "user", "content": "hi"}],
+            "messages": [{"role": "user", "content": "hi"}]});
+        db.write(|s: &mut dyn SqlSession| {
+            s.execute(
+                &format!(
+                    "CREATE TABLE {table} (id VARCHAR PRIMARY KEY, created_at INTEGER,
+                        model VARCHAR, response_object JSON)"
+                ),
+                &[],
+            )?;
+            s.execute(
+                &format!("INSERT INTO {table} VALUES ('resp_ogx', 3, 'm', $1)"),
+                &[SqlValue::Json(object)],
+            )
+        })
+        .unwrap();
+        let responses = SqlResponseTable::on(db, table).unwrap();
+        let old = responses.get("resp_ogx").unwrap().unwrap();
+        assert_eq!(
+            old.response,
+            json!({"id": "resp_ogx", "status": "completed"})
+        );
+        assert_eq!(old.input[0]["content"], "hi");
+        assert_eq!(old.messages, json!([{"role": "user", "content": "hi"}]));
+        responses.put(&response("resp_new", 4)).unwrap();
+        let query = ListQuery {
+            after: None,
+            limit: 10,
+            order: Order::Asc,
+            model: None,
+        };
+        let ids: Vec<String> = responses
+            .list(&query)
+            .unwrap()
+            .data
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, ["resp_ogx", "resp_new"]);
+    }
+
+    pub fn response(id: &str, created_at: i64) -> StoredResponse {
         StoredResponse {
             id: id.into(),
             created_at,
@@ -261,13 +296,26 @@ mod tests {
             messages: json!([{"role": "user", "content": id}]),
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::response;
+    use super::*;
+    use crate::storage::inference_store::Order;
+    use serde_json::json;
+    use std::path::Path;
+
+    fn open(path: &Path, table: &str) -> Result<SqlResponseTable, TableError> {
+        SqlResponseTable::on(Arc::new(SqlDatabase::open_sqlite(path)?), table)
+    }
 
     #[test]
     fn put_get_list_delete_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sql.db");
         {
-            let table = SqliteResponseTable::open(&path, "responses").unwrap();
+            let table = open(&path, "responses").unwrap();
             for (id, created) in [("a", 5), ("b", 5), ("c", 4)] {
                 table.put(&response(id, created)).unwrap();
             }
@@ -276,7 +324,7 @@ mod tests {
             replaced.response = json!({"id": "a", "status": "completed"});
             table.put(&replaced).unwrap();
         }
-        let table = SqliteResponseTable::open(&path, "responses").unwrap();
+        let table = open(&path, "responses").unwrap();
         let query = |after: Option<&str>, order| ListQuery {
             after: after.map(str::to_string),
             limit: 2,
@@ -301,7 +349,7 @@ mod tests {
             Err(StoreError::UnknownAfter { .. })
         ));
         assert!(matches!(
-            SqliteResponseTable::open(&path, "bad-name"),
+            open(&path, "bad-name"),
             Err(TableError::BadName(_))
         ));
     }
@@ -309,47 +357,7 @@ mod tests {
     #[test]
     fn a_table_ogx_created_is_read_and_extended() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sql_store.db");
-        {
-            let connection = sqlite::open(&path).unwrap();
-            connection
-                .execute_batch(
-                    "CREATE TABLE responses (id TEXT PRIMARY KEY, created_at INTEGER,
-                        model TEXT, response_object JSON);",
-                )
-                .unwrap();
-            let object = json!({"id": "resp_ogx", "status": "completed",
-                "input": [{"type": "message", "role": "user", "content": "hi"}],
-                "messages": [{"role": "user", "content": "hi"}]});
-            connection
-                .execute(
-                    "INSERT INTO responses VALUES ('resp_ogx', 3, 'm', ?1)",
-                    [object.to_string()],
-                )
-                .unwrap();
-        }
-        let table = SqliteResponseTable::open(&path, "responses").unwrap();
-        let old = table.get("resp_ogx").unwrap().unwrap();
-        assert_eq!(
-            old.response,
-            json!({"id": "resp_ogx", "status": "completed"})
-        );
-        assert_eq!(old.input[0]["content"], "hi");
-        assert_eq!(old.messages, json!([{"role": "user", "content": "hi"}]));
-        table.put(&response("resp_new", 4)).unwrap();
-        let query = ListQuery {
-            after: None,
-            limit: 10,
-            order: Order::Asc,
-            model: None,
-        };
-        let ids: Vec<String> = table
-            .list(&query)
-            .unwrap()
-            .data
-            .into_iter()
-            .map(|r| r.id)
-            .collect();
-        assert_eq!(ids, ["resp_ogx", "resp_new"]);
+        let db = Arc::new(SqlDatabase::open_sqlite(&dir.path().join("sql_store.db")).unwrap());
+        test_support::a_table_ogx_created_is_read_and_extended(db, "responses");
     }
 }

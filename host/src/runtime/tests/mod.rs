@@ -68,7 +68,7 @@ fn options(dir: &Path) -> RuntimeOptions {
         search_path: vec![dir.to_path_buf()],
         cache_dir: Some(shared_cache_dir()),
         limits: test_limits(),
-        kv_path: None,
+        kv: None,
         env: EnvLookup::from_pairs([
             ("OGX_TEST_VISIBLE", "visible-value"),
             ("OGX_TEST_HIDDEN", "hidden-value"),
