@@ -1,6 +1,6 @@
 """Storage on PostgreSQL (`kv_postgres` + `sql_postgres`), as an operator who scales out sees it:
-two `ogx` processes on one database serve the same registry, prompts and chat-completion
-history; everything survives a restart; a graceful shutdown under load keeps every completion a
+two `ogx` processes on one database serve the same registry, prompts, chat-completion history
+and Responses API responses (a chain started on one continues on the other); everything survives a restart; a graceful shutdown under load keeps every completion a
 client got an answer for (also on SQLite); a wrong port or password stops start-up with a clear
 message that never shows the password."""
 
@@ -13,9 +13,11 @@ import openai
 import pytest
 
 from mock_openai import answer_for
-from ogx_harness import default_storage_yaml, free_port, vllm_config
+from ogx_harness import MY_MODEL, default_storage_yaml, free_port, vllm_config
 from postgres_server import PASSWORD, USER, PostgresServer, PostgresUnavailable
+from scripted_turns import Turn
 from test_chat_history import MODEL, ask, stored
+from test_responses import RESPONSES_PROVIDER, WEATHER_TOOL, chat_requests
 
 PASSWORD_ENV = {"OGX_TEST_PG_PASSWORD": PASSWORD}
 
@@ -81,6 +83,58 @@ def test_two_replicas_share_registry_prompts_and_history_and_it_survives_a_resta
     again = ogx_server(text, env=PASSWORD_ENV)
     assert again.client().chat.completions.retrieve(plain.id).id == plain.id
     assert again.get(f"/v1/prompts/{prompt_id}").status_code == 200
+
+
+def test_a_response_made_on_one_replica_is_continued_on_the_other(
+        ogx_server, mock_upstream, postgres):
+    database = postgres.new_database()
+    text = vllm_config(mock_upstream.base_url, distro_name="postgres-responses",
+                       apis=("inference", "models", "responses"), models=(MY_MODEL,),
+                       more_providers=RESPONSES_PROVIDER,
+                       more_sections=postgres_storage_yaml(postgres.port, database))
+    first = ogx_server(text, env=PASSWORD_ENV)
+    second = ogx_server(text, env=PASSWORD_ENV)
+    assert "table responses on backend sql_default" in first.output()
+
+    mock_upstream.script(Turn(tool_calls=[("get_weather", {"city": "Paris"})]),
+                         Turn(content="It is sunny in Paris."))
+    call = first.client().responses.create(model=MODEL, input="What is the weather in Paris?",
+                                           tools=[WEATHER_TOOL])
+    [function_call] = call.output
+    assert function_call.type == "function_call"
+
+    # The second replica finds the first one's response and continues its chain, streamed.
+    assert second.client().responses.retrieve(call.id).output[0].call_id == function_call.call_id
+    with second.client().responses.stream(
+            model=MODEL, previous_response_id=call.id, tools=[WEATHER_TOOL],
+            input=[{"type": "function_call_output", "call_id": function_call.call_id,
+                    "output": "sunny"}]) as stream:
+        answer = stream.get_final_response()
+    assert answer.output_text == "It is sunny in Paris."
+    assert answer.previous_response_id == call.id
+    assert chat_requests(mock_upstream)[-1]["messages"] == [
+        {"role": "user", "content": [{"type": "text", "text": "What is the weather in Paris?"}]},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": function_call.call_id, "type": "function",
+             "function": {"name": "get_weather", "arguments": function_call.arguments}}]},
+        {"role": "tool", "tool_call_id": function_call.call_id, "content": "sunny"},
+    ]
+
+    # Both replicas list the chain; the rows are in PostgreSQL; a delete on one is seen by both.
+    for replica in (first, second):
+        listed = replica.client().get("/responses", cast_to=object)
+        assert [r["id"] for r in listed["data"]] == [answer.id, call.id]
+    rows = postgres.psql("SELECT id FROM responses ORDER BY seq", database=database).split()
+    assert rows == [call.id, answer.id]
+    first.client().responses.delete(answer.id)
+    for replica in (first, second):
+        with pytest.raises(openai.NotFoundError):
+            replica.client().responses.retrieve(answer.id)
+
+    for replica in (first, second):
+        replica.stop()
+        assert replica.proc.returncode == 0, replica.output()
+        assert PASSWORD not in replica.output()
 
 
 def test_many_completions_in_one_second_page_exactly_once_on_postgres(

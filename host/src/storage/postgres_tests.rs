@@ -149,6 +149,17 @@ async fn history_pages_rows_of_one_second_exactly_once_with_several_writers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ogx_created_responses_table_is_read_and_extended() {
+    let Some(db) = database().await else { return };
+    // Upper case, as a config may spell it; PostgreSQL folds it.
+    let name = unique("OGX_Responses");
+    blocking(move || {
+        super::responses_store::test_support::a_table_ogx_created_is_read_and_extended(db, &name)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_ogx_created_table_is_read_and_written() {
     let Some(db) = database().await else { return };
     // Upper case, as a config may spell it; PostgreSQL folds it.
