@@ -113,7 +113,7 @@ pub enum StoreError {
     #[error("Record with id='{id}' not found in table '{table}'")]
     UnknownAfter { id: String, table: String },
     /// The database could not be read or written; its reason.
-    #[error("the chat-completion history could not be read: {0}")]
+    #[error("the database could not be read or written: {0}")]
     Backend(String),
 }
 
