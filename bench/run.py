@@ -91,14 +91,15 @@ def log(message: str) -> None:
 @dataclass
 class Paths:
     ogx: Path
+    plugins: Path
     upstream: Path
     oha: Path
 
     @staticmethod
     def from_env() -> "Paths":
         try:
-            return Paths(Path(os.environ["OGX_BENCH_OGX"]), Path(os.environ["OGX_BENCH_UPSTREAM"]),
-                         Path(os.environ["OGX_BENCH_OHA"]))
+            return Paths(Path(os.environ["OGX_BENCH_OGX"]), Path(os.environ["OGX_BENCH_PLUGINS"]),
+                         Path(os.environ["OGX_BENCH_UPSTREAM"]), Path(os.environ["OGX_BENCH_OHA"]))
         except KeyError as e:
             sys.exit(f"bench/run.py: {e.args[0]} is not set; run it through scripts/bench.sh")
 
@@ -330,11 +331,17 @@ class Bench:
                     "AWS_SHARED_CREDENTIALS_FILE": str(state / "no-aws-credentials"),
                     "RUST_LOG": "warn"})
         started = time.monotonic()
-        child = self.procs.start([str(self.paths.ogx), "run", "--port", str(port), str(config)],
-                                 env=env, stdout=subprocess.DEVNULL,
-                                 stderr=open(state / "ogx.log", "w"))
+        log_file = state / "ogx.log"
+        with open(log_file, "w") as stderr:
+            child = self.procs.start([str(self.paths.ogx), "run", "--port", str(port),
+                                      "--plugins-dir", str(self.paths.plugins), str(config)],
+                                     env=env, stdout=subprocess.DEVNULL, stderr=stderr)
         url = f"http://127.0.0.1:{port}"
-        ready = wait_for_200(url + "/v1/models", started + STARTUP_TIMEOUT_S, child)
+        try:
+            ready = wait_for_200(url + "/v1/models", started + STARTUP_TIMEOUT_S, child)
+        except RuntimeError:
+            sys.stderr.write(log_file.read_text()[-4000:])
+            raise
         return child, url, (ready - started) * 1000
 
     def measure_startup(self, upstream: str, round_no: int) -> Startup:

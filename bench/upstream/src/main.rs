@@ -146,7 +146,10 @@ fn error(status: StatusCode, message: &str) -> Response<Body> {
     )
 }
 
-async fn answer(req: Request<Incoming>, options: Arc<Options>) -> Result<Response<Body>, Infallible> {
+async fn answer(
+    req: Request<Incoming>,
+    options: Arc<Options>,
+) -> Result<Response<Body>, Infallible> {
     let route = (req.method().clone(), req.uri().path().to_owned());
     Ok(match (&route.0, route.1.as_str()) {
         (&Method::POST, "/v1/chat/completions" | "/openai/v1/chat/completions") => {
@@ -185,7 +188,12 @@ async fn chat_completion(req: Request<Incoming>, options: &Options) -> Response<
         .await
     {
         Ok(collected) => collected.to_bytes(),
-        Err(e) => return error(StatusCode::BAD_REQUEST, &format!("could not read the body: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                &format!("could not read the body: {e}"),
+            );
+        }
     };
     let request: ChatRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -230,9 +238,15 @@ fn stream_events(model: &str, chunks: usize) -> Vec<Bytes> {
         Bytes::from(format!("data: {chunk}\n\n"))
     };
     let mut events = Vec::with_capacity(chunks + 3);
-    events.push(event(serde_json::json!({"role": "assistant", "content": ""}), None));
+    events.push(event(
+        serde_json::json!({"role": "assistant", "content": ""}),
+        None,
+    ));
     for i in 0..chunks {
-        events.push(event(serde_json::json!({"content": format!("word{i} ")}), None));
+        events.push(event(
+            serde_json::json!({"content": format!("word{i} ")}),
+            None,
+        ));
     }
     events.push(event(serde_json::json!({}), Some("stop")));
     events.push(Bytes::from_static(b"data: [DONE]\n\n"));
