@@ -458,7 +458,7 @@ def print_table(results: Results, args: argparse.Namespace) -> None:
               f"{fmt(median(added), '.3f', ' ms')} |")
     print()
     for peer in args.peer_notes:
-        print(f"peer {peer}")
+        print(f"- peer {peer}")
 
 
 def platform_note() -> str:
