@@ -55,11 +55,12 @@ class GatedUpstream(LoopbackServer):
                 self.send_header("Transfer-Encoding", "chunked")
                 self.end_headers()
                 for index, piece in enumerate(PIECES):
+                    # Recorded before the write, so the client cannot record first.
+                    upstream.record("upstream sends", index)
                     self._event(json.dumps({
                         "id": "chatcmpl-gated", "object": "chat.completion.chunk", "created": 0,
                         "model": "gated", "choices": [{"index": 0, "delta": {"content": piece},
                                                         "finish_reason": None}]}))
-                    upstream.record("upstream sent", index)
                     if not upstream.gates[index].wait(GATE_TIMEOUT_S):
                         upstream.record("upstream gave up waiting for the client", index)
                 self._event("[DONE]")
@@ -118,7 +119,7 @@ def test_each_chunk_reaches_the_client_before_the_upstream_sends_the_next(ogx_se
     conn.close()
 
     expected = [step for index in range(len(PIECES))
-                for step in (("upstream sent", index), ("client received", index))]
+                for step in (("upstream sends", index), ("client received", index))]
     assert upstream.events == expected
     assert payloads[-1] == "[DONE]"
     assert "".join(json.loads(p)["choices"][0]["delta"]["content"]
