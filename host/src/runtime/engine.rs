@@ -44,6 +44,9 @@ pub const TABLE_KEEP_RESIDENT_MAX_BYTES: usize = 64 * 1024;
 /// Slot decommits the pooling allocator gathers into one batch of `madvise` calls, so the
 /// pages that are still returned cost one TLB shoot-down per batch, not one per instance.
 pub const DECOMMIT_BATCH_SIZE: usize = 16;
+/// Plugins loaded at once at start-up, each on its own thread (compilation of one plugin is
+/// itself parallel; this bounds the threads and the memory of many plugins compiling at once).
+pub const MAX_PARALLEL_PLUGIN_LOADS: usize = 8;
 /// Time allowed for `describe` at load time.
 pub const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -251,37 +254,42 @@ impl PluginRuntime {
     }
 }
 
-/// Loads every candidate, each on its own scoped thread with a current-thread tokio runtime
-/// (so start-up works both inside and outside a tokio runtime): compiling or deserializing one
-/// plugin and calling its `describe` does not wait for the others. Results keep the order of
-/// `files`.
+/// Loads every candidate, up to [`MAX_PARALLEL_PLUGIN_LOADS`] at a time, each on its own
+/// scoped thread with a current-thread tokio runtime (so start-up works both inside and
+/// outside a tokio runtime): compiling or deserializing one plugin and calling its `describe`
+/// does not wait for the others. Results keep the order of `files`.
 fn load_in_parallel(
     sandbox: &Sandbox,
     linker: &Linker<HostState>,
     cache: &ComponentCache,
     files: Vec<Candidate>,
 ) -> anyhow::Result<Vec<(PluginEntry, Option<Arc<LoadedPlugin>>)>> {
-    std::thread::scope(|s| {
-        let loading: Vec<_> = files
-            .into_iter()
-            .map(|candidate| {
-                s.spawn(move || {
-                    let rt = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()?;
-                    Ok(rt.block_on(load_plugin(sandbox, linker, cache, candidate)))
+    let mut loaded = Vec::with_capacity(files.len());
+    let mut files = files.into_iter().peekable();
+    while files.peek().is_some() {
+        let batch: Vec<Candidate> = files.by_ref().take(MAX_PARALLEL_PLUGIN_LOADS).collect();
+        std::thread::scope(|s| -> anyhow::Result<()> {
+            let loading: Vec<_> = batch
+                .into_iter()
+                .map(|candidate| {
+                    s.spawn(move || -> anyhow::Result<_> {
+                        let rt = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()?;
+                        Ok(rt.block_on(load_plugin(sandbox, linker, cache, candidate)))
+                    })
                 })
-            })
-            .collect();
-        loading
-            .into_iter()
-            .map(|thread| {
-                thread
+                .collect();
+            for thread in loading {
+                let result = thread
                     .join()
-                    .map_err(|_| anyhow::anyhow!("plugin loading panicked"))?
-            })
-            .collect()
-    })
+                    .map_err(|_| anyhow::anyhow!("plugin loading panicked"))?;
+                loaded.push(result?);
+            }
+            Ok(())
+        })?;
+    }
+    Ok(loaded)
 }
 
 /// Stages 1–7 of `discovery` for one file.
