@@ -44,6 +44,7 @@ pub async fn start_runtime(
             stream_idle_timeout_ms: plugins.limits.stream_idle_timeout_ms,
             cpu_budget_ticks: None,
             max_instances: plugins.limits.max_instances.map(u64::from),
+            keep_resident_kb: None,
         };
     }
     let config_dir = loaded

@@ -76,20 +76,21 @@ impl ComponentCache {
         ComponentCache { dir }
     }
 
-    /// The cache key of `wasm` for `engine`, as hex.
-    pub fn key(engine: &Engine, wasm: &[u8]) -> String {
+    /// The cache key for `engine` of the wasm whose sha256 is `wasm_digest`, as hex.
+    pub fn key(engine: &Engine, wasm_digest: &[u8; 32]) -> String {
         let mut hasher = Sha256Hasher(Sha256::new());
-        hasher.0.update(Sha256::digest(wasm));
+        hasher.0.update(wasm_digest);
         engine.precompile_compatibility_hash().hash(&mut hasher);
         hex::encode(hasher.0.finalize())
     }
 
-    /// The compiled component for `wasm`, from the cache or freshly compiled. Only a compile
-    /// error is an `Err`.
+    /// The compiled component for `wasm` (whose sha256 discovery already computed), from the
+    /// cache or freshly compiled. Only a compile error is an `Err`.
     pub fn load_or_compile(
         &self,
         engine: &Engine,
         wasm: &[u8],
+        wasm_digest: &[u8; 32],
         name: &str,
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
         let dir = match self.usable_dir() {
@@ -106,7 +107,7 @@ impl ComponentCache {
                 return Ok((component, CacheOutcome::Uncached { compile, reason }));
             }
         };
-        let file = dir.join(format!("{}.cwasm", Self::key(engine, wasm)));
+        let file = dir.join(format!("{}.cwasm", Self::key(engine, wasm_digest)));
         let mut stale = None;
         if file.exists() {
             // SAFETY: the file was written by this cache under a key that includes the

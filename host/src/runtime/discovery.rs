@@ -165,11 +165,20 @@ pub fn search_path(
     dirs
 }
 
+/// A `*.wasm` file found on the search path, read once: discovery hashes it to drop copies,
+/// and loading and the compiled-plugin cache reuse the bytes and the digest.
+#[derive(Debug)]
+pub struct Candidate {
+    pub path: PathBuf,
+    /// The file's bytes and their sha256, or why it could not be read (loading reports it).
+    pub contents: Result<(Vec<u8>, [u8; 32]), String>,
+}
+
 /// The `*.wasm` files directly inside each directory, in search-path order (sorted by name
 /// within a directory). Missing or unreadable directories are skipped. A file whose bytes are
 /// identical to one found earlier (the same plugin copied into two directories, or one
 /// directory reached by two paths) is the same plugin: only the first is kept.
-pub fn candidate_files(search_path: &[PathBuf]) -> Vec<PathBuf> {
+pub fn candidate_files(search_path: &[PathBuf]) -> Vec<Candidate> {
     let mut files = Vec::new();
     let mut first_with_content: std::collections::HashMap<[u8; 32], PathBuf> =
         std::collections::HashMap::new();
@@ -184,19 +193,23 @@ pub fn candidate_files(search_path: &[PathBuf]) -> Vec<PathBuf> {
         found.sort();
         for path in found {
             // Unreadable files stay in the list, so loading reports why.
-            if let Ok(bytes) = std::fs::read(&path) {
-                let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
-                if let Some(first) = first_with_content.get(&digest) {
-                    tracing::debug!(
-                        "{} is identical to {}: loaded once",
-                        path.display(),
-                        first.display()
-                    );
-                    continue;
+            let contents = match std::fs::read(&path) {
+                Ok(bytes) => {
+                    let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+                    if let Some(first) = first_with_content.get(&digest) {
+                        tracing::debug!(
+                            "{} is identical to {}: loaded once",
+                            path.display(),
+                            first.display()
+                        );
+                        continue;
+                    }
+                    first_with_content.insert(digest, path.clone());
+                    Ok((bytes, digest))
                 }
-                first_with_content.insert(digest, path.clone());
-            }
-            files.push(path);
+                Err(e) => Err(e.to_string()),
+            };
+            files.push(Candidate { path, contents });
         }
     }
     files

@@ -16,7 +16,7 @@
 
 use super::bindings::{Plugin, PluginPre};
 use super::cache::ComponentCache;
-use super::discovery::{self, PluginCatalog, PluginEntry, PluginLoadError};
+use super::discovery::{self, Candidate, PluginCatalog, PluginEntry, PluginLoadError};
 use super::instance::{HostState, Instance, InstanceFor, LoadedPlugin, ProviderHandles, Sandbox};
 use super::limits::EPOCH_TICK_MS;
 use super::{Descriptor, Provider, RuntimeLimits};
@@ -26,7 +26,7 @@ use crate::imports::http::{ClientOptions, EgressPolicy, OutboundClient};
 use crate::imports::kv::KvStore;
 use crate::imports::logging::PluginLogger;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::{HasData, HasSelf, Linker, ResourceTable};
@@ -38,6 +38,15 @@ pub const CORE_INSTANCES_PER_COMPONENT: u32 = 16;
 pub const MEMORIES_PER_COMPONENT: u32 = 2;
 /// Tables one plugin component may need.
 pub const TABLES_PER_COMPONENT: u32 = 8;
+/// Table memory of a finished instance kept resident and reset in place (tables are small;
+/// see `limits::DEFAULT_KEEP_RESIDENT_KB` for why resetting in place pays).
+pub const TABLE_KEEP_RESIDENT_MAX_BYTES: usize = 64 * 1024;
+/// Slot decommits the pooling allocator gathers into one batch of `madvise` calls, so the
+/// pages that are still returned cost one TLB shoot-down per batch, not one per instance.
+pub const DECOMMIT_BATCH_SIZE: usize = 16;
+/// Plugins loaded at once at start-up, each on its own thread (compilation of one plugin is
+/// itself parallel; this bounds the threads and the memory of many plugins compiling at once).
+pub const MAX_PARALLEL_PLUGIN_LOADS: usize = 8;
 /// Time allowed for `describe` at load time.
 pub const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -138,13 +147,7 @@ impl PluginRuntime {
             };
         let cache = ComponentCache::new(options.cache_dir.clone());
         let files = discovery::candidate_files(&options.search_path);
-        let loaded = run_on_own_runtime(|| async {
-            let mut loaded = Vec::new();
-            for path in files {
-                loaded.push(load_plugin(&sandbox, &linker, &cache, path).await);
-            }
-            loaded
-        })?;
+        let loaded = load_in_parallel(&sandbox, &linker, &cache, files)?;
         let mut entries = Vec::new();
         let mut pres = Vec::new();
         for (entry, pre) in loaded {
@@ -255,24 +258,42 @@ impl PluginRuntime {
     }
 }
 
-/// Runs `make()` to completion on a fresh current-thread tokio runtime in a scoped thread, so
-/// start-up works both inside and outside a tokio runtime.
-fn run_on_own_runtime<F, Fut, R>(make: F) -> anyhow::Result<R>
-where
-    F: FnOnce() -> Fut + Send,
-    Fut: std::future::Future<Output = R>,
-    R: Send,
-{
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            Ok(rt.block_on(make()))
-        })
-        .join()
-        .map_err(|_| anyhow::anyhow!("plugin loading panicked"))?
-    })
+/// Loads every candidate, up to [`MAX_PARALLEL_PLUGIN_LOADS`] at a time, each on its own
+/// scoped thread with a current-thread tokio runtime (so start-up works both inside and
+/// outside a tokio runtime): compiling or deserializing one plugin and calling its `describe`
+/// does not wait for the others. Results keep the order of `files`.
+fn load_in_parallel(
+    sandbox: &Sandbox,
+    linker: &Linker<HostState>,
+    cache: &ComponentCache,
+    files: Vec<Candidate>,
+) -> anyhow::Result<Vec<(PluginEntry, Option<Arc<LoadedPlugin>>)>> {
+    let mut loaded = Vec::with_capacity(files.len());
+    let mut files = files.into_iter().peekable();
+    while files.peek().is_some() {
+        let batch: Vec<Candidate> = files.by_ref().take(MAX_PARALLEL_PLUGIN_LOADS).collect();
+        std::thread::scope(|s| -> anyhow::Result<()> {
+            let loading: Vec<_> = batch
+                .into_iter()
+                .map(|candidate| {
+                    s.spawn(move || -> anyhow::Result<_> {
+                        let rt = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build()?;
+                        Ok(rt.block_on(load_plugin(sandbox, linker, cache, candidate)))
+                    })
+                })
+                .collect();
+            for thread in loading {
+                let result = thread
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("plugin loading panicked"))?;
+                loaded.push(result?);
+            }
+            Ok(())
+        })?;
+    }
+    Ok(loaded)
 }
 
 /// Stages 1–7 of `discovery` for one file.
@@ -280,17 +301,17 @@ async fn load_plugin(
     sandbox: &Sandbox,
     linker: &Linker<HostState>,
     cache: &ComponentCache,
-    path: PathBuf,
+    candidate: Candidate,
 ) -> (PluginEntry, Option<Arc<LoadedPlugin>>) {
     let mut cache_outcome = None;
-    let result = load_stages(sandbox, linker, cache, &path, &mut cache_outcome).await;
+    let result = load_stages(sandbox, linker, cache, &candidate, &mut cache_outcome).await;
     let (outcome, pre) = match result {
         Ok((d, p)) => (Ok(d), Some(p)),
         Err(e) => (Err(e), None),
     };
     (
         PluginEntry {
-            path,
+            path: candidate.path,
             outcome,
             cache: cache_outcome,
         },
@@ -302,27 +323,31 @@ async fn load_stages(
     sandbox: &Sandbox,
     linker: &Linker<HostState>,
     cache: &ComponentCache,
-    path: &Path,
+    candidate: &Candidate,
     cache_outcome: &mut Option<super::cache::CacheOutcome>,
 ) -> Result<(Descriptor, Arc<LoadedPlugin>), PluginLoadError> {
     let engine = &sandbox.engine;
+    let path = candidate.path.as_path();
     let owned = || path.to_path_buf();
-    let bytes = std::fs::read(path).map_err(|e| PluginLoadError::Unreadable {
-        path: owned(),
-        reason: e.to_string(),
-    })?;
-    discovery::check_binary_kind(path, &bytes)?;
+    let (bytes, digest) =
+        candidate
+            .contents
+            .as_ref()
+            .map_err(|reason| PluginLoadError::Unreadable {
+                path: owned(),
+                reason: reason.clone(),
+            })?;
+    discovery::check_binary_kind(path, bytes)?;
     let name = path.file_name().map_or_else(
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    let (component, outcome) =
-        cache
-            .load_or_compile(engine, &bytes, &name)
-            .map_err(|e| PluginLoadError::Compile {
-                path: owned(),
-                reason: format!("{e:#}"),
-            })?;
+    let (component, outcome) = cache
+        .load_or_compile(engine, bytes, digest, &name)
+        .map_err(|e| PluginLoadError::Compile {
+            path: owned(),
+            reason: format!("{e:#}"),
+        })?;
     *cache_outcome = Some(outcome);
     let ty = component.component_type();
     discovery::check_exports(path, ty.exports(engine).map(|(n, _)| n))?;
@@ -406,7 +431,15 @@ fn build_engine(limits: &RuntimeLimits) -> anyhow::Result<Engine> {
         .max_memories_per_component(MEMORIES_PER_COMPONENT)
         .max_tables_per_component(TABLES_PER_COMPONENT)
         .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
-        .max_memory_size(limits.memory_bytes);
+        .max_memory_size(limits.memory_bytes)
+        .linear_memory_keep_resident(limits.keep_resident_bytes)
+        .table_keep_resident(
+            limits
+                .keep_resident_bytes
+                .min(TABLE_KEEP_RESIDENT_MAX_BYTES),
+        )
+        .pagemap_scan(wasmtime::Enabled::Auto)
+        .decommit_batch_size(DECOMMIT_BATCH_SIZE);
     let mut pooled = base_config();
     pooled.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     match Engine::new(&pooled) {

@@ -124,7 +124,9 @@ impl ApiError {
                 tracing::error!("the prompts store failed: {error}");
             }
             ApiError::Store(StoreError::Backend(detail)) => {
-                tracing::error!("a stored-history table (chat completions or responses) failed: {detail}");
+                tracing::error!(
+                    "a stored-history table (chat completions or responses) failed: {detail}"
+                );
             }
             ApiError::Store(StoreError::UnknownAfter { .. }) => {}
             ApiError::BadRequest(_)

@@ -1,12 +1,14 @@
 //! Serving the router: plain HTTP, or HTTPS when the config names a certificate and key
 //! (`server.tls_certfile`, `server.tls_keyfile`), with client certificates required when it
 //! also names a CA (`server.tls_cafile`, mutual TLS). SIGINT and SIGTERM stop accepting and let
-//! requests in flight finish.
+//! requests in flight finish. Accepted connections get TCP_NODELAY, so streamed events leave
+//! as they are written.
 //!
 //! Failures here are start-up failures (a port in use, an unreadable certificate) and name
 //! what to fix; a broken TLS handshake only drops that connection.
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use std::net::SocketAddr;
@@ -44,6 +46,13 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     match tls {
         None => {
+            // TCP_NODELAY: each server-sent event is a small write of its own; with Nagle's
+            // algorithm the second one would wait for the client's (delayed) ACK of the first.
+            let listener = listener.tap_io(|tcp| {
+                if let Err(error) = tcp.set_nodelay(true) {
+                    tracing::debug!("could not set TCP_NODELAY: {error}");
+                }
+            });
             axum::serve(listener, router)
                 .with_graceful_shutdown(shutdown_signal())
                 .await?;
@@ -73,6 +82,9 @@ async fn serve_tls(
             },
             () = &mut shutdown => break,
         };
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!("could not set TCP_NODELAY: {error}");
+        }
         let acceptor = acceptor.clone();
         let service = TowerToHyperService::new(router.clone());
         let watcher = graceful.watcher();

@@ -138,6 +138,28 @@ fn limits_overrides_env_wins_over_config() {
     );
 }
 
+#[test]
+fn keep_resident_memory_comes_from_the_environment_and_may_be_zero() {
+    let default = RuntimeLimits::from_overrides(&Default::default(), |_: &str| None).unwrap();
+    assert_eq!(
+        default.keep_resident_bytes,
+        limits::DEFAULT_KEEP_RESIDENT_KB as usize * 1024
+    );
+    for (raw, bytes) in [("0", 0), ("512", 512 * 1024)] {
+        let env = |n: &str| (n == "OGX_PLUGIN_KEEP_RESIDENT_KB").then(|| raw.to_owned());
+        let l = RuntimeLimits::from_overrides(&Default::default(), env).unwrap();
+        assert_eq!(l.keep_resident_bytes, bytes, "{raw}");
+    }
+    let bad = RuntimeLimits::from_overrides(&Default::default(), |n: &str| {
+        (n == "OGX_PLUGIN_KEEP_RESIDENT_KB").then(|| "-1".to_owned())
+    });
+    assert!(
+        bad.unwrap_err()
+            .to_string()
+            .contains("OGX_PLUGIN_KEEP_RESIDENT_KB")
+    );
+}
+
 #[tokio::test]
 async fn other_version_and_bad_import_fail_with_their_fix() {
     let Some(fixtures) = fixtures_dir() else {

@@ -50,6 +50,7 @@ fn test_limits() -> RuntimeLimits {
         stream_idle_timeout: Duration::from_secs(5),
         cpu_budget_ticks: 100,
         max_instances: 8,
+        ..RuntimeLimits::default()
     }
 }
 
