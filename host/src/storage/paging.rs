@@ -44,8 +44,8 @@ pub fn add_missing_columns<'c>(
     Ok(added)
 }
 
-/// Adds `seq` to a table without it (existing rows numbered in insertion order) and the
-/// `(created_column, seq)` index.
+/// Adds `seq` to a table without it (existing rows numbered in insertion order), the
+/// `(created_column, seq)` index for paging and, on SQLite, the `seq` index for [`last_seq`].
 pub fn add_seq(s: &mut dyn SqlSession, table: &str, created_column: &str) -> Result<(), SqlError> {
     if !s.has_column(table, "seq")? {
         match s.dialect() {
@@ -67,6 +67,14 @@ pub fn add_seq(s: &mut dyn SqlSession, table: &str, created_column: &str) -> Res
         ),
         &[],
     )?;
+    if s.dialect() == Dialect::Sqlite {
+        // [`last_seq`] asks for `MAX(seq)` in every write transaction: without an index of its
+        // own that is a scan of the whole table, and writes slow down as the history grows.
+        s.execute(
+            &format!("CREATE INDEX IF NOT EXISTS {table}_seq ON {table} (seq)"),
+            &[],
+        )?;
+    }
     Ok(())
 }
 
