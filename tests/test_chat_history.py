@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import openai
 import pytest
@@ -152,24 +153,45 @@ def test_a_stream_in_flight_at_sigterm_finishes_and_is_stored(ogx_server, mock_u
     assert [c.id for c in again.client().chat.completions.list().data] == [chunks[0].id]
 
 
-def test_a_db_path_that_cannot_be_created_stops_start_up_naming_the_key(
-        run_ogx, mock_upstream, tmp_path):
-    a_file = tmp_path / "plain-file"
-    a_file.write_text("not a folder")
+def _config_with_sql_db(tmp_path: Path, upstream_url: str, sql_db: Path) -> Path:
     config = tmp_path / "config.yaml"
-    config.write_text(vllm_config(mock_upstream.base_url, distro_name="history-e2e",
+    config.write_text(vllm_config(upstream_url, distro_name="history-e2e",
                                   more_sections=f"""
 storage:
   backends:
     kv_default: {{type: kv_sqlite, db_path: {tmp_path / "kvstore.db"}}}
-    sql_default: {{type: sql_sqlite, db_path: {a_file / "sql_store.db"}}}
+    sql_default: {{type: sql_sqlite, db_path: {sql_db}}}
   stores:
     metadata: {{backend: kv_default, namespace: registry}}
     inference: {{backend: sql_default, table_name: inference_store}}
 """))
+    return config
+
+
+def test_a_db_path_that_cannot_be_created_stops_start_up_naming_the_key(
+        run_ogx, mock_upstream, tmp_path):
+    a_file = tmp_path / "plain-file"
+    a_file.write_text("not a folder")
+    config = _config_with_sql_db(tmp_path, mock_upstream.base_url, a_file / "sql_store.db")
 
     result = run_ogx(["run", "--port", free_port(), config])
 
     assert result.returncode != 0
     assert "storage.backends.sql_default.db_path" in result.output
     assert str(a_file / "sql_store.db") in result.output
+
+
+def test_a_corrupt_db_file_stops_start_up_naming_the_key_and_is_left_as_it_was(
+        run_ogx, mock_upstream, tmp_path):
+    corrupt = tmp_path / "sql_store.db"
+    garbage = b"this is not an SQLite database, " * 512
+    corrupt.write_bytes(garbage)
+    config = _config_with_sql_db(tmp_path, mock_upstream.base_url, corrupt)
+
+    result = run_ogx(["run", "--port", free_port(), config])
+
+    assert result.returncode != 0
+    assert "storage.backends.sql_default.db_path" in result.output
+    assert str(corrupt) in result.output
+    assert "not a database" in result.output
+    assert corrupt.read_bytes() == garbage
