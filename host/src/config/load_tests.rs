@@ -131,6 +131,18 @@ fn the_example_config_loads_with_an_empty_environment() {
         "meta-llama/Llama-3.1-8B-Instruct"
     );
     assert_eq!(c.server.port, 8321);
+    let responses = c
+        .responses
+        .as_ref()
+        .expect("the example enables the Responses API");
+    assert_eq!(
+        (
+            responses.provider_id.as_str(),
+            responses.store.backend.as_str(),
+            responses.store.table_name.as_str()
+        ),
+        ("builtin", "sql_default", "responses")
+    );
     assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     let upstream = load(
         &shipped("example.yaml"),
