@@ -63,7 +63,7 @@ import threading
 import time
 import urllib.request
 from dataclasses import asdict, dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -71,7 +71,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from loopback_server import LoopbackServer
+from loopback_server import LoopbackHandler, LoopbackServer, text_of
 from scripted_turns import Script, Turn
 
 SIGNING_SERVICE = "bedrock"
@@ -149,14 +149,6 @@ class AuthRejected(Exception):
     def __init__(self, status: int, error_type: str, message: str, why: str):
         super().__init__(why)
         self.status, self.error_type, self.message, self.why = status, error_type, message, why
-
-
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
 
 
 def verify_sigv4(method: str, url: str, headers: dict[str, str], body: bytes,
@@ -237,35 +229,12 @@ def verify_sigv4(method: str, url: str, headers: dict[str, str], body: bytes,
     return parsed
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackHandler):
     server: "_Server"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
         if self.server.verbose:
             sys.stderr.write("mock_bedrock: " + (format % args) + "\n")
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            body = b""
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return body
-                body += self.rfile.read(size)
-                self.rfile.readline()
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-    def _send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
 
     def _send_aws_error(self, record: RecordedRequest, status: int, error_type: str,
                         message: str) -> None:
@@ -369,7 +338,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._scripted_turn(record, turn)
             return
         users = [m for m in req["messages"] if isinstance(m, dict) and m.get("role") == "user"]
-        text = _text_of(users[-1].get("content")) if users else ""
+        text = text_of(users[-1].get("content")) if users else ""
         markers = {k: v or "" for k, v in _MARKER.findall(text)}
         if "error" in markers:
             status = int(markers["error"])
@@ -382,7 +351,7 @@ class _Handler(BaseHTTPRequestHandler):
         completion_id = self.server.next_id("chatcmpl-bedrock")
         created = int(time.time())
         model = req.get("model")
-        prompt_tokens = sum(len(_text_of(m.get("content")).split())
+        prompt_tokens = sum(len(text_of(m.get("content")).split())
                             for m in req["messages"] if isinstance(m, dict))
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(answer.split()),
                  "total_tokens": prompt_tokens + len(answer.split())}
@@ -412,43 +381,20 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_chunks(chunks, delay)
 
     def _send_chunks(self, chunks: list[dict], delay: float) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        for payload in [json.dumps(c) for c in chunks] + ["[DONE]"]:
+        self._start_sse()
+        for c in chunks:
             time.sleep(delay)
-            data = f"data: {payload}\n\n".encode()
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-            self.wfile.flush()
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
+            self._send_sse(json.dumps(c))
+        time.sleep(delay)
+        self._end_sse()
 
     def _scripted_turn(self, record: RecordedRequest, turn: Turn) -> None:
-        req = record.json
-        completion_id = self.server.next_id("chatcmpl-bedrock")
-        created = int(time.time())
-        model = req.get("model")
-        usage = turn.usage(sum(len(_text_of(m.get("content")).split())
-                               for m in req["messages"] if isinstance(m, dict)))
+        answer = turn.answer(record.json, self.server.next_id("chatcmpl-bedrock"), "reasoning")
         record.status = 200
-        if not req.get("stream"):
-            self._send_json(200, {
-                "id": completion_id, "object": "chat.completion", "created": created,
-                "model": model, "choices": [{"index": 0, "finish_reason": turn.finish(),
-                                             "message": turn.message("reasoning")}],
-                "usage": usage})
-            return
-
-        def chunk(delta: dict, finish_reason: str | None) -> dict:
-            return {"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                    "model": model,
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
-
-        chunks = turn.chunks(chunk, "reasoning")
-        if (req.get("stream_options") or {}).get("include_usage"):
-            chunks.append({**chunk({}, None), "choices": [], "usage": usage})
-        self._send_chunks(chunks, 0.0)
+        if isinstance(answer, dict):
+            self._send_json(200, answer)
+        else:
+            self._send_chunks(answer, 0.0)
 
     def _foundation_models(self, record: RecordedRequest) -> None:
         query = parse_qs(record.query)

@@ -42,11 +42,11 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from loopback_server import LoopbackServer
+from loopback_server import LoopbackHandler, LoopbackServer, text_of
 from scripted_turns import Script, Turn
 
 DEFAULT_MODELS = ("mock-alpha", "mock-beta")
@@ -89,15 +89,6 @@ def usage_for(prompt_words: int, answer: str) -> dict[str, int]:
             "total_tokens": prompt_words + completion}
 
 
-def _text_of(content: Any) -> str:
-    """A message's text: a string, or the text parts of a content list."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
-
-
 def _markers(text: str) -> dict[str, str]:
     return {name: value or "" for name, value in _MARKER.findall(text)}
 
@@ -117,8 +108,7 @@ class RecordedRequest:
     stream_chunks: list = field(default_factory=list)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(LoopbackHandler):
     server: "_Server"
 
     # -- plumbing --------------------------------------------------------------------------
@@ -136,48 +126,11 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.untrack(self.connection)
 
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            body = b""
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return body
-                body += self.rfile.read(size)
-                self.rfile.readline()
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-    def _send_json(self, status: int, payload: Any) -> None:
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
     def _send_error(self, status: int, message: str, error_type: str = "invalid_request_error",
                     code: str | None = None) -> dict:
         body = {"error": {"message": message, "type": error_type, "param": None, "code": code}}
         self._send_json(status, body)
         return body
-
-    def _start_sse(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-
-    def _send_sse(self, payload: str) -> None:
-        data = f"data: {payload}\n\n".encode()
-        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-        self.wfile.flush()
-
-    def _end_sse(self) -> None:
-        self._send_sse("[DONE]")
-        self.wfile.write(b"0\r\n\r\n")
-        self.wfile.flush()
 
     def _reset_connection(self) -> None:
         """Close abruptly (TCP reset), leaving any chunked body unterminated."""
@@ -256,12 +209,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._scripted_turn(record, turn)
             return
         users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-        text = _text_of(users[-1].get("content")) if users else ""
+        text = text_of(users[-1].get("content")) if users else ""
         answered, delay = self._scripted(record, text)
         if answered:
             return
         answer = answer_for(text)
-        prompt_words = sum(len(_text_of(m.get("content")).split())
+        prompt_words = sum(len(text_of(m.get("content")).split())
                            for m in messages if isinstance(m, dict))
         usage = usage_for(prompt_words, answer)
         completion_id = self.server.next_id("chatcmpl-mock")
@@ -294,32 +247,12 @@ class _Handler(BaseHTTPRequestHandler):
                      _markers(text) else None)
 
     def _scripted_turn(self, record: RecordedRequest, turn: Turn) -> None:
-        req = record.json
-        prompt_words = sum(len(_text_of(m.get("content")).split())
-                           for m in req.get("messages") or [] if isinstance(m, dict))
-        usage = turn.usage(prompt_words)
-        completion_id = self.server.next_id("chatcmpl-mock")
-        created = int(time.time())
-        model = req.get("model")
-        if not req.get("stream"):
-            record.response = {
-                "id": completion_id, "object": "chat.completion", "created": created,
-                "model": model,
-                "choices": [{"index": 0, "finish_reason": turn.finish(), "logprobs": None,
-                             "message": turn.message()}],
-                "usage": usage}
-            self._send_json(200, record.response)
-            return
-
-        def chunk(delta: dict, finish_reason: str | None) -> dict:
-            return {"id": completion_id, "object": "chat.completion.chunk", "created": created,
-                    "model": model, "choices": [{"index": 0, "delta": delta,
-                                                 "finish_reason": finish_reason}]}
-
-        chunks = turn.chunks(chunk)
-        if (req.get("stream_options") or {}).get("include_usage"):
-            chunks.append({**chunk({}, None), "choices": [], "usage": usage})
-        self._stream(record, chunks, 0.0, fail_after=2 if turn.fail_mid_stream else None)
+        answer = turn.answer(record.json, self.server.next_id("chatcmpl-mock"))
+        if isinstance(answer, dict):
+            record.response = answer
+            self._send_json(200, answer)
+        else:
+            self._stream(record, answer, 0.0, fail_after=2 if turn.fail_mid_stream else None)
 
     def _completions(self, record: RecordedRequest) -> None:
         req = record.json

@@ -16,9 +16,12 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from loopback_server import text_of
 
 ChunkFn = Callable[[dict, "str | None"], dict]
 
@@ -79,6 +82,32 @@ class Turn:
                                                       "function": {"arguments": piece}}]}, None))
         out.append(chunk({}, self.finish()))
         return out
+
+    def answer(self, request: dict, completion_id: str,
+               reasoning_key: str = "reasoning_content") -> dict | list[dict]:
+        """The upstream's answer to the chat request `request`: the completion, or for a
+        streamed request its chunks (with a usage chunk last when `stream_options` asks)."""
+        prompt_words = sum(len(text_of(m.get("content")).split())
+                           for m in request.get("messages") or [] if isinstance(m, dict))
+        usage = self.usage(prompt_words)
+        created = int(time.time())
+        model = request.get("model")
+        if not request.get("stream"):
+            return {"id": completion_id, "object": "chat.completion", "created": created,
+                    "model": model,
+                    "choices": [{"index": 0, "finish_reason": self.finish(), "logprobs": None,
+                                 "message": self.message(reasoning_key)}],
+                    "usage": usage}
+
+        def chunk(delta: dict, finish_reason: str | None) -> dict:
+            return {"id": completion_id, "object": "chat.completion.chunk", "created": created,
+                    "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+
+        chunks = self.chunks(chunk, reasoning_key)
+        if (request.get("stream_options") or {}).get("include_usage"):
+            chunks.append({**chunk({}, None), "choices": [], "usage": usage})
+        return chunks
 
     def usage(self, prompt_tokens: int) -> dict:
         words = len((self.content or "").split()) + len((self.reasoning or "").split())
