@@ -17,7 +17,7 @@ use crate::runtime::{PluginRuntime, Provider};
 use crate::server::listen::{self, TlsFiles};
 use crate::server::{AppState, ProviderInfo, router};
 use crate::storage::backends::StorageBackends;
-use crate::storage::inference_store::{InferenceStore, SqlTable, TableError};
+use crate::storage::inference_store::{self, InferenceStore, SqlTable, TableError};
 use crate::storage::kv::KvStore;
 use crate::storage::prompts::PromptStore;
 use crate::storage::registry_store::RegistryStore;
@@ -25,6 +25,7 @@ use crate::storage::responses_store::{ResponsesStore, SqlResponseTable};
 use anyhow::{Context, bail};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The one API whose providers are served by plugins today.
 const PLUGIN_API: &str = "inference";
@@ -142,12 +143,33 @@ async fn open_inference_store(
         })?;
     let queue = usize::try_from(store.max_write_queue_size).unwrap_or(usize::MAX);
     let writers = usize::try_from(store.num_writers).unwrap_or(usize::MAX);
+    let linger = history_write_linger(std::env::var(HISTORY_WRITE_LINGER_ENV).ok())?;
     println!(
         "Chat-completion history: table {} on backend {name} ({} writer(s))",
         store.table_name,
         InferenceStore::writer_count(&table, writers)
     );
-    Ok(InferenceStore::start(Arc::new(table), queue, writers))
+    Ok(InferenceStore::start(
+        Arc::new(table),
+        queue,
+        writers,
+        linger,
+    ))
+}
+
+/// Overrides [`inference_store::DEFAULT_WRITE_LINGER`], in milliseconds (0: commit at once).
+pub const HISTORY_WRITE_LINGER_ENV: &str = "OGX_HISTORY_WRITE_LINGER_MS";
+
+/// The history writers' linger: the default, or `$OGX_HISTORY_WRITE_LINGER_MS`.
+fn history_write_linger(raw: Option<String>) -> anyhow::Result<Duration> {
+    match raw.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(inference_store::DEFAULT_WRITE_LINGER),
+        Some(value) => value.parse().map(Duration::from_millis).map_err(|_| {
+            anyhow::anyhow!(
+                "{HISTORY_WRITE_LINGER_ENV}={value:?} is not a whole number of milliseconds; unset it or give e.g. 10 (0 commits each completion at once)"
+            )
+        }),
+    }
 }
 
 /// Opens the Responses API's store, when `providers.responses` enables the API, on its
@@ -338,8 +360,8 @@ fn print_models(registry: &Registry) {
     }
 }
 
-fn refresh_interval(loaded: &LoadedConfig) -> std::time::Duration {
-    std::time::Duration::from_secs(loaded.config.server.registry_refresh_interval_seconds)
+fn refresh_interval(loaded: &LoadedConfig) -> Duration {
+    Duration::from_secs(loaded.config.server.registry_refresh_interval_seconds)
 }
 
 /// `--port`, else `$OGX_PORT`, else `server.port`, else 8321; `--host`, else `server.host`,
@@ -381,4 +403,36 @@ fn tls_files(loaded: &LoadedConfig) -> Option<TlsFiles> {
 
 fn indent(text: &str) -> String {
     text.lines().map(|line| format!("  {line}\n")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_history_linger_comes_from_the_environment_or_the_default() {
+        assert_eq!(
+            history_write_linger(None).unwrap(),
+            inference_store::DEFAULT_WRITE_LINGER
+        );
+        assert_eq!(
+            history_write_linger(Some(" ".into())).unwrap(),
+            inference_store::DEFAULT_WRITE_LINGER
+        );
+        assert_eq!(
+            history_write_linger(Some("0".into())).unwrap(),
+            Duration::ZERO
+        );
+        assert_eq!(
+            history_write_linger(Some("25".into())).unwrap(),
+            Duration::from_millis(25)
+        );
+        let error = history_write_linger(Some("10ms".into()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("OGX_HISTORY_WRITE_LINGER_MS=\"10ms\""),
+            "{error}"
+        );
+    }
 }

@@ -337,7 +337,12 @@ mod tests {
             ),
             providers: Arc::new(Vec::new()),
             prompts: Arc::new(PromptStore::new(host_kv.namespace("prompts"))),
-            inference_store: Arc::new(InferenceStore::start(Arc::new(table), 1, 1)),
+            inference_store: Arc::new(InferenceStore::start(
+                Arc::new(table),
+                1,
+                1,
+                std::time::Duration::ZERO,
+            )),
             responses: None,
         }
     }

@@ -6,6 +6,13 @@
 //! on a background task for room — nothing is dropped — and the answer goes out all the same;
 //! completions recorded while the queue is full may be stored out of request order.
 //!
+//! **Linger.** A writer that wakes for one completion waits [`DEFAULT_WRITE_LINGER`] (the
+//! `linger` given to [`InferenceStore::start`]; `OGX_HISTORY_WRITE_LINGER_MS` in `ogx run`)
+//! before it commits, so that completions arriving one after another share a transaction:
+//! one commit and one writer wake-up per batch instead of per request. A completion is
+//! therefore readable up to that long after its answer went out. The linger is skipped when
+//! the queue is half full, the batch is full or shutdown has begun.
+//!
 //! **Writers.** `num_writers` tasks on blocking threads are started, but never more than the
 //! backend can use ([`CompletionTable::max_writers`]): SQLite has one write lock per file, so
 //! extra writers would only wait for each other (its single writer commits whole batches
@@ -30,7 +37,7 @@
 use super::sql::SqlError;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -42,6 +49,8 @@ pub const DEFAULT_MAX_WRITE_QUEUE_SIZE: u64 = 10_000;
 pub const DEFAULT_NUM_WRITERS: u64 = 4;
 /// Most completions one writer commits in one transaction.
 pub const MAX_WRITE_BATCH: usize = 256;
+/// How long a writer waits for more completions before committing a batch it has started.
+pub const DEFAULT_WRITE_LINGER: Duration = Duration::from_millis(10);
 /// The pause before a failed batch is tried again; it doubles on each failure.
 pub const RETRY_FIRST_PAUSE: Duration = Duration::from_millis(100);
 /// The longest pause between two tries of a failed batch.
@@ -157,15 +166,41 @@ struct WriteProgress {
     lost: AtomicU64,
     /// Set by shutdown: failing batches get [`SHUTDOWN_WRITE_ATTEMPTS`] more tries.
     closing: AtomicBool,
+    /// Wakes a lingering writer when shutdown begins.
+    closing_signal: (Mutex<()>, Condvar),
+}
+
+impl WriteProgress {
+    fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Relaxed)
+    }
+
+    fn begin_closing(&self) {
+        let _guard = lock(&self.closing_signal.0);
+        self.closing.store(true, Ordering::Relaxed);
+        self.closing_signal.1.notify_all();
+    }
+
+    /// Sleeps `linger`, or less when shutdown begins meanwhile.
+    fn linger(&self, linger: Duration) {
+        let guard = lock(&self.closing_signal.0);
+        let _unused = self
+            .closing_signal
+            .1
+            .wait_timeout_while(guard, linger, |_| !self.is_closing());
+    }
 }
 
 impl InferenceStore {
     /// Starts `min(num_writers, table.max_writers())` writers draining a queue of
-    /// `max_write_queue_size` (both at least 1). Must be called inside a tokio runtime.
+    /// `max_write_queue_size` (both at least 1), each lingering `linger` before it commits a
+    /// batch (see the module docs; zero commits at once). Must be called inside a tokio
+    /// runtime.
     pub fn start(
         table: Arc<dyn CompletionTable>,
         max_write_queue_size: usize,
         num_writers: usize,
+        linger: Duration,
     ) -> Self {
         let (sender, receiver) = mpsc::channel(max_write_queue_size.max(1));
         let receiver = Arc::new(Mutex::new(receiver));
@@ -177,7 +212,7 @@ impl InferenceStore {
                     Arc::clone(&receiver),
                     Arc::clone(&progress),
                 );
-                tokio::task::spawn_blocking(move || drain(&*table, &receiver, &progress))
+                tokio::task::spawn_blocking(move || drain(&*table, &receiver, &progress, linger))
             })
             .collect();
         Self {
@@ -230,7 +265,7 @@ impl InferenceStore {
     /// writes still waiting for room), and reports how many completions were written since
     /// start and how many could not be.
     pub async fn shutdown(&self) -> ShutdownReport {
-        self.progress.closing.store(true, Ordering::Relaxed);
+        self.progress.begin_closing();
         drop(lock(&self.queue).take());
         let writers = std::mem::take(&mut *lock(&self.writers));
         for writer in writers {
@@ -257,12 +292,13 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|error| StoreError::Backend(format!("the read task failed: {error}")))?
 }
 
-/// A writer: takes what is queued (up to a batch), writes it, until the queue is closed and
-/// empty.
+/// A writer: takes what is queued (up to a batch, after lingering for more), writes it,
+/// until the queue is closed and empty.
 fn drain(
     table: &dyn CompletionTable,
     receiver: &Mutex<mpsc::Receiver<StoredCompletion>>,
     progress: &WriteProgress,
+    linger: Duration,
 ) {
     loop {
         let batch = {
@@ -271,16 +307,40 @@ fn drain(
                 return;
             };
             let mut batch = vec![first];
-            while batch.len() < MAX_WRITE_BATCH {
-                match receiver.try_recv() {
-                    Ok(next) => batch.push(next),
-                    Err(_) => break,
-                }
+            take_queued(&mut receiver, &mut batch);
+            if should_linger(&receiver, &batch, progress, linger) {
+                // The lock stays held: other writers would only take single completions.
+                progress.linger(linger);
+                take_queued(&mut receiver, &mut batch);
             }
             batch
         };
         write_with_retries(table, &batch, progress);
     }
+}
+
+/// Moves what is queued into `batch`, up to [`MAX_WRITE_BATCH`], without waiting.
+fn take_queued(receiver: &mut mpsc::Receiver<StoredCompletion>, batch: &mut Vec<StoredCompletion>) {
+    while batch.len() < MAX_WRITE_BATCH {
+        match receiver.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) => break,
+        }
+    }
+}
+
+/// Whether waiting `linger` for more completions is worth it: not when the batch is full,
+/// shutdown is waiting, or the queue is half full (senders would start to wait for room).
+fn should_linger(
+    receiver: &mpsc::Receiver<StoredCompletion>,
+    batch: &[StoredCompletion],
+    progress: &WriteProgress,
+    linger: Duration,
+) -> bool {
+    !linger.is_zero()
+        && batch.len() < MAX_WRITE_BATCH
+        && !progress.is_closing()
+        && receiver.capacity() * 2 >= receiver.max_capacity()
 }
 
 /// Writes `batch`, trying again after each failure with a growing pause: while the server
@@ -302,7 +362,7 @@ fn write_with_retries(
             }
             Err(error) => error,
         };
-        if progress.closing.load(Ordering::Relaxed) {
+        if progress.is_closing() {
             if tries_while_closing == 0 {
                 // Shutdown is waiting: short pauses from here on.
                 pause = RETRY_FIRST_PAUSE;
@@ -358,7 +418,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_makes_writes_wait_and_none_is_lost() {
         let table = Arc::new(Slow(SqlTable::in_memory("t").unwrap()));
-        let store = InferenceStore::start(table.clone(), 1, 2);
+        let store = InferenceStore::start(table.clone(), 1, 2, DEFAULT_WRITE_LINGER);
         let started = std::time::Instant::now();
         for i in 0..30 {
             store.record(completion(&format!("c{i}"), 1, "m"));
@@ -381,7 +441,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested/sql_store.db");
         let table = Arc::new(SqlTable::sqlite(&path, "inference_store").unwrap());
-        let store = InferenceStore::start(table, DEFAULT_MAX_WRITE_QUEUE_SIZE as usize, 4);
+        let store = InferenceStore::start(
+            table,
+            DEFAULT_MAX_WRITE_QUEUE_SIZE as usize,
+            4,
+            DEFAULT_WRITE_LINGER,
+        );
         for i in 0..500 {
             store.record(completion(&format!("c{i}"), i / 100, "m"));
         }
@@ -397,6 +462,71 @@ mod tests {
         let reopened = SqlTable::sqlite(&path, "inference_store").unwrap();
         assert_eq!(walk(&reopened, 100, Order::Asc).len(), 500);
         assert_eq!(reopened.get("late").unwrap(), None);
+    }
+
+    /// A table that counts its transactions.
+    struct Counting {
+        inner: SqlTable,
+        batches: AtomicU64,
+    }
+
+    impl CompletionTable for Counting {
+        fn insert(&self, batch: &[StoredCompletion]) -> Result<(), StoreError> {
+            self.batches.fetch_add(1, Ordering::SeqCst);
+            self.inner.insert(batch)
+        }
+        fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
+            self.inner.list(query)
+        }
+        fn get(&self, id: &str) -> Result<Option<StoredCompletion>, StoreError> {
+            self.inner.get(id)
+        }
+        fn max_writers(&self) -> usize {
+            1
+        }
+    }
+
+    /// Records 20 completions one at a time, 1 ms apart, each after the writer has taken
+    /// the previous one off the queue, unless it is lingering; counts the transactions.
+    async fn transactions_for_twenty_records_one_by_one(linger: Duration) -> u64 {
+        let table = Arc::new(Counting {
+            inner: SqlTable::in_memory("t").unwrap(),
+            batches: AtomicU64::new(0),
+        });
+        let store = InferenceStore::start(table.clone(), 100, 1, linger);
+        let queued = || 100 - lock(&store.queue).as_ref().unwrap().capacity();
+        for i in 0..20 {
+            store.record(completion(&format!("c{i}"), 1, "m"));
+            let started = std::time::Instant::now();
+            // A lingering writer leaves the rest queued; give up waiting after 100 ms.
+            while queued() > 0 && started.elapsed() < Duration::from_millis(100) {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        let report = store.shutdown().await;
+        assert_eq!(
+            report,
+            ShutdownReport {
+                written: 20,
+                lost: 0
+            }
+        );
+        assert_eq!(walk(&table.inner, 100, Order::Asc).len(), 20);
+        table.batches.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn lingering_writers_commit_completions_arriving_one_by_one_together() {
+        // Without a linger each completion is its own transaction; with a long one, the
+        // writer wakes for the first and the other nineteen join its transaction.
+        assert_eq!(
+            transactions_for_twenty_records_one_by_one(Duration::ZERO).await,
+            20
+        );
+        assert_eq!(
+            transactions_for_twenty_records_one_by_one(Duration::from_secs(30)).await,
+            1
+        );
     }
 
     /// A table whose first `failures` inserts fail, as a database that is down for a while.
@@ -435,7 +565,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_batch_is_retried_until_it_is_written() {
         let table = flaky(3);
-        let store = InferenceStore::start(table.clone(), 100, 1);
+        let store = InferenceStore::start(table.clone(), 100, 1, DEFAULT_WRITE_LINGER);
         for i in 0..10 {
             store.record(completion(&format!("c{i}"), 1, "m"));
         }
@@ -453,7 +583,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn shutdown_reports_what_could_not_be_written() {
         let table = flaky(u64::MAX);
-        let store = InferenceStore::start(table.clone(), 100, 1);
+        let store = InferenceStore::start(table.clone(), 100, 1, DEFAULT_WRITE_LINGER);
         for i in 0..7 {
             store.record(completion(&format!("c{i}"), 1, "m"));
         }

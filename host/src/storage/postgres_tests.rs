@@ -6,7 +6,8 @@
 
 use super::backends::KV_POSTGRES_POOL_SIZE;
 use super::inference_store::{
-    CompletionTable, InferenceStore, ListQuery, Order, ShutdownReport, SqlTable, StoredCompletion,
+    CompletionTable, DEFAULT_WRITE_LINGER, InferenceStore, ListQuery, Order, ShutdownReport,
+    SqlTable, StoredCompletion,
 };
 use super::kv::{KvError, KvStore};
 use super::postgres::{self, ConnectError, PgSettings};
@@ -109,7 +110,7 @@ async fn history_pages_rows_of_one_second_exactly_once_with_several_writers() {
     let name = unique("inference");
     let table = Arc::new(blocking(move || SqlTable::on(db, &name)).await.unwrap());
     assert_eq!(InferenceStore::writer_count(&*table, 4), 4);
-    let store = InferenceStore::start(table.clone(), 10, 4);
+    let store = InferenceStore::start(table.clone(), 10, 4, DEFAULT_WRITE_LINGER);
     for i in 0..600 {
         store.record(completion(&format!("c{i:03}"), 1_700_000_000));
     }
