@@ -14,7 +14,8 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ogx::storage::inference_store::{
-    DEFAULT_MAX_WRITE_QUEUE_SIZE, DEFAULT_NUM_WRITERS, InferenceStore, SqlTable, StoredCompletion,
+    DEFAULT_MAX_WRITE_QUEUE_SIZE, DEFAULT_NUM_WRITERS, DEFAULT_WRITE_LINGER, InferenceStore,
+    SqlTable, StoredCompletion,
 };
 use ogx::storage::postgres::{self, PgSettings};
 use ogx::storage::sql::SqlDatabase;
@@ -40,6 +41,7 @@ async fn record_and_drain(table: SqlTable) {
         Arc::new(table),
         DEFAULT_MAX_WRITE_QUEUE_SIZE as usize,
         DEFAULT_NUM_WRITERS as usize,
+        DEFAULT_WRITE_LINGER,
     );
     for i in 0..COMPLETIONS {
         store.record(completion(i));

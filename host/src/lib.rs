@@ -12,4 +12,5 @@ pub mod registry;
 pub mod responses;
 pub mod runtime;
 pub mod server;
+pub mod serving_threads;
 pub mod storage;

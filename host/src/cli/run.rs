@@ -16,6 +16,7 @@ use crate::registry::Registry;
 use crate::runtime::{PluginRuntime, Provider};
 use crate::server::listen::{self, TlsFiles};
 use crate::server::{AppState, ProviderInfo, router};
+use crate::serving_threads;
 use crate::storage::backends::StorageBackends;
 use crate::storage::inference_store::{self, InferenceStore, SqlTable, TableError};
 use crate::storage::kv::KvStore;
@@ -31,6 +32,8 @@ use std::time::Duration;
 const PLUGIN_API: &str = "inference";
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    // Before any outbound client is built: each has a pool per serving thread.
+    let serving_threads = serving_threads::configure(|name| std::env::var(name).ok())?;
     let loaded =
         config::load(&args.config, &|name| std::env::var(name).ok()).map_err(anyhow::Error::new)?;
     println!(
@@ -85,8 +88,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     };
     let tls = tls_files(&loaded);
     let scheme = if tls.is_some() { "https" } else { "http" };
+    let threads = match tls {
+        None => format!("{serving_threads} serving thread(s)"),
+        Some(_) => "the shared runtime".to_owned(),
+    };
     println!(
-        "Listening on {scheme}://{}",
+        "Listening on {scheme}://{} ({threads})",
         listener.local_addr().unwrap_or(address)
     );
     let state = AppState {

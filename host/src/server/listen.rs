@@ -4,11 +4,17 @@
 //! requests in flight finish. Accepted connections get TCP_NODELAY, so streamed events leave
 //! as they are written.
 //!
+//! Plain HTTP is served by [`crate::serving_threads`]: each thread runs its own single-threaded
+//! runtime accepting from the same socket, so a connection lives on one thread. HTTPS is
+//! served on the calling (multi-threaded) runtime.
+//!
 //! Failures here are start-up failures (a port in use, an unreadable certificate) and name
 //! what to fix; a broken TLS handshake only drops that connection.
 
+use crate::serving_threads;
 use axum::Router;
 use axum::serve::ListenerExt;
+use futures::StreamExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use std::net::SocketAddr;
@@ -45,20 +51,81 @@ pub async fn serve(
     tls: Option<TlsFiles>,
 ) -> anyhow::Result<()> {
     match tls {
-        None => {
-            // TCP_NODELAY: each server-sent event is a small write of its own; with Nagle's
-            // algorithm the second one would wait for the client's (delayed) ACK of the first.
-            let listener = listener.tap_io(|tcp| {
-                if let Err(error) = tcp.set_nodelay(true) {
-                    tracing::debug!("could not set TCP_NODELAY: {error}");
-                }
-            });
-            axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown_signal())
-                .await?;
-        }
-        Some(files) => serve_tls(listener, router, tls_config(&files)?).await?,
+        None => serve_on_threads(listener, router).await,
+        Some(files) => serve_tls(listener, router, tls_config(&files)?).await,
     }
+}
+
+/// Plain HTTP on [`serving_threads::count`] threads, each with a single-threaded runtime and
+/// its own handle on the listening socket. The calling runtime waits for the shutdown signal,
+/// tells every thread, and returns once each has finished its requests in flight.
+async fn serve_on_threads(listener: TcpListener, router: Router) -> anyhow::Result<()> {
+    let listener = listener.into_std()?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut threads = Vec::new();
+    for index in 1..=serving_threads::count() {
+        let listener = listener.try_clone()?;
+        let (router, mut stopped) = (router.clone(), stopped.clone());
+        let (done, finished) = tokio::sync::oneshot::channel();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| anyhow::anyhow!("cannot start serving thread {index}: {e}"))?;
+        std::thread::Builder::new()
+            .name(format!("ogx-serve-{index}"))
+            .spawn(move || {
+                serving_threads::enter(index);
+                let served = runtime.block_on(async move {
+                    let listener = TcpListener::from_std(listener)?;
+                    let stop = async move {
+                        let _ = stopped.wait_for(|stop| *stop).await;
+                    };
+                    serve_plain(listener, router, stop).await
+                });
+                let _ = done.send(served);
+            })
+            .map_err(|e| anyhow::anyhow!("cannot start serving thread {index}: {e}"))?;
+        threads.push(finished);
+    }
+    drop(stopped);
+    let mut running: futures::stream::FuturesUnordered<_> = threads.into_iter().collect();
+    let mut outcome = Ok(());
+    // A thread that ends before the signal (it cannot serve) stops the others too.
+    tokio::select! {
+        () = shutdown_signal() => {}
+        Some(early) = running.next() => outcome = thread_outcome(early),
+    }
+    let _ = stop.send(true);
+    while let Some(finished) = running.next().await {
+        if let Err(error) = thread_outcome(finished) {
+            outcome = outcome.and(Err(error));
+        }
+    }
+    outcome
+}
+
+fn thread_outcome(
+    finished: Result<anyhow::Result<()>, tokio::sync::oneshot::error::RecvError>,
+) -> anyhow::Result<()> {
+    finished.unwrap_or_else(|_| Err(anyhow::anyhow!("a serving thread stopped unexpectedly")))
+}
+
+/// Serves plain HTTP on `listener` until `stop` resolves, then lets requests in flight finish.
+async fn serve_plain(
+    listener: TcpListener,
+    router: Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    // TCP_NODELAY: each server-sent event is a small write of its own; with Nagle's
+    // algorithm the second one would wait for the client's (delayed) ACK of the first.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!("could not set TCP_NODELAY: {error}");
+        }
+    });
+    axum::serve(listener, router)
+        .with_graceful_shutdown(stop)
+        .await?;
     Ok(())
 }
 

@@ -8,6 +8,7 @@ use super::{
     Auth, ClientOptions, Framing, HOP_BY_HOP_HEADERS, HttpError, MAX_REDIRECTS, OutboundRequest,
     OutboundResponse,
 };
+use crate::serving_threads;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use reqwest::Url;
@@ -21,10 +22,12 @@ use tokio::time::Instant;
 #[error("{0}")]
 pub struct ClientSetupError(String);
 
-/// One provider's pooled outbound client.
+/// One provider's pooled outbound client: one connection pool per serving thread (and one
+/// for every other thread), so a pooled connection is driven by the thread that uses it
+/// (see [`crate::serving_threads`]).
 #[derive(Clone)]
 pub struct OutboundClient {
-    client: reqwest::Client,
+    clients: Arc<[reqwest::Client]>,
     policy: Arc<EgressPolicy>,
     options: Arc<ClientOptions>,
 }
@@ -71,35 +74,20 @@ impl OutboundClient {
             }
             certificates.extend(bundle);
         }
-        let redirect_policy = Arc::clone(&policy);
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .connect_timeout(options.connect_timeout)
-            .dns_resolver(egress::PolicyResolver {
-                allow_link_local: policy.allows_link_local(),
-            })
-            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                if attempt.previous().len() > MAX_REDIRECTS {
-                    return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
-                }
-                match redirect_policy.check_url(attempt.url()) {
-                    Ok(()) => attempt.follow(),
-                    Err(denied) => attempt.error(RedirectRefused(denied.to_string())),
-                }
-            }))
-            .tls_certs_merge(certificates)
-            .build()
-            .map_err(|error| {
-                ClientSetupError(format!(
-                    "cannot start the HTTP client: {}",
-                    error_chain(&error)
-                ))
-            })?;
+        let clients = (0..=serving_threads::count())
+            .map(|_| build_client(&policy, &options, certificates.clone()))
+            .collect::<Result<_, _>>()?;
         Ok(OutboundClient {
-            client,
+            clients,
             policy,
             options: Arc::new(options),
         })
+    }
+
+    /// The client of the calling thread's pool.
+    fn client(&self) -> &reqwest::Client {
+        let index = serving_threads::current();
+        self.clients.get(index).unwrap_or(&self.clients[0])
     }
 
     /// The policy requests are checked against.
@@ -117,7 +105,7 @@ impl OutboundClient {
         } = self.prepare(request).await?;
         let exchange = async {
             let mut response = self
-                .client
+                .client()
                 .execute(request)
                 .await
                 .map_err(|e| map_reqwest_error(&e, &host))?;
@@ -170,7 +158,8 @@ impl OutboundClient {
             deadline,
             total,
         } = self.prepare(request).await?;
-        let response = match tokio::time::timeout_at(deadline, self.client.execute(request)).await {
+        let response = match tokio::time::timeout_at(deadline, self.client().execute(request)).await
+        {
             Ok(result) => result.map_err(|error| map_reqwest_error(&error, &host))?,
             Err(_) => return Err(timed_out(&host, total)),
         };
@@ -295,6 +284,38 @@ impl std::error::Error for RedirectRefused {}
 
 /// The plugin's headers, checked, with hop-by-hop (and, when the host authenticates,
 /// `authorization`) headers removed. Errors name the header, never its value.
+/// One pooled reqwest client with the egress policy's resolver and redirect check.
+fn build_client(
+    policy: &Arc<EgressPolicy>,
+    options: &ClientOptions,
+    certificates: Vec<reqwest::Certificate>,
+) -> Result<reqwest::Client, ClientSetupError> {
+    let redirect_policy = Arc::clone(policy);
+    reqwest::Client::builder()
+        .no_proxy()
+        .connect_timeout(options.connect_timeout)
+        .dns_resolver(egress::PolicyResolver {
+            allow_link_local: policy.allows_link_local(),
+        })
+        .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() > MAX_REDIRECTS {
+                return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+            }
+            match redirect_policy.check_url(attempt.url()) {
+                Ok(()) => attempt.follow(),
+                Err(denied) => attempt.error(RedirectRefused(denied.to_string())),
+            }
+        }))
+        .tls_certs_merge(certificates)
+        .build()
+        .map_err(|error| {
+            ClientSetupError(format!(
+                "cannot start the HTTP client: {}",
+                error_chain(&error)
+            ))
+        })
+}
+
 fn build_headers(
     headers: &[(String, String)],
     strip_authorization: bool,
