@@ -36,6 +36,8 @@ find_oha() {
 }
 
 # Peers (--peers): the versions the README's table was made with; the environment may name others.
+# LiteLLM 1.108.7: the later releases' [proxy] extra (1.108.9 to 1.110.2 on 2026-11-25) pinned
+# litellm-enterprise, litellm-proxy-extras or litellm-proxy versions pip could not find.
 PEER_OGX_VERSION="${OGX_BENCH_PEER_OGX_VERSION:-1.5.0}"
 PEER_LITELLM_VERSION="${OGX_BENCH_PEER_LITELLM_VERSION:-1.108.7}"
 # Outside the repo, kept between runs (a venv per peer and version: about 235 MB and 730 MB).
