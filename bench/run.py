@@ -10,6 +10,13 @@ medians over the rounds. Also: one-at-a-time latency, streaming time to the firs
 start-up time to the first 200 on /v1/models (cold and warm plugin cache), idle and peak RSS,
 CPU time of the ogx process per request (from /proc).
 
+With `--peer-ogx` / `--peer-litellm` (scripts/bench.sh --peers installs them), OGX (Python) and
+the LiteLLM proxy are started in each round against the same upstream (see bench/peers.py) and
+measured in the same rounds, interleaved with the other targets: one at a time, at the rates up
+to `--peer-max-rate` (past their saturation a fixed rate only queues) and at saturation. Their start-up
+time, idle RSS and CPU per request are measured too (their whole process group), and the table
+gives ogx's saturation over theirs.
+
 Standard library only. Every process it starts is stopped on exit, also on Ctrl-C or an error.
 Paths come from the environment scripts/bench.sh sets (see `Paths`)."""
 from __future__ import annotations
@@ -30,6 +37,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import peers
+from peers import SQLITE_STORAGE, UPSTREAM_MODEL, VLLM_PROVIDER, PeerSpec
+
 DEFAULT_RATES = (100, 500, 1000, 2000, 5000)
 DEFAULT_ROUNDS = 3
 DEFAULT_SECONDS = 10.0
@@ -42,16 +52,38 @@ SERIAL_REQUESTS = 2000
 TTFB_REQUESTS = 300
 STARTUP_TIMEOUT_S = 60.0
 RSS_SAMPLE_INTERVAL_S = 0.05
+# After the first 200, before idle RSS is read.
+IDLE_SETTLE_S = 0.5
+# SIGTERM, then SIGKILL after this long.
+STOP_TIMEOUT_S = 15.0
+# Peers (Python servers, a few hundred requests/s at best): the highest fixed rate they are run
+# at, one-at-a-time requests and warm-up requests per round.
+PEER_MAX_RATE = 500
+PEER_SERIAL_REQUESTS = 300
+PEER_WARMUP_REQUESTS = 100
+# The warm-up before each round's loads.
+WARMUP_REQUESTS = 500
+WARMUP_CONNECTIONS = 8
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 CHAT_BODY = {"messages": [{"role": "user", "content": "What is the answer?"}],
              "max_tokens": 16}
-UPSTREAM_MODEL = "bench-model"
-TARGETS = {  # name -> (which server, model sent)
-    "upstream": ("upstream", UPSTREAM_MODEL),
-    "ogx vllm": ("ogx", f"vllm/{UPSTREAM_MODEL}"),
-    "ogx bedrock": ("ogx", f"bedrock/{UPSTREAM_MODEL}"),
-}
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one load goes to: a server (by key) and the model and headers each request sends."""
+    name: str
+    server: str
+    model: str
+    headers: tuple[tuple[str, str], ...] = ()
+    peer: bool = False
+
+
+FLOOR = "upstream"
+OGX_TARGETS = (Target("ogx vllm", "ogx", f"vllm/{UPSTREAM_MODEL}"),
+               Target("ogx bedrock", "ogx", f"bedrock/{UPSTREAM_MODEL}"))
+BASE_TARGETS = (Target(FLOOR, "upstream", UPSTREAM_MODEL),) + OGX_TARGETS
 
 CONFIG = """\
 version: 2
@@ -59,24 +91,14 @@ distro_name: ogx-bench
 apis: [inference, models]
 providers:
   inference:
-    - provider_id: vllm
-      provider_type: remote::vllm
-      config:
-        base_url: {upstream}/v1
+""" + VLLM_PROVIDER + """\
     - provider_id: bedrock
       provider_type: remote::bedrock
       config:
         region_name: us-west-2
         aws_access_key_id: AKIAOGXBENCHMARK0001
         aws_secret_access_key: bench/secret/key/not/checked
-storage:
-  backends:
-    kv_default: {{type: kv_sqlite, db_path: {state}/kvstore.db}}
-    sql_default: {{type: sql_sqlite, db_path: {state}/sql_store.db}}
-  stores:
-    metadata: {{namespace: registry, backend: kv_default}}
-    inference: {{table_name: inference_store, backend: sql_default}}
-    prompts: {{namespace: prompts, backend: kv_default}}
+""" + SQLITE_STORAGE + """\
 registered_resources:
   models:
     - {{model_id: {model}, provider_id: vllm, provider_model_id: {model}, model_type: llm}}
@@ -111,33 +133,53 @@ def free_port() -> int:
 
 
 class Processes:
-    """Every child started, stopped (SIGTERM, then SIGKILL) by `stop_all`."""
+    """Every child started, stopped (SIGTERM, then SIGKILL) by `stop` or `stop_all`. A child
+    started with `group=True` leads its own process group (a Python server may fork workers):
+    the signals go to the whole group, and whatever is left of it is killed."""
 
     def __init__(self) -> None:
         self.children: list[subprocess.Popen] = []
+        self.groups: set[int] = set()
 
-    def start(self, argv: list[str], **kwargs) -> subprocess.Popen:
-        child = subprocess.Popen(argv, **kwargs)
+    def start(self, argv: list[str], group: bool = False, **kwargs) -> subprocess.Popen:
+        child = subprocess.Popen(argv, start_new_session=group, **kwargs)
         self.children.append(child)
+        if group:
+            self.groups.add(child.pid)
         return child
 
-    @staticmethod
-    def stop(child: subprocess.Popen) -> None:
+    def stop(self, child: subprocess.Popen) -> None:
+        group = child.pid in self.groups
         if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
+            self._signal(child, signal.SIGTERM, group)
             try:
-                child.wait(timeout=15)
+                child.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
-                child.kill()
+                self._signal(child, signal.SIGKILL, group)
                 child.wait()
+        if group:
+            self._signal(child, signal.SIGKILL, group)
+            self.groups.discard(child.pid)
+        if child in self.children:
+            self.children.remove(child)
+
+    @staticmethod
+    def _signal(child: subprocess.Popen, sig: int, group: bool) -> None:
+        try:
+            if group:
+                os.killpg(child.pid, sig)
+            else:
+                child.send_signal(sig)
+        except ProcessLookupError:
+            pass
 
     def stop_all(self) -> None:
-        for child in reversed(self.children):
+        for child in reversed(list(self.children)):
             self.stop(child)
-        self.children.clear()
 
 
-def wait_for_200(url: str, deadline: float, child: subprocess.Popen | None = None) -> float:
+def wait_for_200(url: str, deadline: float, child: subprocess.Popen | None = None,
+                 headers: dict[str, str] | None = None) -> float:
     """Polls GET `url` until a 200; returns the time it came. Fails if `child` exits."""
     host, port, path = split_url(url)
     while time.monotonic() < deadline:
@@ -145,7 +187,7 @@ def wait_for_200(url: str, deadline: float, child: subprocess.Popen | None = Non
             raise RuntimeError(f"{url}: the server exited with {child.returncode}")
         try:
             conn = http.client.HTTPConnection(host, port, timeout=2)
-            conn.request("GET", path)
+            conn.request("GET", path, headers=headers or {})
             response = conn.getresponse()
             response.read()
             conn.close()
@@ -157,6 +199,23 @@ def wait_for_200(url: str, deadline: float, child: subprocess.Popen | None = Non
     raise RuntimeError(f"{url} did not answer 200 within {STARTUP_TIMEOUT_S}s")
 
 
+def check_chat(url: str, target: Target) -> None:
+    """One non-streaming chat completion through `target`; fails unless it is a 200."""
+    host, port, _ = split_url(url)
+    conn = http.client.HTTPConnection(host, port, timeout=30)
+    try:
+        conn.request("POST", "/v1/chat/completions",
+                     body=json.dumps({"model": target.model, **CHAT_BODY}),
+                     headers={"Content-Type": "application/json", **dict(target.headers)})
+        response = conn.getresponse()
+        body = response.read()
+    finally:
+        conn.close()
+    if response.status != 200:
+        raise RuntimeError(f"POST /v1/chat/completions as {target.model!r}: HTTP "
+                           f"{response.status}: {body[:300].decode(errors='replace')}")
+
+
 def split_url(url: str) -> tuple[str, int, str]:
     rest = url.removeprefix("http://")
     hostport, _, path = rest.partition("/")
@@ -164,32 +223,67 @@ def split_url(url: str) -> tuple[str, int, str]:
     return host, int(port), "/" + path
 
 
-def read_proc(pid: int) -> tuple[float, int, int]:
-    """(CPU seconds user+system, RSS KiB, peak RSS KiB) of `pid`."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
-    rss = hwm = 0
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1])
-            elif line.startswith("VmHWM:"):
-                hwm = int(line.split()[1])
-    return cpu, rss, hwm
+def read_proc(pid: int) -> tuple[float, int]:
+    """(CPU seconds user+system, RSS KiB) of `pid`; zeros when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        rss = 0
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0, 0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK, rss
+
+
+def group_pids(pgid: int) -> list[int]:
+    """The processes in process group `pgid` (from /proc)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[2]) == pgid:
+            pids.append(int(entry))
+    return pids
+
+
+@dataclass
+class Server:
+    """A server loads go to. With `process`, its CPU time and RSS are measured: of that process,
+    or with `group`, summed over its process group (a peer's workers)."""
+    url: str
+    process: subprocess.Popen | None = None
+    group: bool = False
+
+    def pids(self) -> list[int]:
+        if self.process is None:
+            return []
+        return group_pids(self.process.pid) if self.group else [self.process.pid]
+
+    def usage(self) -> tuple[float, int]:
+        """(CPU seconds, RSS KiB) summed over its processes."""
+        samples = [read_proc(pid) for pid in self.pids()]
+        return sum(s[0] for s in samples), sum(s[1] for s in samples)
 
 
 class RssSampler:
-    """The largest RSS of `pid` while in the `with` block."""
+    """The largest RSS of `server` while in the `with` block."""
 
-    def __init__(self, pid: int) -> None:
-        self.pid, self.peak_kib = pid, 0
+    def __init__(self, server: Server) -> None:
+        self.server, self.peak_kib = server, 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak_kib = max(self.peak_kib, read_proc(self.pid)[1])
+            self.peak_kib = max(self.peak_kib, self.server.usage()[1])
             self._stop.wait(RSS_SAMPLE_INTERVAL_S)
 
     def __enter__(self) -> "RssSampler":
@@ -199,7 +293,7 @@ class RssSampler:
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak_kib = max(self.peak_kib, read_proc(self.pid)[1])
+        self.peak_kib = max(self.peak_kib, self.server.usage()[1])
 
 
 @dataclass
@@ -215,11 +309,13 @@ class Load:
     peak_rss_mib: float | None = None
 
 
-def run_oha(oha: Path, url: str, model: str, *, rate: int | None, connections: int,
+def run_oha(oha: Path, url: str, target: Target, *, rate: int | None, connections: int,
             seconds: float | None = None, requests: int | None = None) -> dict:
-    body = json.dumps({"model": model, **CHAT_BODY})
+    body = json.dumps({"model": target.model, **CHAT_BODY})
     argv = [str(oha), "--no-tui", "--output-format", "json", "-m", "POST",
             "-H", "Content-Type: application/json", "-d", body, "-c", str(connections)]
+    for name, value in target.headers:
+        argv += ["-H", f"{name}: {value}"]
     if seconds is not None:
         argv += ["-z", f"{seconds}s", "-w"]
     if requests is not None:
@@ -247,15 +343,14 @@ def summarize(report: dict) -> Load:
                 requests=sum(codes.values()))
 
 
-def measured(oha: Path, target: str, urls: dict[str, str], ogx_pid: int, **load) -> Load:
-    server, model = TARGETS[target]
-    url = urls[server] + "/v1/chat/completions"
-    if server != "ogx":
-        return summarize(run_oha(oha, url, model, **load))
-    cpu_before = read_proc(ogx_pid)[0]
-    with RssSampler(ogx_pid) as rss:
-        result = summarize(run_oha(oha, url, model, **load))
-    cpu = read_proc(ogx_pid)[0] - cpu_before
+def measured(oha: Path, target: Target, server: Server, **load) -> Load:
+    url = server.url + "/v1/chat/completions"
+    if server.process is None:
+        return summarize(run_oha(oha, url, target, **load))
+    cpu_before = server.usage()[0]
+    with RssSampler(server) as rss:
+        result = summarize(run_oha(oha, url, target, **load))
+    cpu = server.usage()[0] - cpu_before
     if result.requests:
         result.cpu_us_per_request = cpu / result.requests * 1e6
     result.peak_rss_mib = rss.peak_kib / 1024
@@ -292,11 +387,23 @@ class Startup:
 
 
 @dataclass
+class PeerStartup:
+    """A peer's start to the first 200 on /v1/models, and its RSS idle just after."""
+    ms: float
+    idle_rss_mib: float
+
+
+@dataclass
 class Results:
     loads: dict[tuple[str, str], list[Load]] = field(default_factory=dict)
     added: dict[tuple[str, str], list[tuple[float, float]]] = field(default_factory=dict)
     ttfb: dict[str, list[float]] = field(default_factory=dict)
     startups: list[Startup] = field(default_factory=list)
+    peer_startups: dict[str, list[PeerStartup]] = field(default_factory=dict)
+    # (ogx target, peer) -> ogx's saturation QPS over the peer's, one per round.
+    saturation_ratios: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+    # Lines printed under the table (peers skipped or failed).
+    notes: list[str] = field(default_factory=list)
 
     def add(self, target: str, case: str, load: Load) -> None:
         self.loads.setdefault((target, case), []).append(load)
@@ -308,6 +415,7 @@ class Bench:
         self.procs = Processes()
         self.work = Path(tempfile.mkdtemp(prefix="ogx-bench-"))
         self.results = Results()
+        self.peers: list[PeerSpec] = list(args.peers)
 
     def start_upstream(self) -> str:
         port = free_port()
@@ -344,14 +452,63 @@ class Bench:
             raise
         return child, url, (ready - started) * 1000
 
+    def start_peer(self, spec: PeerSpec, upstream: str, state: Path) -> tuple[Target, Server]:
+        """Starts a peer in its own process group, waits for its first 200 on /v1/models,
+        reads its idle RSS, checks one chat completion; fails with its log's last lines."""
+        port = free_port()
+        launch = peers.launch(spec, upstream, port, state)
+        target = Target(spec.name, spec.name, launch.model, tuple(launch.headers.items()),
+                        peer=True)
+        log_file = state / "server.log"
+        started = time.monotonic()
+        with open(log_file, "w") as out:
+            child = self.procs.start(launch.argv, group=True, env=launch.env, cwd=state,
+                                     stdin=subprocess.DEVNULL, stdout=out,
+                                     stderr=subprocess.STDOUT)
+        server = Server(f"http://127.0.0.1:{port}", child, group=True)
+        try:
+            ready = wait_for_200(server.url + "/v1/models", started + STARTUP_TIMEOUT_S, child,
+                                 launch.headers)
+            time.sleep(IDLE_SETTLE_S)
+            idle_kib = server.usage()[1]
+            check_chat(server.url, target)
+        except (RuntimeError, OSError) as e:
+            self.procs.stop(child)
+            last = log_file.read_text(errors="replace").strip().splitlines()[-15:]
+            sys.stderr.write("\n".join(last) + "\n")
+            said = f" (its log ends: {last[-1].strip()[:200]})" if last else ""
+            raise RuntimeError(f"{e}{said}") from e
+        self.results.peer_startups.setdefault(spec.name, []).append(
+            PeerStartup((ready - started) * 1000, idle_kib / 1024))
+        return target, server
+
+    def start_peers(self, upstream: str, round_no: int) -> tuple[list[Target], dict[str, Server]]:
+        """Starts every peer still in the run; one that fails is reported and left out."""
+        targets, servers = [], {}
+        for spec in list(self.peers):
+            log(f"round {round_no}: starting {spec.name}")
+            try:
+                target, server = self.start_peer(spec, upstream,
+                                                 self.work / f"{spec.kind}-{round_no}")
+            except RuntimeError as e:
+                log(f"  {e}; left out of the rest of the run")
+                self.results.notes.append(f"{spec.name}: left out from round {round_no}: {e}")
+                self.peers.remove(spec)
+                continue
+            startup = self.results.peer_startups[spec.name][-1]
+            log(f"  first 200 after {startup.ms:.0f} ms, idle RSS {startup.idle_rss_mib:.1f} MiB")
+            targets.append(target)
+            servers[target.server] = server
+        return targets, servers
+
     def measure_startup(self, upstream: str, round_no: int) -> Startup:
         cache = self.work / f"cache-{round_no}"
         cold_child, _, cold = self.start_ogx(upstream, cache, self.work / f"cold-{round_no}")
-        Processes.stop(cold_child)
+        self.procs.stop(cold_child)
         warm_child, _, warm = self.start_ogx(upstream, cache, self.work / f"warm-{round_no}")
-        time.sleep(0.5)
+        time.sleep(IDLE_SETTLE_S)
         idle = read_proc(warm_child.pid)[1] / 1024
-        Processes.stop(warm_child)
+        self.procs.stop(warm_child)
         return Startup(cold, warm, idle)
 
     def run(self) -> None:
@@ -367,43 +524,80 @@ class Bench:
                 f"idle RSS {startup.idle_rss_mib:.1f} MiB")
             ogx, ogx_url, _ = self.start_ogx(upstream, self.work / "cache-load",
                                              self.work / f"load-{round_no}")
-            urls = {"upstream": upstream, "ogx": ogx_url}
+            peer_targets, servers = self.start_peers(upstream, round_no)
+            servers.update({"upstream": Server(upstream), "ogx": Server(ogx_url, ogx)})
+            targets = list(BASE_TARGETS) + peer_targets
             # Warm the connection pools and the allocator before measuring.
-            for target in TARGETS:
-                measured(self.paths.oha, target, urls, ogx.pid, rate=None, connections=8,
-                         requests=500)
-            self.round(round_no, urls, ogx.pid)
-            Processes.stop(ogx)
+            for target in targets:
+                requests = PEER_WARMUP_REQUESTS if target.peer else WARMUP_REQUESTS
+                measured(self.paths.oha, target, servers[target.server], rate=None,
+                         connections=WARMUP_CONNECTIONS, requests=requests)
+            self.round(round_no, targets, servers)
+            for server in servers.values():
+                if server.process is not None:
+                    self.procs.stop(server.process)
 
-    def round(self, round_no: int, urls: dict[str, str], ogx_pid: int) -> None:
+    def cases(self) -> list[tuple[str, int | None, dict]]:
+        """(case, its fixed rate or None, oha's load) in the order they run."""
+        args = self.args
+        cases: list[tuple[str, int | None, dict]] = [
+            ("serial", None, dict(rate=None, connections=1, requests=args.serial_requests))]
+        cases += [(f"{rate}/s", rate, dict(rate=rate, connections=FIXED_RATE_CONNECTIONS,
+                                           seconds=args.seconds)) for rate in args.rates]
+        cases.append(("saturation", None, dict(rate=None, connections=SATURATION_CONNECTIONS,
+                                               seconds=args.seconds)))
+        return cases
+
+    def round(self, round_no: int, targets: list[Target], servers: dict[str, Server]) -> None:
         args = self.args
         oha = self.paths.oha
-        cases: list[tuple[str, dict]] = [
-            ("serial", dict(rate=None, connections=1, requests=args.serial_requests))]
-        cases += [(f"{rate}/s", dict(rate=rate, connections=FIXED_RATE_CONNECTIONS,
-                                     seconds=args.seconds)) for rate in args.rates]
-        cases.append(("saturation", dict(rate=None, connections=SATURATION_CONNECTIONS,
-                                         seconds=args.seconds)))
-        for case, load in cases:
+        for case, rate, load in self.cases():
             floor = None
-            for target in TARGETS:
-                log(f"round {round_no}: {case:>10} -> {target}")
-                result = measured(oha, target, urls, ogx_pid, **load)
-                self.results.add(target, case, result)
-                if target == "upstream":
+            results: dict[str, Load] = {}
+            for target in targets:
+                if target.peer and rate is not None and rate > args.peer_max_rate:
+                    continue
+                peer_load = dict(load)
+                if target.peer and case == "serial":
+                    peer_load["requests"] = min(load["requests"], PEER_SERIAL_REQUESTS)
+                log(f"round {round_no}: {case:>10} -> {target.name}")
+                try:
+                    result = measured(oha, target, servers[target.server], **peer_load)
+                except RuntimeError as e:
+                    if not target.peer:
+                        raise
+                    log(f"  {e}")
+                    self.results.notes.append(f"{target.name}, round {round_no}, {case}: {e}")
+                    continue
+                self.results.add(target.name, case, result)
+                results[target.name] = result
+                if target.name == FLOOR:
                     floor = result
                 elif floor is not None:
-                    self.results.added.setdefault((target, case), []).append(
+                    self.results.added.setdefault((target.name, case), []).append(
                         (result.p50_ms - floor.p50_ms, result.p99_ms - floor.p99_ms))
+            if case == "saturation":
+                self.record_saturation_ratios(targets, results)
         log(f"round {round_no}: streaming time to the first event ({args.ttfb_requests} each)")
         floor = None
-        for target, (server, model) in TARGETS.items():
-            times = stream_first_event_ms(urls[server], model, args.ttfb_requests)
+        for target in BASE_TARGETS:
+            times = stream_first_event_ms(servers[target.server].url, target.model,
+                                          args.ttfb_requests)
             p50 = statistics.median(times)
-            if target == "upstream":
+            if target.name == FLOOR:
                 floor = p50
             else:
-                self.results.ttfb.setdefault(target, []).append(p50 - floor)
+                self.results.ttfb.setdefault(target.name, []).append(p50 - floor)
+
+    def record_saturation_ratios(self, targets: list[Target], results: dict[str, Load]) -> None:
+        """ogx's saturation QPS over each peer's, from this round's saturation loads."""
+        for peer in (t for t in targets if t.peer):
+            theirs = results.get(peer.name)
+            for ours in OGX_TARGETS:
+                mine = results.get(ours.name)
+                if theirs and mine and theirs.qps > 0:
+                    self.results.saturation_ratios.setdefault((ours.name, peer.name), []).append(
+                        mine.qps / theirs.qps)
 
     def cleanup(self) -> None:
         self.procs.stop_all()
@@ -429,8 +623,9 @@ def print_table(results: Results, args: argparse.Namespace) -> None:
           "added p99 ms | CPU µs/req | peak RSS MiB |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     cases = ["serial"] + [f"{r}/s" for r in args.rates] + ["saturation"]
+    names = [t.name for t in BASE_TARGETS] + [p.name for p in args.peers]
     for case in cases:
-        for target in TARGETS:
+        for target in names:
             loads = results.loads.get((target, case), [])
             if not loads:
                 continue
@@ -457,8 +652,36 @@ def print_table(results: Results, args: argparse.Namespace) -> None:
         print(f"| streaming: added time to the first event, {target} (p50) | "
               f"{fmt(median(added), '.3f', ' ms')} |")
     print()
-    for peer in args.peer_notes:
-        print(f"- peer {peer}")
+    print_peers(results, args)
+
+
+def print_peers(results: Results, args: argparse.Namespace) -> None:
+    measured_peers = [p.name for p in args.peers if p.name in results.peer_startups]
+    if measured_peers:
+        print("| peers (median) | " + " | ".join(measured_peers) + " |")
+        print("| --- |" + " ---: |" * len(measured_peers))
+        rows = [("start-up to first 200 on /v1/models",
+                 lambda p: fmt(median(x.ms for x in results.peer_startups[p]), '.0f', ' ms')),
+                ("idle RSS", lambda p: fmt(median(x.idle_rss_mib for x in results.peer_startups[p]),
+                                           '.1f', ' MiB'))]
+        rows += [(f"saturation: {ours.name} ÷ this peer",
+                  lambda p, o=ours.name: fmt(median(results.saturation_ratios.get((o, p), [])),
+                                             '.1f', '×'))
+                 for ours in OGX_TARGETS]
+        for label, cell in rows:
+            print(f"| {label} | " + " | ".join(cell(p) for p in measured_peers) + " |")
+        print()
+        skipped = [r for r in args.rates if r > args.peer_max_rate]
+        ran = [f"{r}/s" for r in args.rates if r <= args.peer_max_rate]
+        print(f"- peers ran one at a time ({min(args.serial_requests, PEER_SERIAL_REQUESTS)} "
+              f"requests), at {', '.join(ran) or 'no fixed rate'} and at saturation "
+              f"({SATURATION_CONNECTIONS} connections), in the same rounds as ogx"
+              + (f"; not at {', '.join(f'{r}/s' for r in skipped)} (above --peer-max-rate "
+                 f"{args.peer_max_rate}: beyond their saturation a fixed rate only queues)"
+                 if skipped else "")
+              + "; no streaming row for them")
+    for note in results.notes + args.peer_notes:
+        print(f"- peer {note}")
 
 
 def platform_note() -> str:
@@ -483,8 +706,22 @@ def main() -> int:
                         help=f"one round of {QUICK_SECONDS:g} s loads")
     parser.add_argument("--peer-note", dest="peer_notes", action="append", default=[],
                         help="a line about an optional peer, printed under the table")
+    for kind, what in (("ogx", "OGX's `ogx` (Python, PyPI `ogx`)"),
+                       ("litellm", "LiteLLM's `litellm` (PyPI `litellm[proxy]`)")):
+        parser.add_argument(f"--peer-{kind}", type=Path, metavar="EXECUTABLE",
+                            help=f"measure {what} as a peer")
+        parser.add_argument(f"--peer-{kind}-version", metavar="VERSION",
+                            help="its version, for the table")
+    parser.add_argument("--peer-max-rate", type=int, default=PEER_MAX_RATE,
+                        help="the highest fixed rate (requests/s) the peers are run at")
     args = parser.parse_args()
     args.rates = [int(r) for r in args.rates.split(",") if r]
+    args.peers = [PeerSpec(kind, executable, getattr(args, f"peer_{kind}_version"))
+                  for kind in ("ogx", "litellm")
+                  if (executable := getattr(args, f"peer_{kind}")) is not None]
+    for peer in args.peers:
+        if not os.access(peer.executable, os.X_OK):
+            parser.error(f"--peer-{peer.kind} {peer.executable}: not an executable file")
     args.serial_requests, args.ttfb_requests = SERIAL_REQUESTS, TTFB_REQUESTS
     if args.quick:
         args.rounds, args.seconds = 1, QUICK_SECONDS

