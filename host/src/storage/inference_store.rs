@@ -464,35 +464,10 @@ mod tests {
         assert_eq!(reopened.get("late").unwrap(), None);
     }
 
-    /// A table that counts its transactions.
-    struct Counting {
-        inner: SqlTable,
-        batches: AtomicU64,
-    }
-
-    impl CompletionTable for Counting {
-        fn insert(&self, batch: &[StoredCompletion]) -> Result<(), StoreError> {
-            self.batches.fetch_add(1, Ordering::SeqCst);
-            self.inner.insert(batch)
-        }
-        fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
-            self.inner.list(query)
-        }
-        fn get(&self, id: &str) -> Result<Option<StoredCompletion>, StoreError> {
-            self.inner.get(id)
-        }
-        fn max_writers(&self) -> usize {
-            1
-        }
-    }
-
     /// Records 20 completions one at a time, 1 ms apart, each after the writer has taken
     /// the previous one off the queue, unless it is lingering; counts the transactions.
     async fn transactions_for_twenty_records_one_by_one(linger: Duration) -> u64 {
-        let table = Arc::new(Counting {
-            inner: SqlTable::in_memory("t").unwrap(),
-            batches: AtomicU64::new(0),
-        });
+        let table = flaky(0);
         let store = InferenceStore::start(table.clone(), 100, 1, linger);
         let queued = || 100 - lock(&store.queue).as_ref().unwrap().capacity();
         for i in 0..20 {
@@ -529,14 +504,17 @@ mod tests {
         );
     }
 
-    /// A table whose first `failures` inserts fail, as a database that is down for a while.
+    /// A table whose first `failures` inserts fail, as a database that is down for a while;
+    /// it counts the transactions tried.
     struct Flaky {
         inner: SqlTable,
         failures: AtomicU64,
+        batches: AtomicU64,
     }
 
     impl CompletionTable for Flaky {
         fn insert(&self, batch: &[StoredCompletion]) -> Result<(), StoreError> {
+            self.batches.fetch_add(1, Ordering::SeqCst);
             let left = self.failures.load(Ordering::SeqCst);
             if left > 0 {
                 self.failures.store(left - 1, Ordering::SeqCst);
@@ -559,6 +537,7 @@ mod tests {
         Arc::new(Flaky {
             inner: SqlTable::in_memory("t").unwrap(),
             failures: AtomicU64::new(failures),
+            batches: AtomicU64::new(0),
         })
     }
 
