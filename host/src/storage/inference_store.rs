@@ -3,7 +3,8 @@
 //! **Writes** never hold up an answer: [`InferenceStore::record`] puts the completion on a
 //! bounded queue (`max_write_queue_size`) and returns. Writer threads drain it in batches, one
 //! transaction per batch of up to [`MAX_WRITE_BATCH`]. When the queue is full the write waits
-//! on a background task for room — nothing is dropped — and the answer goes out all the same;
+//! on a background task for room (on the runtime the store was started on, which outlives the
+//! serving threads) — nothing is dropped — and the answer goes out all the same;
 //! completions recorded while the queue is full may be stored out of request order.
 //!
 //! **Linger.** A writer that wakes for one completion waits [`DEFAULT_WRITE_LINGER`] (the
@@ -157,6 +158,10 @@ pub struct InferenceStore {
     queue: Mutex<Option<mpsc::Sender<StoredCompletion>>>,
     writers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     progress: Arc<WriteProgress>,
+    /// The runtime the store was started on, which outlives the serving threads' runtimes:
+    /// a write waiting for room in the queue runs there, so it is not dropped with the
+    /// serving thread that recorded it when that thread's runtime ends at shutdown.
+    runtime: tokio::runtime::Handle,
 }
 
 /// Shared by the writers.
@@ -220,6 +225,7 @@ impl InferenceStore {
             queue: Mutex::new(Some(sender)),
             writers: Mutex::new(writers),
             progress,
+            runtime: tokio::runtime::Handle::current(),
         }
     }
 
@@ -239,7 +245,7 @@ impl InferenceStore {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(completion)) => {
                 tracing::debug!("the inference store's write queue is full: the write waits");
-                tokio::spawn(async move {
+                self.runtime.spawn(async move {
                     // Fails only once the writers are gone, which shutdown prevents while a
                     // sender (this one) is alive.
                     let _ = sender.send(completion).await;
@@ -434,6 +440,36 @@ mod tests {
         );
         let page = store.list(query(None, 100, Order::Asc)).await.unwrap();
         assert_eq!(page.data.len(), 30);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_waiting_for_room_outlive_the_runtime_that_recorded_them() {
+        let table = Arc::new(Slow(SqlTable::in_memory("t").unwrap()));
+        let store = Arc::new(InferenceStore::start(table.clone(), 1, 1, Duration::ZERO));
+        let recording = Arc::clone(&store);
+        // As a serving thread: its own runtime records, then ends (at shutdown) while most
+        // of its writes still wait for room in the queue of 1.
+        tokio::task::spawn_blocking(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                for i in 0..10 {
+                    recording.record(completion(&format!("c{i}"), 1, "m"));
+                }
+            });
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            store.shutdown().await,
+            ShutdownReport {
+                written: 10,
+                lost: 0
+            }
+        );
+        assert_eq!(walk(&table.0, 100, Order::Asc).len(), 10);
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use reqwest::Url;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -22,12 +22,15 @@ use tokio::time::Instant;
 #[error("{0}")]
 pub struct ClientSetupError(String);
 
-/// One provider's pooled outbound client: one connection pool per serving thread (and one
-/// for every other thread), so a pooled connection is driven by the thread that uses it
-/// (see [`crate::serving_threads`]).
+/// One provider's pooled outbound client: one connection pool per serving thread, built on
+/// that thread's first request, and a shared one for every other thread, built at once (it
+/// checks the settings), so a pooled connection is driven by the thread that uses it (see
+/// [`crate::serving_threads`]).
 #[derive(Clone)]
 pub struct OutboundClient {
-    clients: Arc<[reqwest::Client]>,
+    shared: reqwest::Client,
+    per_thread: Arc<[OnceLock<reqwest::Client>]>,
+    certificates: Arc<[reqwest::Certificate]>,
     policy: Arc<EgressPolicy>,
     options: Arc<ClientOptions>,
 }
@@ -74,11 +77,13 @@ impl OutboundClient {
             }
             certificates.extend(bundle);
         }
-        let clients = (0..=serving_threads::count())
-            .map(|_| build_client(&policy, &options, certificates.clone()))
-            .collect::<Result<_, _>>()?;
+        let shared = build_client(&policy, &options, certificates.clone())?;
         Ok(OutboundClient {
-            clients,
+            shared,
+            per_thread: (0..serving_threads::count())
+                .map(|_| OnceLock::new())
+                .collect(),
+            certificates: certificates.into(),
             policy,
             options: Arc::new(options),
         })
@@ -86,8 +91,33 @@ impl OutboundClient {
 
     /// The client of the calling thread's pool.
     fn client(&self) -> &reqwest::Client {
-        let index = serving_threads::current();
-        self.clients.get(index).unwrap_or(&self.clients[0])
+        let Some(slot) = serving_threads::current()
+            .checked_sub(1)
+            .and_then(|index| self.per_thread.get(index))
+        else {
+            return &self.shared;
+        };
+        if let Some(client) = slot.get() {
+            return client;
+        }
+        // The shared client was built from the same settings, so this fails only when the
+        // TLS stack cannot start again; the shared pool still serves.
+        match build_client(&self.policy, &self.options, self.certificates.to_vec()) {
+            Ok(client) => slot.get_or_init(|| client),
+            Err(error) => {
+                tracing::warn!("{error}; using the shared connection pool");
+                &self.shared
+            }
+        }
+    }
+
+    /// How many serving threads have built their own pool so far.
+    #[cfg(test)]
+    pub(super) fn thread_pools_built(&self) -> usize {
+        self.per_thread
+            .iter()
+            .filter(|slot| slot.get().is_some())
+            .count()
     }
 
     /// The policy requests are checked against.

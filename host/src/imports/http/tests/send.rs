@@ -357,3 +357,34 @@ fn hop_by_hop_names() {
         assert!(!is_hop_by_hop(name), "{name}");
     }
 }
+
+// Multi-threaded: the fake upstream keeps answering while a worker waits for the thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serving_thread_builds_its_own_pool_on_its_first_request() {
+    let upstream = Upstream::start(vec![Step::Write(response("200 OK", &[], b"ok"))]).await;
+    let client = client(&["127.0.0.1"]);
+    // Off the serving threads (here), the shared pool answers.
+    assert_eq!(
+        client.send(request(upstream.url("/a"))).await.unwrap().body,
+        b"ok"
+    );
+    assert_eq!(client.thread_pools_built(), 0);
+    let (on_thread, url) = (client.clone(), upstream.url("/b"));
+    let answer = tokio::task::spawn_blocking(move || {
+        std::thread::spawn(move || {
+            crate::serving_threads::enter(1);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(on_thread.send(request(url))).unwrap()
+        })
+        .join()
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(answer.body, b"ok");
+    assert_eq!(client.thread_pools_built(), 1);
+    assert_eq!(upstream.requests().len(), 2);
+}
