@@ -37,16 +37,13 @@ thread_local! {
 /// Reads [`SERVER_THREADS_ENV`] (through `env`) and fixes [`count`] for the process.
 /// Returns the count. A later call returns the count already fixed.
 pub fn configure(env: impl Fn(&str) -> Option<String>) -> anyhow::Result<usize> {
-    let wanted = match env(SERVER_THREADS_ENV)
-        .as_deref()
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-    {
+    let fix = "unset it to use one thread per core";
+    let wanted = match crate::config::env::whole_number(&env, SERVER_THREADS_ENV, fix)? {
         None => default_count(),
-        Some(raw) => match raw.parse::<usize>() {
+        Some(n) => match usize::try_from(n) {
             Ok(n) if (1..=MAX_SERVER_THREADS).contains(&n) => n,
             _ => anyhow::bail!(
-                "{SERVER_THREADS_ENV}={raw:?} must be a whole number from 1 to {MAX_SERVER_THREADS}; unset it to use one thread per core"
+                "{SERVER_THREADS_ENV}=\"{n}\" must be from 1 to {MAX_SERVER_THREADS}; {fix}"
             ),
         },
     };

@@ -150,7 +150,7 @@ async fn open_inference_store(
         })?;
     let queue = usize::try_from(store.max_write_queue_size).unwrap_or(usize::MAX);
     let writers = usize::try_from(store.num_writers).unwrap_or(usize::MAX);
-    let linger = history_write_linger(std::env::var(HISTORY_WRITE_LINGER_ENV).ok())?;
+    let linger = history_write_linger(&|name| std::env::var(name).ok())?;
     println!(
         "Chat-completion history: table {} on backend {name} ({} writer(s))",
         store.table_name,
@@ -167,16 +167,15 @@ async fn open_inference_store(
 /// Overrides [`inference_store::DEFAULT_WRITE_LINGER`], in milliseconds (0: commit at once).
 pub const HISTORY_WRITE_LINGER_ENV: &str = "OGX_HISTORY_WRITE_LINGER_MS";
 
-/// The history writers' linger: the default, or `$OGX_HISTORY_WRITE_LINGER_MS`.
-fn history_write_linger(raw: Option<String>) -> anyhow::Result<Duration> {
-    match raw.as_deref().map(str::trim).filter(|v| !v.is_empty()) {
-        None => Ok(inference_store::DEFAULT_WRITE_LINGER),
-        Some(value) => value.parse().map(Duration::from_millis).map_err(|_| {
-            anyhow::anyhow!(
-                "{HISTORY_WRITE_LINGER_ENV}={value:?} is not a whole number of milliseconds; unset it or give e.g. 10 (0 commits each completion at once)"
-            )
-        }),
-    }
+/// The history writers' linger: the default, or `$OGX_HISTORY_WRITE_LINGER_MS` (looked up with
+/// `lookup`).
+fn history_write_linger(lookup: config::env::Lookup<'_>) -> anyhow::Result<Duration> {
+    let millis = config::env::whole_number(
+        lookup,
+        HISTORY_WRITE_LINGER_ENV,
+        "unset it or give milliseconds, e.g. 10 (0 commits each completion at once)",
+    )?;
+    Ok(millis.map_or(inference_store::DEFAULT_WRITE_LINGER, Duration::from_millis))
 }
 
 /// Opens the Responses API's store, when `providers.responses` enables the API, on its
@@ -418,25 +417,20 @@ mod tests {
 
     #[test]
     fn the_history_linger_comes_from_the_environment_or_the_default() {
+        let linger = |value: Option<&'static str>| {
+            history_write_linger(&move |name| {
+                assert_eq!(name, HISTORY_WRITE_LINGER_ENV);
+                value.map(str::to_owned)
+            })
+        };
+        assert_eq!(linger(None).unwrap(), inference_store::DEFAULT_WRITE_LINGER);
         assert_eq!(
-            history_write_linger(None).unwrap(),
+            linger(Some(" ")).unwrap(),
             inference_store::DEFAULT_WRITE_LINGER
         );
-        assert_eq!(
-            history_write_linger(Some(" ".into())).unwrap(),
-            inference_store::DEFAULT_WRITE_LINGER
-        );
-        assert_eq!(
-            history_write_linger(Some("0".into())).unwrap(),
-            Duration::ZERO
-        );
-        assert_eq!(
-            history_write_linger(Some("25".into())).unwrap(),
-            Duration::from_millis(25)
-        );
-        let error = history_write_linger(Some("10ms".into()))
-            .unwrap_err()
-            .to_string();
+        assert_eq!(linger(Some("0")).unwrap(), Duration::ZERO);
+        assert_eq!(linger(Some("25")).unwrap(), Duration::from_millis(25));
+        let error = linger(Some("10ms")).unwrap_err().to_string();
         assert!(
             error.contains("OGX_HISTORY_WRITE_LINGER_MS=\"10ms\""),
             "{error}"

@@ -53,6 +53,19 @@ static ENV_REFERENCE: LazyLock<Regex> = LazyLock::new(|| {
         .expect("the env reference pattern is valid")
 });
 
+/// A whole-number setting from the environment variable `name`, looked up with `lookup`:
+/// `None` when unset or blank; an error naming the variable, its value and `fix` when it is
+/// not a whole number. (The `OGX_*` overrides of limits and tuning, not `${env...}`.)
+pub fn whole_number(lookup: Lookup<'_>, name: &str, fix: &str) -> anyhow::Result<Option<u64>> {
+    let Some(raw) = lookup(name).filter(|value| !value.trim().is_empty()) else {
+        return Ok(None);
+    };
+    raw.trim()
+        .parse()
+        .map(Some)
+        .map_err(|_| anyhow::anyhow!("{name}={raw:?} is not a whole number; {fix}"))
+}
+
 /// Substitutes a whole document.
 pub fn substitute(document: &Value, lookup: Lookup<'_>) -> Result<Value, EnvVarError> {
     replace_env_vars(document, "", lookup)

@@ -106,14 +106,11 @@ impl RuntimeLimits {
     ) -> anyhow::Result<Self> {
         let mut merged = config.clone();
         for (var, field) in ENV_OVERRIDES {
-            let Some(raw) = env(var).filter(|v| !v.trim().is_empty()) else {
+            let Some(value) =
+                crate::config::env::whole_number(&env, var, "unset it or give a positive integer")?
+            else {
                 continue;
             };
-            let value: u64 = raw.trim().parse().map_err(|_| {
-                anyhow::anyhow!(
-                    "{var}={raw:?} is not a whole number; unset it or give a positive integer"
-                )
-            })?;
             let slot = match field {
                 "memory_mb" => &mut merged.memory_mb,
                 "call_timeout_ms" => &mut merged.call_timeout_ms,

@@ -312,8 +312,6 @@ impl fmt::Display for RedirectRefused {
 
 impl std::error::Error for RedirectRefused {}
 
-/// The plugin's headers, checked, with hop-by-hop (and, when the host authenticates,
-/// `authorization`) headers removed. Errors name the header, never its value.
 /// One pooled reqwest client with the egress policy's resolver and redirect check.
 fn build_client(
     policy: &Arc<EgressPolicy>,
@@ -346,6 +344,8 @@ fn build_client(
         })
 }
 
+/// The plugin's headers, checked, with hop-by-hop (and, when the host authenticates,
+/// `authorization`) headers removed. Errors name the header, never its value.
 fn build_headers(
     headers: &[(String, String)],
     strip_authorization: bool,
