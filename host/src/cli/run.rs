@@ -11,6 +11,7 @@
 //! written, if any.
 
 use super::RunArgs;
+use crate::config::storage::InferenceStoreRef;
 use crate::config::{self, LoadedConfig};
 use crate::registry::Registry;
 use crate::runtime::{PluginRuntime, Provider};
@@ -23,6 +24,7 @@ use crate::storage::kv::KvStore;
 use crate::storage::prompts::PromptStore;
 use crate::storage::registry_store::RegistryStore;
 use crate::storage::responses_store::{ResponsesStore, SqlResponseTable};
+use crate::storage::sql::SqlDatabase;
 use anyhow::{Context, bail};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -132,22 +134,14 @@ async fn open_inference_store(
         );
     };
     let name = &store.backend;
-    let db = backends
-        .sql(name)
-        .await
-        .map_err(|e| anyhow::anyhow!("{file}: storage.stores.inference: {e}"))?;
-    let table_name = store.table_name.clone();
-    let table = tokio::task::spawn_blocking(move || SqlTable::on(db, &table_name))
-        .await?
-        .map_err(|error| match error {
-            TableError::BadName(_) => {
-                anyhow::anyhow!("{file}: storage.stores.inference.table_name: {error}")
-            }
-            other => anyhow::anyhow!(
-                "{file}: storage.stores.inference (table {} on backend {name}): {other}",
-                store.table_name
-            ),
-        })?;
+    let table = open_table(
+        loaded,
+        backends,
+        "storage.stores.inference",
+        store,
+        SqlTable::on,
+    )
+    .await?;
     let queue = usize::try_from(store.max_write_queue_size).unwrap_or(usize::MAX);
     let writers = usize::try_from(store.num_writers).unwrap_or(usize::MAX);
     let linger = history_write_linger(&|name| std::env::var(name).ok())?;
@@ -162,6 +156,33 @@ async fn open_inference_store(
         writers,
         linger,
     ))
+}
+
+/// Opens the table of the store configured at `key` (`store`) on its SQL backend with `open`
+/// (on a blocking thread); errors name the config file, the key, the table and the backend.
+async fn open_table<T: Send + 'static>(
+    loaded: &LoadedConfig,
+    backends: &mut StorageBackends<'_>,
+    key: &str,
+    store: &InferenceStoreRef,
+    open: fn(Arc<SqlDatabase>, &str) -> Result<T, TableError>,
+) -> anyhow::Result<T> {
+    let file = loaded.path.display();
+    let name = &store.backend;
+    let db = backends
+        .sql(name)
+        .await
+        .map_err(|e| anyhow::anyhow!("{file}: {key}: {e}"))?;
+    let table_name = store.table_name.clone();
+    tokio::task::spawn_blocking(move || open(db, &table_name))
+        .await?
+        .map_err(|error| match error {
+            TableError::BadName(_) => anyhow::anyhow!("{file}: {key}.table_name: {error}"),
+            other => anyhow::anyhow!(
+                "{file}: {key} (table {} on backend {name}): {other}",
+                store.table_name
+            ),
+        })
 }
 
 /// Overrides [`inference_store::DEFAULT_WRITE_LINGER`], in milliseconds (0: commit at once).
@@ -187,29 +208,15 @@ async fn open_responses_store(
     let Some(responses) = &loaded.config.responses else {
         return Ok(None);
     };
-    let file = loaded.path.display();
     let key = "providers.responses[0].config.persistence.responses";
     let store = &responses.store;
-    let name = &store.backend;
-    let db = backends
-        .sql(name)
-        .await
-        .map_err(|e| anyhow::anyhow!("{file}: {key}: {e}"))?;
-    let table_name = store.table_name.clone();
-    let table = tokio::task::spawn_blocking(move || SqlResponseTable::on(db, &table_name))
-        .await?
-        .map_err(|error| match error {
-            TableError::BadName(_) => anyhow::anyhow!("{file}: {key}.table_name: {error}"),
-            other => anyhow::anyhow!(
-                "{file}: {key} (table {} on backend {name}): {other}",
-                store.table_name
-            ),
-        })?;
+    let table = open_table(loaded, backends, key, store, SqlResponseTable::on).await?;
     println!(
-        "Responses API: provider {} ({}), table {} on backend {name}",
+        "Responses API: provider {} ({}), table {} on backend {}",
         responses.provider_id,
         crate::config::responses::BUILTIN_PROVIDER_TYPE,
         store.table_name,
+        store.backend,
     );
     Ok(Some(ResponsesStore::new(Arc::new(table))))
 }
