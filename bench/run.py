@@ -223,11 +223,16 @@ def split_url(url: str) -> tuple[str, int, str]:
     return host, int(port), "/" + path
 
 
+def stat_fields(pid: int | str) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command name (state first)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
 def read_proc(pid: int) -> tuple[float, int]:
     """(CPU seconds user+system, RSS KiB) of `pid`; zeros when it is gone."""
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
+        fields = stat_fields(pid)
         rss = 0
         with open(f"/proc/{pid}/status") as f:
             for line in f:
@@ -245,8 +250,7 @@ def group_pids(pgid: int) -> list[int]:
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+            fields = stat_fields(entry)
         except (FileNotFoundError, ProcessLookupError):
             continue
         if int(fields[2]) == pgid:
