@@ -2,12 +2,14 @@
 //!
 //! One struct covers the family: each type reads the keys OGX defines for it (see
 //! [`crate::family`]) and ignores the others, as OGX ignores unknown keys. Blank strings count
-//! as absent, as an empty `${env.VAR:=}` does in OGX.
+//! as absent, as an empty `${env.VAR:=}` does in OGX. A config OGX refuses (a non-HTTP
+//! `base_url`, Gemini's `api_key` with `access_token`, ...) is refused at `init` with a
+//! message naming the key; nothing else is.
 
 use ogx_provider_sdk::{Map, ProviderError, Value};
 use serde::{Deserialize, Deserializer};
 
-use crate::family::{Family, KeyField};
+use crate::family::{Family, KeyField, NVIDIA_HOSTED_HOST};
 
 /// OGX's default for vLLM's `max_tokens`.
 pub const VLLM_DEFAULT_MAX_TOKENS: u64 = 4096;
@@ -58,7 +60,22 @@ pub struct Config {
     pub forward_headers: Option<Map<String, Value>>,
     /// Passthrough: more header names `forward_headers` may not target.
     pub extra_blocked_headers: Vec<String>,
+    /// Gemini: an OAuth2 access token, sent as the bearer instead of `api_key`.
+    #[serde(deserialize_with = "blank_is_none")]
+    pub access_token: Option<String>,
+    /// Gemini: the Google Cloud quota project (`x-goog-user-project`), with `access_token` only.
+    #[serde(deserialize_with = "blank_is_none")]
+    pub project: Option<String>,
+    /// NVIDIA: rerank model id -> hosted rerank URL; its ids are listed as rerank models.
+    pub rerank_model_to_url: Option<Map<String, Value>>,
 }
+
+/// OGX's default `rerank_model_to_url` of `remote::nvidia`.
+pub const NVIDIA_DEFAULT_RERANK_MODELS: [&str; 3] = [
+    "nv-rerank-qa-mistral-4b:1",
+    "nvidia/nv-rerankqa-mistral-4b-v3",
+    "nvidia/llama-3.2-nv-rerankqa-1b-v2",
+];
 
 fn blank_is_none<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
     let value = Option::<String>::deserialize(de)?;
@@ -99,15 +116,44 @@ pub struct Resolved {
     pub max_tokens: Option<u64>,
     /// Passthrough's provider-data key -> header name mapping, validated.
     pub forward_headers: Vec<(String, String)>,
+    /// Headers sent on every request (Gemini's `x-goog-user-project`).
+    pub headers: Vec<(String, String)>,
+    /// NVIDIA's rerank model ids, listed besides the upstream's models.
+    pub rerank_models: Vec<String>,
 }
 
-/// Checks `config` for `family` and applies the defaults. `cerebras_base_url` is the value of
-/// `CEREBRAS_BASE_URL`, which replaces Cerebras' default.
+impl Resolved {
+    /// Whether a request without any credential is refused. NVIDIA needs a key only on its
+    /// hosted API (OGX: `_is_nvidia_hosted`).
+    pub fn requires_key(&self) -> bool {
+        match self.family {
+            Family::Nvidia => {
+                self.base_url.as_deref().and_then(url_host) == Some(NVIDIA_HOSTED_HOST)
+            }
+            family => family.requires_key(),
+        }
+    }
+}
+
+/// The host of an `http(s)://` URL, without port or credentials.
+pub fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit('@').next()?;
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next()?,
+        None => host_port.split(':').next()?,
+    };
+    Some(host)
+}
+
+/// Checks `config` for `family` and applies the defaults. `env_base_url` is the value of the
+/// family's [`Family::base_url_env`], which replaces its default `base_url`.
 pub fn validate(
     family: Family,
     provider_id: &str,
     config: Config,
-    cerebras_base_url: Option<String>,
+    env_base_url: Option<String>,
 ) -> Result<Resolved, ProviderError> {
     let invalid = |what: String| {
         ProviderError::InvalidRequest(format!(
@@ -115,16 +161,26 @@ pub fn validate(
             family.provider_type()
         ))
     };
-    let base_url = config.base_url.or_else(|| match family {
-        Family::Cerebras => cerebras_base_url.filter(|s| !s.trim().is_empty()),
-        _ => None,
-    });
-    let base_url = base_url.or_else(|| family.default_base_url().map(str::to_string));
+    let configured = config.base_url.filter(|_| !family.fixed_base_url());
+    let from_env = env_base_url
+        .filter(|s| !s.trim().is_empty())
+        .map(|url| match family {
+            // ANTHROPIC_BASE_URL names the API root, as for the Anthropic SDK.
+            Family::Anthropic => format!("{}/v1", url.trim().trim_end_matches('/')),
+            _ => url.trim().to_string(),
+        });
+    let source = match (&configured, &from_env, family.base_url_env()) {
+        (None, Some(_), Some(var)) => format!("environment variable `{var}`"),
+        _ => "field `base_url`".to_string(),
+    };
+    let base_url = configured
+        .or(from_env)
+        .or_else(|| family.default_base_url().map(str::to_string));
     if let Some(url) = &base_url
         && !(url.starts_with("http://") || url.starts_with("https://"))
     {
         return Err(invalid(format!(
-            "field `base_url`: {url:?} is not an http:// or https:// URL"
+            "{source}: {url:?} is not an http:// or https:// URL"
         )));
     }
     if family == Family::Vllm && base_url.is_none() {
@@ -133,10 +189,44 @@ pub fn validate(
                 .into(),
         ));
     }
-    let key = match family.key_field() {
+    let mut key = match family.key_field() {
         KeyField::ApiKey => config.api_key,
         KeyField::ApiToken => config.api_token,
         KeyField::None => None,
+    };
+    let mut headers = Vec::new();
+    if family == Family::Gemini {
+        // OGX's GeminiConfig._validate_auth, message for message.
+        match (&key, &config.access_token, &config.project) {
+            (Some(_), Some(_), _) => {
+                return Err(invalid(
+                    "api_key and access_token are mutually exclusive — set one or the other, not both".into(),
+                ));
+            }
+            (_, Some(_), None) => {
+                return Err(invalid(
+                    "project is required when using access_token (Google APIs need a quota project for OAuth/ADC credentials)".into(),
+                ));
+            }
+            (_, None, Some(_)) => {
+                return Err(invalid(
+                    "project requires access_token — api_key authentication does not use a quota project".into(),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(project) = config.project {
+            headers.push(("x-goog-user-project".to_string(), project));
+        }
+        key = key.or(config.access_token);
+    }
+    let rerank_models = match (family, config.rerank_model_to_url) {
+        (Family::Nvidia, Some(map)) => map.keys().cloned().collect(),
+        (Family::Nvidia, None) => NVIDIA_DEFAULT_RERANK_MODELS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        _ => Vec::new(),
     };
     let max_tokens = match family {
         Family::Vllm => {
@@ -161,6 +251,8 @@ pub fn validate(
             .filter(|_| family.checks_allowed_models()),
         max_tokens,
         forward_headers,
+        headers,
+        rerank_models,
     })
 }
 
@@ -390,5 +482,222 @@ mod tests {
              header 'a b' is not a valid HTTP header name; \
              header 'X-Team' is blocked (security-sensitive)"
         );
+    }
+
+    #[test]
+    fn new_types_defaults_and_key_fields() {
+        let cases = [
+            (
+                Family::Together,
+                json!({"api_key": "k"}),
+                Some("https://api.together.xyz/v1"),
+                Some("k"),
+            ),
+            (
+                Family::Anthropic,
+                json!({"api_key": "k"}),
+                Some("https://api.anthropic.com/v1"),
+                Some("k"),
+            ),
+            (
+                Family::Gemini,
+                json!({"api_key": "k"}),
+                Some("https://generativelanguage.googleapis.com/v1beta/openai/"),
+                Some("k"),
+            ),
+            (
+                Family::Meta,
+                json!({}),
+                Some("https://api.meta.ai/v1"),
+                None,
+            ),
+            (
+                Family::Sambanova,
+                json!({"api_key": "k"}),
+                Some("https://api.sambanova.ai/v1"),
+                Some("k"),
+            ),
+            (
+                Family::Nvidia,
+                json!({"api_key": "k"}),
+                Some("https://integrate.api.nvidia.com/v1"),
+                Some("k"),
+            ),
+            (
+                Family::Databricks,
+                json!({"base_url": "https://w/serving-endpoints", "api_key": "no", "api_token": "t"}),
+                Some("https://w/serving-endpoints"),
+                Some("t"),
+            ),
+            (
+                Family::Deepseek,
+                json!({"api_key": "k"}),
+                Some("https://api.deepseek.com/v1"),
+                Some("k"),
+            ),
+            (
+                Family::Mistral,
+                json!({"api_key": "k"}),
+                Some("https://api.mistral.ai/v1"),
+                Some("k"),
+            ),
+            (
+                Family::Azure,
+                json!({"api_key": "k", "api_version": "2024-12-01-preview", "api_type": "azure"}),
+                None,
+                Some("k"),
+            ),
+            (
+                Family::TextEmbeddingsInference,
+                json!({}),
+                Some("http://localhost:8080/v1"),
+                None,
+            ),
+        ];
+        for (family, json, base_url, key) in cases {
+            let resolved = validate(family, "p", parse(json), None).unwrap();
+            assert_eq!(resolved.base_url.as_deref(), base_url, "{family:?}");
+            assert_eq!(resolved.key.as_deref(), key, "{family:?}");
+        }
+    }
+
+    #[test]
+    fn env_base_urls_replace_defaults_and_fixed_urls_ignore_the_config() {
+        let env = |s: &str| Some(s.to_string());
+        let cases = [
+            (
+                Family::Deepseek,
+                json!({}),
+                env("http://127.0.0.1:9/v1"),
+                "http://127.0.0.1:9/v1",
+            ),
+            (
+                Family::Deepseek,
+                json!({"base_url": "http://cfg/v1"}),
+                env("http://127.0.0.1:9/v1"),
+                "http://cfg/v1",
+            ),
+            (
+                Family::Mistral,
+                json!({}),
+                env("http://m/v1"),
+                "http://m/v1",
+            ),
+            (
+                Family::Nvidia,
+                json!({}),
+                env("http://nim:8000/v1"),
+                "http://nim:8000/v1",
+            ),
+            (
+                Family::Anthropic,
+                json!({"base_url": "http://ignored"}),
+                env("http://127.0.0.1:9/"),
+                "http://127.0.0.1:9/v1",
+            ),
+            (
+                Family::Anthropic,
+                json!({"base_url": "http://ignored"}),
+                None,
+                "https://api.anthropic.com/v1",
+            ),
+            (
+                Family::Gemini,
+                json!({}),
+                env("http://127.0.0.1:9/v1beta/openai/"),
+                "http://127.0.0.1:9/v1beta/openai/",
+            ),
+            (
+                Family::Gemini,
+                json!({}),
+                env(" "),
+                "https://generativelanguage.googleapis.com/v1beta/openai/",
+            ),
+        ];
+        for (family, json, env, want) in cases {
+            let resolved = validate(family, "p", parse(json), env).unwrap();
+            assert_eq!(resolved.base_url.as_deref(), Some(want), "{family:?}");
+        }
+        let err = validate(Family::Mistral, "m", parse(json!({})), env("ftp://x")).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "Invalid config for provider 'm' (remote::mistral): environment variable `MISTRAL_BASE_URL`: \"ftp://x\" is not an http:// or https:// URL"
+        );
+    }
+
+    #[test]
+    fn gemini_auth_rules_match_ogx() {
+        let resolved = validate(
+            Family::Gemini,
+            "g",
+            parse(json!({"access_token": "tok", "project": "proj", "api_key": ""})),
+            None,
+        )
+        .unwrap();
+        assert_eq!(resolved.key.as_deref(), Some("tok"));
+        assert_eq!(
+            resolved.headers,
+            vec![("x-goog-user-project".to_string(), "proj".to_string())]
+        );
+        let prefix = "Invalid config for provider 'g' (remote::gemini): ";
+        let cases = [
+            (
+                json!({"api_key": "k", "access_token": "t", "project": "p"}),
+                "api_key and access_token are mutually exclusive — set one or the other, not both",
+            ),
+            (
+                json!({"access_token": "t"}),
+                "project is required when using access_token (Google APIs need a quota project for OAuth/ADC credentials)",
+            ),
+            (
+                json!({"api_key": "k", "project": "p"}),
+                "project requires access_token — api_key authentication does not use a quota project",
+            ),
+        ];
+        for (json, want) in cases {
+            let err = validate(Family::Gemini, "g", parse(json), None).unwrap_err();
+            assert_eq!(err.message(), format!("{prefix}{want}"));
+        }
+        let blank = parse(json!({"api_key": "", "access_token": "", "project": ""}));
+        assert!(validate(Family::Gemini, "g", blank, None).is_ok());
+    }
+
+    #[test]
+    fn nvidia_needs_a_key_only_when_hosted_and_lists_rerank_models() {
+        let hosted = validate(Family::Nvidia, "n", parse(json!({})), None).unwrap();
+        assert!(hosted.requires_key());
+        assert_eq!(hosted.rerank_models.len(), 3);
+        let local = validate(
+            Family::Nvidia,
+            "n",
+            parse(
+                json!({"base_url": "http://nim:8000/v1", "rerank_model_to_url": {"r": "http://x"}}),
+            ),
+            None,
+        )
+        .unwrap();
+        assert!(!local.requires_key());
+        assert_eq!(local.rerank_models, vec!["r".to_string()]);
+        assert!(
+            !validate(Family::Ollama, "o", parse(json!({})), None)
+                .unwrap()
+                .requires_key()
+        );
+    }
+
+    #[test]
+    fn url_host_strips_scheme_port_and_path() {
+        let cases = [
+            (
+                "https://integrate.api.nvidia.com/v1",
+                Some("integrate.api.nvidia.com"),
+            ),
+            ("http://u:p@h:80/x", Some("h")),
+            ("http://[::1]:8000/v1", Some("::1")),
+            ("no-scheme", None),
+        ];
+        for (url, want) in cases {
+            assert_eq!(url_host(url), want, "{url}");
+        }
     }
 }

@@ -1,30 +1,32 @@
-//! The OpenAI-compatible provider family for ogx: `remote::openai`, `remote::vllm`,
-//! `remote::ollama`, `remote::llama-cpp-server`, `remote::passthrough`, `remote::groq`,
-//! `remote::fireworks`, `remote::cerebras`, `remote::llama-openai-compat` and
-//! `remote::runpod`.
+//! The OpenAI-compatible provider family for ogx: every remote inference type of OGX 1.5.0
+//! whose upstream speaks the OpenAI HTTP API with a key (see [`family::Family::ALL`]).
 //!
-//! These upstreams all speak the OpenAI HTTP API, so one plugin serves them: it forwards the
-//! client's body (with `model` already replaced by the host) to `{base_url}/chat/completions`,
-//! `/completions` or `/embeddings` and returns the upstream's answer as is. What differs per
-//! type (defaults, key names, refused operations) is in [`family`]; the config keys are in
-//! [`config`]; per-request URL and credentials in [`target`]; stream events in [`sse`].
+//! One plugin serves them: it forwards the client's body (with `model` already replaced by
+//! the host) to `{base_url}/chat/completions`, `/completions` or `/embeddings` and returns
+//! the upstream's answer as is. What differs per type (defaults, key names, refused
+//! operations, listing) is in [`family`]; the config keys are in [`config`]; per-request URL
+//! and credentials in [`target`]; the few body changes OGX's adapters make in [`rewrite`];
+//! model lists in [`listing`]; stream events in [`sse`].
 //!
 //! The pure modules are tested natively:
 //! `cargo test --target x86_64-unknown-linux-gnu -p ogx-plugin-openai --lib` (in `plugins/`).
 
 pub mod config;
 pub mod family;
+pub mod listing;
+pub mod rewrite;
 pub mod sse;
 pub mod target;
 
 use ogx_provider_sdk::http::{Framing, Request};
 use ogx_provider_sdk::{
-    ChunkStream, Context, Descriptor, Health, Model, ModelType, Provider, ProviderError, Settings,
-    Value, config as host_config,
+    ChunkStream, Context, Descriptor, Health, Map, Model, ModelType, Provider, ProviderError,
+    Settings, Value, config as host_config, log,
 };
 
 use crate::config::{Config, Resolved};
-use crate::family::{CEREBRAS_BASE_URL_ENV, Family};
+use crate::family::{ANTHROPIC_VERSION, ENV_VARS, Family, Listing, Operation, Refusal};
+use crate::rewrite::UsageCoalescer;
 use crate::target::Target;
 
 /// One provider entry of the family, ready to serve requests.
@@ -39,8 +41,8 @@ impl OpenAiCompatible {
 
     /// The request body as sent upstream: top-level nulls dropped (OGX sends only the
     /// parameters that are set), the model checked against `allowed_models`.
-    fn prepare(&self, mut request: Value) -> Result<Value, ProviderError> {
-        let Value::Object(body) = &mut request else {
+    fn prepare(&self, request: Value) -> Result<Map<String, Value>, ProviderError> {
+        let Value::Object(mut body) = request else {
             return Err(ProviderError::InvalidRequest(
                 "the request body must be a JSON object".into(),
             ));
@@ -50,7 +52,19 @@ impl OpenAiCompatible {
             ProviderError::InvalidRequest("the request has no `model` string".into())
         })?;
         target::check_allowed_model(&self.config, model)?;
-        Ok(request)
+        Ok(body)
+    }
+
+    /// The chat body as sent upstream: vLLM's default `max_tokens`, then the type's changes.
+    fn prepare_chat(&self, request: Value) -> Result<Map<String, Value>, ProviderError> {
+        let mut body = self.prepare(request)?;
+        if let Some(max_tokens) = self.config.max_tokens
+            && !body.contains_key("max_tokens")
+        {
+            body.insert("max_tokens".into(), max_tokens.into());
+        }
+        rewrite::prepare_chat(self.config.family, &mut body)?;
+        Ok(body)
     }
 
     /// Adds the target's extra headers and credential to `request`.
@@ -64,25 +78,30 @@ impl OpenAiCompatible {
         }
     }
 
-    fn post(target: &Target, path: &str, body: &Value) -> Request {
+    fn post(target: &Target, path: &str, body: &Map<String, Value>) -> Request {
         Self::authorize(target, Request::post(target.url(path)).json(body))
     }
 
-    /// The 501 of the types whose OGX adapter refuses `/v1/completions`.
-    fn check_completions_served(&self, ctx: &Context) -> Result<(), ProviderError> {
-        if self.config.family.refuses_completions() {
-            return Err(ProviderError::unsupported(
+    /// The 501 of an operation the type's OGX adapter refuses.
+    fn check_served(&self, ctx: &Context, operation: Operation) -> Result<(), ProviderError> {
+        match self.config.family.refusal(operation) {
+            None => Ok(()),
+            Some(Refusal::Generic) => Err(ProviderError::unsupported(
                 ctx.provider_type(),
-                "/v1/completions",
-            ));
+                operation.route(),
+            )),
+            Some(Refusal::Message(message)) => Err(ProviderError::Unsupported(message.into())),
         }
-        Ok(())
     }
 
-    fn call(&self, ctx: &Context, path: &str, request: Value) -> Result<Value, ProviderError> {
+    fn call(
+        &self,
+        ctx: &Context,
+        path: &str,
+        body: &Map<String, Value>,
+    ) -> Result<Value, ProviderError> {
         let target = self.target(ctx)?;
-        let body = self.prepare(request)?;
-        Self::post(&target, path, &body)
+        Self::post(&target, path, body)
             .send()?
             .error_for_status()?
             .json()
@@ -92,22 +111,30 @@ impl OpenAiCompatible {
         &self,
         ctx: &Context,
         path: &str,
-        request: Value,
+        body: &Map<String, Value>,
     ) -> Result<ChunkStream, ProviderError> {
         let target = self.target(ctx)?;
-        let body = self.prepare(request)?;
-        let response = Self::post(&target, path, &body)
+        let response = Self::post(&target, path, body)
             .header("accept", "text/event-stream")
             .send_streaming(Framing::Sse)?
             .error_for_status()?;
         let mut frames = response.body;
         let mut finished = false;
+        let mut usage = self
+            .config
+            .family
+            .coalesces_streaming_usage()
+            .then(UsageCoalescer::default);
         Ok(ChunkStream::from_text(std::iter::from_fn(move || {
             if finished {
                 return None;
             }
             loop {
-                let frame = match frames.next()? {
+                let Some(frame) = frames.next() else {
+                    finished = true;
+                    return usage.as_mut().and_then(UsageCoalescer::finish).map(Ok);
+                };
+                let frame = match frame {
                     Ok(frame) => frame,
                     Err(err) => {
                         finished = true;
@@ -116,10 +143,15 @@ impl OpenAiCompatible {
                 };
                 match sse::classify(frame.event.as_deref(), &frame.data_str()) {
                     sse::Event::Chunk(chunk) if chunk.is_empty() => continue,
-                    sse::Event::Chunk(chunk) => return Some(Ok(chunk)),
+                    sse::Event::Chunk(chunk) => {
+                        return Some(Ok(match usage.as_mut() {
+                            Some(usage) => usage.pass(chunk),
+                            None => chunk,
+                        }));
+                    }
                     sse::Event::Done => {
                         finished = true;
-                        return None;
+                        return usage.as_mut().and_then(UsageCoalescer::finish).map(Ok);
                     }
                     sse::Event::Failed(err) => {
                         finished = true;
@@ -130,12 +162,12 @@ impl OpenAiCompatible {
         })))
     }
 
-    fn model_from_id(&self, id: String, entry: &Value) -> Model {
+    fn model_from_id(&self, id: String, entry: Option<&Value>) -> Model {
         let family = self.config.family;
         if family == Family::Passthrough {
             // The downstream is another OGX-like server: trust its `custom_metadata`.
             let metadata = entry
-                .get("custom_metadata")
+                .and_then(|e| e.get("custom_metadata"))
                 .and_then(Value::as_object)
                 .cloned();
             let model_type = match metadata
@@ -151,6 +183,20 @@ impl OpenAiCompatible {
                 id,
                 model_type,
                 metadata,
+            };
+        }
+        if family == Family::TextEmbeddingsInference {
+            return Model {
+                id,
+                model_type: ModelType::Embedding,
+                metadata: Some(Default::default()),
+            };
+        }
+        if self.config.rerank_models.contains(&id) {
+            return Model {
+                id,
+                model_type: ModelType::Rerank,
+                metadata: None,
             };
         }
         if let Some(metadata) = family.embedding_metadata(&id) {
@@ -178,7 +224,61 @@ impl OpenAiCompatible {
                 };
             }
         }
+        if family == Family::OpenAi
+            && let Some(limit) = rewrite::openai_max_output_tokens(&id)
+        {
+            let mut metadata = Map::new();
+            metadata.insert("max_output_tokens".into(), limit.into());
+            return Model {
+                id,
+                model_type: ModelType::Llm,
+                metadata: Some(metadata),
+            };
+        }
         Model::llm(id)
+    }
+
+    /// The upstream's model ids (with their entries, where the listing has entry objects).
+    fn fetch_listing(
+        &self,
+        ctx: &Context,
+        target: &Target,
+    ) -> Result<(Vec<String>, Vec<Value>), ProviderError> {
+        let listing = self.config.family.listing();
+        let mut url = listing::first_url(listing, &target.base_url);
+        let mut ids = Vec::new();
+        let mut entries = Vec::new();
+        for _ in 0..listing::ANTHROPIC_MAX_PAGES {
+            let request = match listing {
+                // Anthropic's native API: `x-api-key`, as its SDK sends it.
+                Listing::Anthropic => Request::get(url.as_str())
+                    .header("x-api-key", target.bearer.clone().unwrap_or_default())
+                    .header("anthropic-version", ANTHROPIC_VERSION),
+                // Together's SDK is built with the configured key first.
+                Listing::BareList => {
+                    let key = self
+                        .config
+                        .key
+                        .clone()
+                        .or_else(|| target::credential(&self.config, ctx));
+                    let request = Request::get(url.as_str());
+                    match key {
+                        Some(key) => request.bearer(key),
+                        None => request,
+                    }
+                }
+                _ => Self::authorize(target, Request::get(url.as_str())),
+            };
+            let answer: Value = request.send()?.error_for_status()?.json()?;
+            let page = listing::read_page(listing, &url, &answer)?;
+            ids.extend(page.ids);
+            entries.extend(page.entries);
+            match page.next_after {
+                Some(after) => url = listing::anthropic_next_url(&target.base_url, &after),
+                None => break,
+            }
+        }
+        Ok((ids, entries))
     }
 
     fn probe(url: String) -> Health {
@@ -189,6 +289,31 @@ impl OpenAiCompatible {
                 response.status
             )),
             Err(err) => Health::Error(format!("Health check failed: {err}")),
+        }
+    }
+
+    /// OGX's TEI check: `GET {root}/info` must answer a JSON object with a `model_id`.
+    fn probe_tei(&self, base_url: &str) -> Health {
+        let root = listing::server_root(base_url);
+        let failed = |why: String| {
+            Health::Error(format!(
+                "Failed to verify {root} is a Text-Embeddings-Inference server: {why}"
+            ))
+        };
+        let mut request = Request::get(format!("{root}/info"));
+        if let Some(key) = &self.config.key {
+            request = request.bearer(key.as_str());
+        }
+        match request.send() {
+            Err(err) => failed(err.to_string()),
+            Ok(response) if response.status != 200 => {
+                failed(format!("GET /info returned HTTP {}", response.status))
+            }
+            Ok(response) => match response.json::<Value>() {
+                Ok(body) if body.get("model_id").is_some() => Health::Ok,
+                Ok(_) => failed("GET /info response is missing one of ('model_id',)".into()),
+                Err(_) => failed("GET /info did not return JSON".into()),
+            },
         }
     }
 }
@@ -207,8 +332,8 @@ impl Provider for OpenAiCompatible {
             // The upstream is whatever the operator configures (or, for passthrough, what
             // the caller names); the operator's egress policy still applies.
             outbound_hosts: vec!["*".into()],
-            env_vars: vec![CEREBRAS_BASE_URL_ENV.into()],
-            secret_config_keys: vec!["api_key".into(), "api_token".into()],
+            env_vars: ENV_VARS.iter().map(|v| v.to_string()).collect(),
+            secret_config_keys: vec!["api_key".into(), "api_token".into(), "access_token".into()],
         }
     }
 
@@ -219,56 +344,57 @@ impl Provider for OpenAiCompatible {
                 settings.provider_id, settings.provider_type
             ))
         })?;
-        let cerebras_base_url = match family {
-            Family::Cerebras if settings.config.base_url.is_none() => {
-                host_config::env(CEREBRAS_BASE_URL_ENV)
+        let env_base_url = match family.base_url_env() {
+            Some(var) if settings.config.base_url.is_none() || family.fixed_base_url() => {
+                host_config::env(var)
             }
             _ => None,
         };
-        let config = config::validate(
-            family,
-            &settings.provider_id,
-            settings.config,
-            cerebras_base_url,
-        )?;
+        let config =
+            config::validate(family, &settings.provider_id, settings.config, env_base_url)?;
         Ok(OpenAiCompatible { config })
     }
 
     fn list_models(&self, ctx: &Context) -> Result<Vec<Model>, ProviderError> {
-        let family = self.config.family;
-        if family.requires_key() && target::credential(&self.config, ctx).is_none() {
+        if self.config.requires_key() && target::credential(&self.config, ctx).is_none() {
             // OGX skips listing when there is no key to list with.
             return Ok(Vec::new());
         }
         let target = self.target(ctx)?;
-        let listing: Value = Self::authorize(&target, Request::get(target.url("models")))
-            .send()?
-            .error_for_status()?
-            .json()?;
-        let entries = listing
-            .get("data")
-            .and_then(Value::as_array)
-            .ok_or_else(|| {
-                ProviderError::BadGateway(format!(
-                    "{} answered a model list without a `data` array",
-                    target.url("models")
-                ))
-            })?;
-        Ok(entries
-            .iter()
-            .filter_map(|entry| {
-                let id = entry.get("id")?.as_str()?.to_string();
-                match &self.config.allowed_models {
-                    Some(allowed) if !allowed.contains(&id) => None,
-                    _ => Some(self.model_from_id(id, entry)),
-                }
+        let (mut ids, entries) = match self.fetch_listing(ctx, &target) {
+            Ok(found) => found,
+            // OGX's NVIDIA adapter lists its rerank models even when the upstream fails.
+            Err(err) if self.config.family == Family::Nvidia => {
+                log::warn(&format!(
+                    "Failed to list dynamic models from NVIDIA endpoint; returning only configured rerank models: {err}"
+                ));
+                (Vec::new(), Vec::new())
+            }
+            Err(err) => return Err(err),
+        };
+        if self.config.family == Family::OpenAi {
+            ids.retain(|id| !rewrite::OPENAI_UNLISTED.iter().any(|x| id.contains(x)));
+        }
+        let ids = listing::merged(ids, &self.config.rerank_models);
+        Ok(ids
+            .into_iter()
+            .filter(|id| match &self.config.allowed_models {
+                Some(allowed) => allowed.contains(id),
+                None => true,
+            })
+            .map(|id| {
+                let entry = entries
+                    .iter()
+                    .find(|e| e.get("id").and_then(Value::as_str) == Some(id.as_str()));
+                self.model_from_id(id, entry)
             })
             .collect())
     }
 
     fn chat_completion(&self, ctx: &Context, request: Value) -> Result<Value, ProviderError> {
-        let request = self.with_max_tokens(request);
-        self.call(ctx, "chat/completions", request)
+        self.check_served(ctx, Operation::Chat)?;
+        let body = self.prepare_chat(request)?;
+        self.call(ctx, "chat/completions", &body)
     }
 
     fn chat_completion_stream(
@@ -276,13 +402,16 @@ impl Provider for OpenAiCompatible {
         ctx: &Context,
         request: Value,
     ) -> Result<ChunkStream, ProviderError> {
-        let request = self.with_max_tokens(request);
-        self.stream(ctx, "chat/completions", request)
+        self.check_served(ctx, Operation::Chat)?;
+        let body = self.prepare_chat(request)?;
+        self.stream(ctx, "chat/completions", &body)
     }
 
     fn completion(&self, ctx: &Context, request: Value) -> Result<Value, ProviderError> {
-        self.check_completions_served(ctx)?;
-        self.call(ctx, "completions", request)
+        self.check_served(ctx, Operation::Completions)?;
+        let mut body = self.prepare(request)?;
+        rewrite::prepare_completion(self.config.family, &mut body);
+        self.call(ctx, "completions", &body)
     }
 
     fn completion_stream(
@@ -290,18 +419,23 @@ impl Provider for OpenAiCompatible {
         ctx: &Context,
         request: Value,
     ) -> Result<ChunkStream, ProviderError> {
-        self.check_completions_served(ctx)?;
-        self.stream(ctx, "completions", request)
+        self.check_served(ctx, Operation::Completions)?;
+        let mut body = self.prepare(request)?;
+        rewrite::prepare_completion(self.config.family, &mut body);
+        self.stream(ctx, "completions", &body)
     }
 
     fn embeddings(&self, ctx: &Context, request: Value) -> Result<Value, ProviderError> {
-        if self.config.family.refuses_embeddings() {
-            return Err(ProviderError::unsupported(
-                ctx.provider_type(),
-                "/v1/embeddings",
-            ));
-        }
-        self.call(ctx, "embeddings", request)
+        self.check_served(ctx, Operation::Embeddings)?;
+        let body = self.prepare(request)?;
+        rewrite::prepare_embeddings(self.config.family, &body)?;
+        let mut answer = self.call(ctx, "embeddings", &body)?;
+        let model = body
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        rewrite::finish_embeddings(self.config.family, model, &mut answer);
+        Ok(answer)
     }
 
     fn health(&self, _ctx: &Context) -> Health {
@@ -311,27 +445,16 @@ impl Provider for OpenAiCompatible {
         match self.config.family {
             // OGX's vLLM adapter probes the unauthenticated `/health` next to `/v1`.
             Family::Vllm => Self::probe(target::join_relative(base_url, "health")),
-            // OGX's Ollama adapter asks the native API for running models.
+            // OGX's Ollama adapter asks the native, unauthenticated `/api/version`.
             Family::Ollama => {
                 let base = base_url.trim_end_matches('/');
                 let host = base.strip_suffix("/v1").unwrap_or(base);
-                Self::probe(format!("{host}/api/ps"))
+                Self::probe(format!("{host}/api/version"))
             }
+            Family::TextEmbeddingsInference => self.probe_tei(base_url),
             // The other OGX adapters have no health check.
             _ => Health::NotImplemented,
         }
-    }
-}
-
-impl OpenAiCompatible {
-    /// vLLM: a chat request without `max_tokens` gets the configured default.
-    fn with_max_tokens(&self, mut request: Value) -> Value {
-        if let (Some(max_tokens), Value::Object(body)) = (self.config.max_tokens, &mut request)
-            && body.get("max_tokens").is_none_or(Value::is_null)
-        {
-            body.insert("max_tokens".into(), max_tokens.into());
-        }
-        request
     }
 }
 

@@ -48,23 +48,20 @@ pub fn credential(config: &Resolved, ctx: &Context) -> Option<String> {
     }
 }
 
-/// The 400 OGX answers when a key-requiring type has no credential.
-pub fn missing_key_error(family: Family) -> ProviderError {
-    let mut message = "API key not provided.".to_string();
-    if let Some(field) = family.provider_data_key() {
-        message.push_str(&format!(
-            " Please provide a valid API key in the provider data header, e.g. x-ogx-provider-data: {{\"{field}\": \"<API_KEY>\"}}."
-        ));
-    }
-    ProviderError::InvalidRequest(message)
+/// The 400 OGX 1.5 answers when a key-requiring type has no credential: it names the
+/// generic `<provider_id>_api_key` provider-data key, which works for every provider.
+pub fn missing_key_error(provider_id: &str) -> ProviderError {
+    ProviderError::InvalidRequest(format!(
+        "API key not provided. Please provide a valid API key in the provider data header, e.g. x-ogx-provider-data: {{\"{provider_id}_api_key\": \"<API_KEY>\"}}."
+    ))
 }
 
 /// Resolves the upstream of one request.
 pub fn resolve(config: &Resolved, ctx: &Context) -> Result<Target, ProviderError> {
     let family = config.family;
     let bearer = credential(config, ctx);
-    if bearer.is_none() && family.requires_key() {
-        return Err(missing_key_error(family));
+    if bearer.is_none() && config.requires_key() {
+        return Err(missing_key_error(ctx.provider_id()));
     }
     let base_url = match family {
         Family::Passthrough => {
@@ -92,7 +89,8 @@ pub fn resolve(config: &Resolved, ctx: &Context) -> Result<Target, ProviderError
             .trim_end_matches('/')
             .to_string(),
     };
-    let mut headers = forwarded_headers(config, ctx);
+    let mut headers = config.headers.clone();
+    headers.extend(forwarded_headers(config, ctx));
     if bearer.is_some() {
         // A configured or per-request key always wins over a forwarded Authorization.
         headers.retain(|(name, _)| !name.eq_ignore_ascii_case("authorization"));
@@ -259,10 +257,16 @@ mod tests {
         assert_eq!(
             err,
             ProviderError::InvalidRequest(
-                "API key not provided. Please provide a valid API key in the provider data header, e.g. x-ogx-provider-data: {\"openai_api_key\": \"<API_KEY>\"}.".into()
+                "API key not provided. Please provide a valid API key in the provider data header, e.g. x-ogx-provider-data: {\"p_api_key\": \"<API_KEY>\"}.".into()
             )
         );
-        for family in [Family::Vllm, Family::Ollama, Family::LlamaCppServer] {
+        for family in [
+            Family::Vllm,
+            Family::Ollama,
+            Family::LlamaCppServer,
+            Family::TextEmbeddingsInference,
+            Family::Nvidia,
+        ] {
             let cfg = config(family, json!({"base_url": "http://h/v1"}));
             let target = resolve(&cfg, &ctx(json!({}))).unwrap();
             assert_eq!(target.bearer, None, "{family:?}");
@@ -340,5 +344,34 @@ mod tests {
         for (base, want) in cases {
             assert_eq!(join_relative(base, "health"), want, "{base}");
         }
+    }
+
+    #[test]
+    fn gemini_sends_its_quota_project_and_the_request_key_wins_over_the_token() {
+        let cfg = config(
+            Family::Gemini,
+            json!({"access_token": "tok", "project": "proj"}),
+        );
+        let target = resolve(&cfg, &ctx(json!({}))).unwrap();
+        assert_eq!(target.bearer.as_deref(), Some("tok"));
+        assert_eq!(
+            target.headers,
+            vec![("x-goog-user-project".to_string(), "proj".to_string())]
+        );
+        let target = resolve(&cfg, &ctx(json!({"gemini_api_key": "req"}))).unwrap();
+        assert_eq!(target.bearer.as_deref(), Some("req"));
+    }
+
+    #[test]
+    fn hosted_nvidia_needs_a_key_and_names_the_provider_id() {
+        let cfg = config(Family::Nvidia, json!({}));
+        let err = resolve(&cfg, &ctx(json!({}))).unwrap_err();
+        assert!(
+            err.message().contains(r#"{"p_api_key": "<API_KEY>"}"#),
+            "{}",
+            err.message()
+        );
+        let target = resolve(&cfg, &ctx(json!({"nvidia_api_key": "k"}))).unwrap();
+        assert_eq!(target.bearer.as_deref(), Some("k"));
     }
 }
