@@ -15,6 +15,18 @@ Routes (all under /v1; anything else is a 404 with an OpenAI error body):
 Every answer echoes the request's `model`, carries an `id` and `usage`, and (non-stream) an
 extra field EXTRA_FIELD that no OpenAI schema knows, to check that ogx passes it through.
 
+`prefix` moves the OpenAI routes (default "/v1"; Databricks serves them under
+"/serving-endpoints", Gemini under "/v1beta/openai"). `flavor` adds what one upstream does
+differently, as its public API documents it:
+  "together"    GET {prefix}/models answers a bare JSON array
+  "anthropic"   GET /v1/models is Anthropic's native, paged listing (`limit`, `after_id`,
+                `has_more`, `last_id`; at most `page_size` models a page, default 1000 as
+                Anthropic's); it needs `anthropic-version` and checks `x-api-key` (not
+                `Authorization`) against require_key
+  "databricks"  GET /api/2.0/serving-endpoints: {"endpoints": [{"name": ...}]}
+  "tei"         GET /info: {"model_id": <first model>, ...}; no GET /v1/models
+  "gemini"      every stream chunk carries `usage` (running totals), as Gemini's does
+
 Scripted behaviours, switched on by a marker anywhere in the last user message (chat), the
 prompt (completions) or the first input (embeddings):
   [mock:error=429]        answer that HTTP status with an OpenAI error body whose message is
@@ -23,10 +35,13 @@ prompt (completions) or the first input (embeddings):
                           ending the chunked body; non-stream: reset before answering
   [mock:slow=0.2]         wait that many seconds before each stream chunk (and before a
                           non-stream answer)
+  [mock:no-usage]         embeddings: answer without `usage` (Together's and Gemini's
+                          embedding models do)
 Scripted turns (scripted_turns.py): `mock.script(Turn(...), ...)` queues answers that chat
 requests take in order — text, reasoning (`reasoning_content`), function calls, a stream that
 breaks — before falling back to the behaviour above.
-With require_key (--require-key), every request without `Authorization: Bearer <key>` gets 401.
+With require_key (--require-key), every request without `Authorization: Bearer <key>` gets 401
+(require_key may also be a tuple of keys, any of which is accepted).
 """
 
 from __future__ import annotations
@@ -44,7 +59,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from loopback_server import LoopbackHandler, LoopbackServer, text_of
 from scripted_turns import Script, Turn
@@ -158,18 +173,36 @@ class _Handler(LoopbackHandler):
                 record.json = None
         self.server.record(record)
 
-        key = self.server.require_key
-        if key is not None and self.headers.get("Authorization") != f"Bearer {key}":
-            record.response = self._send_error(401, "Incorrect API key provided",
-                                               code="invalid_api_key")
+        flavor, prefix = self.server.flavor, self.server.prefix
+        native = {
+            ("anthropic", "GET", "/v1/models"): self._anthropic_models,
+            ("databricks", "GET", "/api/2.0/serving-endpoints"): self._databricks_endpoints,
+            ("tei", "GET", "/info"): self._tei_info,
+        }.get((flavor, self.command, url.path))
+        keys = self.server.require_key
+        if keys is not None:
+            keys = (keys,) if isinstance(keys, str) else tuple(keys)
+            if native == self._anthropic_models:
+                presented = self.headers.get("x-api-key")
+            else:
+                auth = self.headers.get("Authorization") or ""
+                presented = auth[len("Bearer "):] if auth.startswith("Bearer ") else None
+            if presented not in keys:
+                record.response = self._send_error(401, "Incorrect API key provided",
+                                                   code="invalid_api_key")
+                return
+        if native is not None:
+            native(record)
             return
 
         routes = {
-            ("GET", "/v1/models"): self._models,
-            ("POST", "/v1/chat/completions"): self._chat_completions,
-            ("POST", "/v1/completions"): self._completions,
-            ("POST", "/v1/embeddings"): self._embeddings,
+            ("GET", f"{prefix}/models"): self._models,
+            ("POST", f"{prefix}/chat/completions"): self._chat_completions,
+            ("POST", f"{prefix}/completions"): self._completions,
+            ("POST", f"{prefix}/embeddings"): self._embeddings,
         }
+        if flavor == "tei":
+            routes.pop(("GET", f"{prefix}/models"))
         route = routes.get((self.command, url.path))
         if route is None:
             record.response = self._send_error(
@@ -183,9 +216,38 @@ class _Handler(LoopbackHandler):
     # -- routes ----------------------------------------------------------------------------
     def _models(self, record: RecordedRequest) -> None:
         now = int(time.time())
-        record.response = {"object": "list", "data": [
-            {"id": m, "object": "model", "created": now, "owned_by": "mock"}
-            for m in self.server.models]}
+        entries = [{"id": m, "object": "model", "created": now, "owned_by": "mock"}
+                   for m in self.server.models]
+        if self.server.flavor == "together":
+            record.response = [{**e, "type": "chat"} for e in entries]
+        else:
+            record.response = {"object": "list", "data": entries}
+        self._send_json(200, record.response)
+
+    def _anthropic_models(self, record: RecordedRequest) -> None:
+        if not self.headers.get("anthropic-version"):
+            record.response = self._send_error(400, "anthropic-version: header is required")
+            return
+        query = parse_qs(record.query)
+        limit = min(int(query.get("limit", ["20"])[0]), self.server.page_size)
+        models = list(self.server.models)
+        start = models.index(query["after_id"][0]) + 1 if "after_id" in query else 0
+        page = models[start:start + limit]
+        record.response = {
+            "data": [{"type": "model", "id": m, "display_name": m,
+                      "created_at": "2025-01-01T00:00:00Z"} for m in page],
+            "has_more": start + limit < len(models),
+            "first_id": page[0] if page else None, "last_id": page[-1] if page else None}
+        self._send_json(200, record.response)
+
+    def _databricks_endpoints(self, record: RecordedRequest) -> None:
+        record.response = {"endpoints": [{"name": m, "state": {"ready": "READY"}}
+                                         for m in self.server.models]}
+        self._send_json(200, record.response)
+
+    def _tei_info(self, record: RecordedRequest) -> None:
+        record.response = {"model_id": self.server.models[0], "model_dtype": "float32",
+                           "max_input_length": 512, "version": "1.8.0"}
         self._send_json(200, record.response)
 
     def _scripted(self, record: RecordedRequest, text: str) -> tuple[bool, float]:
@@ -241,7 +303,13 @@ class _Handler(LoopbackHandler):
         chunks = [chunk({"role": "assistant", "content": pieces[0]}, None)]
         chunks += [chunk({"content": p}, None) for p in pieces[1:]]
         chunks.append(chunk({}, "stop"))
-        if (req.get("stream_options") or {}).get("include_usage"):
+        if self.server.flavor == "gemini":
+            # Gemini: running usage on every chunk.
+            for n, c in enumerate(chunks, start=1):
+                done = len(" ".join(pieces[:n]).split())
+                c["usage"] = {"prompt_tokens": prompt_words, "completion_tokens": done,
+                              "total_tokens": prompt_words + done}
+        elif (req.get("stream_options") or {}).get("include_usage"):
             chunks.append({**chunk({}, None), "choices": [], "usage": usage})
         self._stream(record, chunks, delay, fail_after=2 if "fail-mid-stream" in
                      _markers(text) else None)
@@ -297,6 +365,8 @@ class _Handler(LoopbackHandler):
             "data": [{"object": "embedding", "index": i, "embedding": embedding_for(t, dims)}
                      for i, t in enumerate(texts)],
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        if "no-usage" in _markers(texts[0] if texts else ""):
+            del record.response["usage"]
         self._send_json(200, record.response)
 
     def _stream(self, record: RecordedRequest, chunks: list[dict], delay: float,
@@ -319,10 +389,14 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int], require_key: str | None,
-                 models: tuple[str, ...], verbose: bool) -> None:
+    def __init__(self, address: tuple[str, int], require_key: str | tuple[str, ...] | None,
+                 models: tuple[str, ...], verbose: bool, flavor: str = "openai",
+                 prefix: str = "/v1", page_size: int = 1000) -> None:
         super().__init__(address, _Handler)
+        self.page_size = page_size
         self.require_key = require_key
+        self.flavor = flavor
+        self.prefix = prefix
         self.models = tuple(models)
         self.verbose = verbose
         self.recorded: list[RecordedRequest] = []
@@ -362,15 +436,19 @@ class MockOpenAI(LoopbackServer):
 
     thread_name = "mock-openai"
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, require_key: str | None = None,
-                 models: tuple[str, ...] = DEFAULT_MODELS, verbose: bool = False) -> None:
-        super().__init__(_Server((host, port), require_key, models, verbose), host)
+    def __init__(self, host: str = "127.0.0.1", port: int = 0,
+                 require_key: str | tuple[str, ...] | None = None,
+                 models: tuple[str, ...] = DEFAULT_MODELS, verbose: bool = False,
+                 flavor: str = "openai", prefix: str = "/v1", page_size: int = 1000) -> None:
+        super().__init__(_Server((host, port), require_key, models, verbose, flavor, prefix,
+                                 page_size), host)
         self.models = tuple(models)
+        self.prefix = prefix
 
     @property
     def base_url(self) -> str:
         """What a provider's `base_url` should be set to."""
-        return f"{self.url}/v1"
+        return f"{self.url}{self.prefix}"
 
     @property
     def requests(self) -> list[RecordedRequest]:
