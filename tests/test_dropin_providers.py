@@ -479,3 +479,64 @@ def test_the_mock_upstream_serves_the_native_routes():
         answer = requests.get(f"{mock.url}/api/2.0/serving-endpoints", timeout=10).json()
         assert answer["endpoints"][0]["name"] == "d"
         assert mock.base_url.endswith("/serving-endpoints")
+
+
+# OGX 1.5.0's starter distribution, its entries for these types, verbatim.
+STARTER_ENTRIES = """
+  - provider_id: together
+    provider_type: remote::together
+    config:
+      base_url: https://api.together.xyz/v1
+      api_key: ${env.TOGETHER_API_KEY:=}
+  - provider_id: ${env.NVIDIA_API_KEY:+nvidia}
+    provider_type: remote::nvidia
+    config:
+      base_url: ${env.NVIDIA_BASE_URL:=https://integrate.api.nvidia.com/v1}
+      api_key: ${env.NVIDIA_API_KEY:=}
+  - provider_id: anthropic
+    provider_type: remote::anthropic
+    config:
+      api_key: ${env.ANTHROPIC_API_KEY:=}
+  - provider_id: gemini
+    provider_type: remote::gemini
+    config:
+      api_key: ${env.GEMINI_API_KEY:=}
+      access_token: ${env.GEMINI_ACCESS_TOKEN:=}
+      project: ${env.GEMINI_AI_PROJECT:=}
+  - provider_id: meta
+    provider_type: remote::meta
+    config:
+      base_url: https://api.meta.ai/v1
+      api_key: ${env.META_API_KEY:=}
+  - provider_id: sambanova
+    provider_type: remote::sambanova
+    config:
+      base_url: https://api.sambanova.ai/v1
+      api_key: ${env.SAMBANOVA_API_KEY:=}
+  - provider_id: ${env.AZURE_API_KEY:+azure}
+    provider_type: remote::azure
+    config:
+      api_key: ${env.AZURE_API_KEY:=}
+      base_url: ${env.AZURE_API_BASE:=}
+      api_version: ${env.AZURE_API_VERSION:=}
+      api_type: ${env.AZURE_API_TYPE:=}
+"""
+
+
+def test_the_starter_entries_start_without_keys_and_ask_for_one(ogx_server):
+    server = ogx_server(
+        "version: 2\ndistro_name: starter-entries\napis: [inference, models]\n"
+        "providers:\n  inference:" + STARTER_ENTRIES +
+        "registered_resources:\n  models:\n"
+        "  - {model_id: t, provider_id: together, provider_model_id: upstream-t}\n",
+        env={"TOGETHER_API_KEY": "", "ANTHROPIC_API_KEY": "", "GEMINI_API_KEY": "",
+             "META_API_KEY": "", "SAMBANOVA_API_KEY": "", "NVIDIA_API_KEY": "",
+             "AZURE_API_KEY": ""})
+
+    providers = {p["provider_id"] for p in server.get("/v1/providers").json()["data"]}
+    assert {"together", "anthropic", "gemini", "meta", "sambanova"} <= providers
+    assert not {"nvidia", "azure"} & providers
+    with pytest.raises(openai.BadRequestError) as caught:
+        server.client().chat.completions.create(
+            model="together/t", messages=[{"role": "user", "content": "hi"}])
+    assert 'x-ogx-provider-data: {"together_api_key": "<API_KEY>"}' in str(caught.value)

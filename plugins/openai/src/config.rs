@@ -356,6 +356,72 @@ mod tests {
                 Some("https://api.llama.com/compat/v1/"),
                 None,
             ),
+            (
+                Family::Together,
+                json!({"api_key": "k"}),
+                Some("https://api.together.xyz/v1"),
+                Some("k"),
+            ),
+            (
+                Family::Anthropic,
+                json!({"api_key": "k"}),
+                Some("https://api.anthropic.com/v1"),
+                Some("k"),
+            ),
+            (
+                Family::Gemini,
+                json!({"api_key": "k"}),
+                Some("https://generativelanguage.googleapis.com/v1beta/openai/"),
+                Some("k"),
+            ),
+            (
+                Family::Meta,
+                json!({}),
+                Some("https://api.meta.ai/v1"),
+                None,
+            ),
+            (
+                Family::Sambanova,
+                json!({"api_key": "k"}),
+                Some("https://api.sambanova.ai/v1"),
+                Some("k"),
+            ),
+            (
+                Family::Nvidia,
+                json!({"api_key": "k"}),
+                Some("https://integrate.api.nvidia.com/v1"),
+                Some("k"),
+            ),
+            (
+                Family::Databricks,
+                json!({"base_url": "https://w/serving-endpoints", "api_key": "no", "api_token": "t"}),
+                Some("https://w/serving-endpoints"),
+                Some("t"),
+            ),
+            (
+                Family::Deepseek,
+                json!({"api_key": "k"}),
+                Some("https://api.deepseek.com/v1"),
+                Some("k"),
+            ),
+            (
+                Family::Mistral,
+                json!({"api_key": "k"}),
+                Some("https://api.mistral.ai/v1"),
+                Some("k"),
+            ),
+            (
+                Family::Azure,
+                json!({"api_key": "k", "api_version": "2024-12-01-preview", "api_type": "azure"}),
+                None,
+                Some("k"),
+            ),
+            (
+                Family::TextEmbeddingsInference,
+                json!({}),
+                Some("http://localhost:8080/v1"),
+                None,
+            ),
         ];
         for (family, json, base_url, key) in cases {
             let resolved = validate(family, "p", parse(json), None).unwrap();
@@ -482,83 +548,6 @@ mod tests {
              header 'a b' is not a valid HTTP header name; \
              header 'X-Team' is blocked (security-sensitive)"
         );
-    }
-
-    #[test]
-    fn new_types_defaults_and_key_fields() {
-        let cases = [
-            (
-                Family::Together,
-                json!({"api_key": "k"}),
-                Some("https://api.together.xyz/v1"),
-                Some("k"),
-            ),
-            (
-                Family::Anthropic,
-                json!({"api_key": "k"}),
-                Some("https://api.anthropic.com/v1"),
-                Some("k"),
-            ),
-            (
-                Family::Gemini,
-                json!({"api_key": "k"}),
-                Some("https://generativelanguage.googleapis.com/v1beta/openai/"),
-                Some("k"),
-            ),
-            (
-                Family::Meta,
-                json!({}),
-                Some("https://api.meta.ai/v1"),
-                None,
-            ),
-            (
-                Family::Sambanova,
-                json!({"api_key": "k"}),
-                Some("https://api.sambanova.ai/v1"),
-                Some("k"),
-            ),
-            (
-                Family::Nvidia,
-                json!({"api_key": "k"}),
-                Some("https://integrate.api.nvidia.com/v1"),
-                Some("k"),
-            ),
-            (
-                Family::Databricks,
-                json!({"base_url": "https://w/serving-endpoints", "api_key": "no", "api_token": "t"}),
-                Some("https://w/serving-endpoints"),
-                Some("t"),
-            ),
-            (
-                Family::Deepseek,
-                json!({"api_key": "k"}),
-                Some("https://api.deepseek.com/v1"),
-                Some("k"),
-            ),
-            (
-                Family::Mistral,
-                json!({"api_key": "k"}),
-                Some("https://api.mistral.ai/v1"),
-                Some("k"),
-            ),
-            (
-                Family::Azure,
-                json!({"api_key": "k", "api_version": "2024-12-01-preview", "api_type": "azure"}),
-                None,
-                Some("k"),
-            ),
-            (
-                Family::TextEmbeddingsInference,
-                json!({}),
-                Some("http://localhost:8080/v1"),
-                None,
-            ),
-        ];
-        for (family, json, base_url, key) in cases {
-            let resolved = validate(family, "p", parse(json), None).unwrap();
-            assert_eq!(resolved.base_url.as_deref(), base_url, "{family:?}");
-            assert_eq!(resolved.key.as_deref(), key, "{family:?}");
-        }
     }
 
     #[test]
