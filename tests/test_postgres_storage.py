@@ -185,8 +185,12 @@ def test_a_graceful_shutdown_under_load_keeps_every_answered_completion(
     workers = [threading.Thread(target=client_loop, args=(w,)) for w in range(8)]
     for worker in workers:
         worker.start()
-    time.sleep(2.0)  # requests keep coming; the queue of 2 is full most of the time
-    server.stop()  # SIGTERM while requests are in flight
+    # Requests keep coming (the queue of 2 is full most of the time) until the load has got
+    # going, however slow the machine; then SIGTERM while requests are in flight.
+    deadline = time.monotonic() + 60
+    while len(answered) <= 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server.stop()
     stop.set()
     for worker in workers:
         worker.join(timeout=30)
