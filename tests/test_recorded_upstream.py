@@ -41,6 +41,18 @@ RECORDINGS = {
     "plain.json": chat_recording(False, "Humans live on Earth."),
     "streamed.json": chat_recording(True, "Humans live on Earth."),
     "streamed-usage.json": chat_recording(True, "With usage.", stream_options={"include_usage": True}),
+    # One first turn recorded twice with different answers; only the second one's
+    # conversation goes on in a recorded later turn.
+    "turn1-a.json": chat_recording(False, "Hi!", temperature=0.1) | {
+        "request": chat_recording(False, "", temperature=0.1)["request"]},
+    "turn1-b.json": chat_recording(False, "Hello there.", temperature=0.1),
+    "turn2.json": {
+        "request": {"method": "POST", "url": "http://0.0.0.0:11434/v1/v1/chat/completions",
+                    "body": {"model": MODEL, "messages": QUESTION + [
+                        {"role": "assistant", "content": "Hello there."},
+                        {"role": "user", "content": "And the Moon?"}]},
+                    "endpoint": "/v1/chat/completions", "model": MODEL},
+        "response": chat_recording(False, "Nobody lives there.")["response"]},
     "embeddings.json": {
         "request": {"method": "POST", "url": "http://0.0.0.0:11434/v1/v1/embeddings",
                     "body": {"model": "nomic-embed-text:v1.5", "input": "hello", "encoding_format": "float"},
@@ -139,3 +151,12 @@ def test_a_field_only_the_recording_has_counts_against_it(upstream):
     # recorded without it, not the one with the extra field.
     stream = client(upstream).chat.completions.create(model=MODEL, messages=QUESTION, stream=True)
     assert [c.choices[0].delta.content for c in stream] == ["Humans", "live", "on", "Earth."]
+
+
+def test_of_two_answers_to_one_turn_the_one_a_recorded_turn_continues_is_chosen(upstream):
+    first = client(upstream).chat.completions.create(model=MODEL, messages=QUESTION, temperature=0.1)
+    assert first.choices[0].message.content == "Hello there."
+    history = QUESTION + [{"role": "assistant", "content": first.choices[0].message.content},
+                          {"role": "user", "content": "And the Moon?"}]
+    second = client(upstream).chat.completions.create(model=MODEL, messages=history)
+    assert second.choices[0].message.content == "Nobody lives there."

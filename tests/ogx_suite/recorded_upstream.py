@@ -14,8 +14,8 @@ Routes, each under a family prefix (`/ollama/v1/...`, `/openai/v1/...`: the prov
 
 Matching. OGX hashes a recording by the test's id, which an upstream never sees, so the body
 alone is matched: the same endpoint, model and input (`messages`, `prompt` or `input`, with
-null fields dropped, text-only content lists read as their text, and OGX's extra `type`
-inside a tool's `function` dropped), then the recording that
+null fields dropped, text-only content lists read as their text, and spellings OpenAI reads
+alike made one: see `request_fields`), then the recording that
 differs in the fewest other top-level fields (`stream` first). `extra_body` is merged into the
 body as the OpenAI SDK sends it. A request with no such recording is a 500 whose message
 names the endpoint, model and the start of its input, so every gap is visible in the test
@@ -75,7 +75,8 @@ def canonical(value: Any) -> Any:
 def request_fields(body: dict[str, Any]) -> dict[str, Any]:
     """The body as the upstream receives it: `extra_body` merged in, canonical. OGX's
     Responses API repeats `"type": "function"` inside each tool's `function`, which OpenAI
-    ignores; it is dropped, so the tool reads as any client sends it."""
+    ignores; it is dropped, so the tool reads as any client sends it; messages as in
+    `canonical_message`."""
     merged = {k: v for k, v in body.items() if k != "extra_body"}
     extra = body.get("extra_body")
     if isinstance(extra, dict):
@@ -84,7 +85,26 @@ def request_fields(body: dict[str, Any]) -> dict[str, Any]:
     for tool in fields.get("tools") or []:
         if isinstance(tool, dict) and isinstance(tool.get("function"), dict):
             tool["function"].pop("type", None)
+    for message in fields.get("messages") or []:
+        if isinstance(message, dict):
+            canonical_message(message)
     return fields
+
+
+def canonical_message(message: dict[str, Any]) -> None:
+    """Spellings of one chat message that mean the same to OpenAI, made one: an image's
+    default `detail: auto`, an empty `content` beside `tool_calls`, and the stream `index`
+    OGX leaves on the tool calls it sends back."""
+    if message.get("tool_calls") and message.get("content") in ("", []):
+        del message["content"]
+    for call in message.get("tool_calls") or []:
+        if isinstance(call, dict):
+            call.pop("index", None)
+    if isinstance(message.get("content"), list):
+        for part in message["content"]:
+            image = part.get("image_url") if isinstance(part, dict) else None
+            if isinstance(image, dict) and image.get("detail") == "auto":
+                del image["detail"]
 
 
 def input_key(endpoint: str, fields: dict[str, Any]) -> str:
@@ -99,18 +119,23 @@ class Recording:
     fields: dict[str, Any]
     response: dict[str, Any]
 
-    def score(self, fields: dict[str, Any]) -> tuple[int, int]:
+    def score(self, fields: dict[str, Any], continued: set[str]) -> tuple[int, int, int]:
         """Higher is closer: the same `stream` first, then the fewest fields that differ
-        (a field only one side has counts as differing)."""
+        (a field only one side has counts as differing), then an answer that a recorded
+        later turn continues (when several tests sent one first turn and got different
+        answers, the one whose conversation goes on is the one a multi-turn test needs)."""
         same_stream = int(bool(self.fields.get("stream")) == bool(fields.get("stream")))
         keys = set(self.fields) | set(fields)
-        return same_stream, -sum(1 for k in keys if self.fields.get(k) != fields.get(k))
+        differing = sum(1 for k in keys if self.fields.get(k) != fields.get(k))
+        return same_stream, -differing, int(bool(answer_keys(self.response) & continued))
 
 
 @dataclass
 class RecordingIndex:
     by_input: dict[str, list[Recording]] = field(default_factory=dict)
     model_lists: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # Assistant texts and tool-call ids that recorded requests send back as history.
+    continued: set[str] = field(default_factory=set)
     files: int = 0
 
     @classmethod
@@ -145,6 +170,9 @@ class RecordingIndex:
         if models is not None and fields.get("model") not in models:
             return
         self.files += 1
+        for message in fields.get("messages") or []:
+            if isinstance(message, dict) and message.get("role") == "assistant":
+                self.continued |= message_keys(message)
         self.by_input.setdefault(input_key(endpoint, fields), []).append(
             Recording(path, endpoint, fields, response))
 
@@ -153,7 +181,33 @@ class RecordingIndex:
         candidates = self.by_input.get(input_key(endpoint, fields))
         if not candidates:
             return None
-        return max(candidates, key=lambda r: r.score(fields))
+        return max(candidates, key=lambda r: r.score(fields, self.continued))
+
+
+def message_keys(message: dict[str, Any]) -> set[str]:
+    """What identifies an assistant turn in a later request: its text, its tool-call ids."""
+    keys = {f"call:{c['id']}" for c in message.get("tool_calls") or [] if isinstance(c, dict) and c.get("id")}
+    if isinstance(message.get("content"), str) and message["content"]:
+        keys.add(f"text:{message['content']}")
+    return keys
+
+
+def answer_keys(response: dict[str, Any]) -> set[str]:
+    """`message_keys` of a recorded chat answer, plain or streamed."""
+    body = response.get("body")
+    if response.get("is_streaming") and isinstance(body, list):
+        text, calls = "", set()
+        for chunk in body:
+            for choice in (data_of(chunk) or {}).get("choices") or []:
+                delta = choice.get("delta") or {}
+                text += delta.get("content") or ""
+                calls |= {c["id"] for c in delta.get("tool_calls") or [] if c.get("id")}
+        return ({f"text:{text}"} if text else set()) | {f"call:{c}" for c in calls}
+    if isinstance(body, dict):
+        choices = (data_of(body) or {}).get("choices") or []
+        if choices and isinstance(choices[0].get("message"), dict):
+            return message_keys(choices[0]["message"])
+    return set()
 
 
 def _endpoint_of(url: str) -> str:

@@ -20,7 +20,8 @@
    and expected failure with its reason, and one last line with the totals. Exit status 0
    only when no test failed or errored and some test passed.
 
-Cache: $OGX_SUITE_CACHE, default ${XDG_CACHE_HOME:-~/.cache}/ogx-tests. Everything it starts
+Cache: $OGX_SUITE_CACHE, default ${XDG_CACHE_HOME:-~/.cache}/ogx-tests (also ogx's compiled
+plugins, OGX_PLUGIN_CACHE_DIR, so only the first start compiles them). Everything it starts
 (the upstream, ogx) is stopped at the end, also on failure or Ctrl-C.
 """
 from __future__ import annotations
@@ -42,6 +43,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
+# A cold plugin cache compiles every plugin in the debug build: minutes on a loaded machine.
+os.environ.setdefault("OGX_TEST_STARTUP_TIMEOUT", "600")
 
 from ogx_harness import OgxLauncher, require_binary  # noqa: E402
 from recorded_upstream import RecordedUpstream, RecordingIndex  # noqa: E402
@@ -282,7 +285,9 @@ def main() -> int:
     try:
         server = launcher.start((HERE / "config.yaml").read_text(), add_storage=False,
                                 env={"OGX_SUITE_UPSTREAM": upstream.url,
-                                     "OGX_SUITE_STATE": str(work / "state")})
+                                     "OGX_SUITE_STATE": str(work / "state"),
+                                     # compiled plugins, keyed by the wasm's sha256: reused
+                                     "OGX_PLUGIN_CACHE_DIR": str(cache / "plugin-cache")})
         say(f"ogx serving on {server.url} (log: {server.log_path})")
         for group in groups:
             reports.append(run_group(group, sdist, venv, server.url, work, extra))
