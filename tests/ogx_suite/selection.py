@@ -35,8 +35,9 @@ GPT_TEXT = "--text-model=openai/gpt-4o"
 GROUPS: tuple[Group, ...] = (
     Group("base", (T + "inference", T + "models", T + "providers", T + "inspect"),
           (OLLAMA_TEXT, OLLAMA_EMBEDDING, OLLAMA_VISION, "--embedding-dimension=768")),
-    Group("messages", (T + "messages",), (GPT_TEXT,)),
-    Group("responses", (T + "responses",), (GPT_TEXT, "--vision-model=openai/gpt-4o")),
+    # Messages and Responses share the `gpt` setup's models, so one pytest run (one start-up
+    # of OGX's conftest, which imports all of ogx) serves both.
+    Group("gpt", (T + "messages", T + "responses"), (GPT_TEXT, "--vision-model=openai/gpt-4o")),
 )
 
 # The upstream model names the recordings are indexed for (the provider_model_id of each).
