@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/test.sh — set up, build everything, run every test. Exits non-zero on any failure;
-# the last lines are pytest's own summary.
+# the last lines are the summary of step 7 (OGX 1.5.0's own tests).
 #
 #   1. scripts/setup.sh: Debian packages, the wasm toolchain (path A or B), cargo-component
 #      0.21.1 in ~/.cargo/bin, and .venv with tests/requirements*.txt (see that script).
@@ -18,6 +18,10 @@
 #   6. end to end: `python3 -m pytest -q tests/` in .venv against the built binary and plugins
 #      (exit code 5, "no tests collected", is a failure); its `postgres` fixture starts and
 #      stops its own private PostgreSQL cluster.
+#   7. OGX 1.5.0's own integration tests, unmodified, over HTTP against the built binary and
+#      plugins: tests/ogx_suite/run.py (a Python >= 3.12 virtualenv and OGX's sdist in
+#      ${XDG_CACHE_HOME:-~/.cache}/ogx-tests, a loopback upstream replaying OGX's recordings;
+#      see tests/README.md). Its last line is its summary: `ogx-suite OK|FAILED: ...`.
 #
 # Environment passed to pytest: OGX_BIN (the debug binary), OGX_PLUGINS_DIR (the built-in
 # folder: provider plugins and test fixtures), OGX_ROOT.
@@ -34,10 +38,10 @@ BUILTIN_PLUGINS_DIR="$OGX_HOST_TARGET_DIR/$PROFILE/plugins"
 TIMINGS=()
 CURRENT_STEP="setup"
 
-# Names the failed step, except after pytest, whose own summary must stay the last lines.
+# Names the failed step, except after the test suites, whose own summaries must stay the last lines.
 on_exit() {
     local rc=$?
-    if [[ $rc != 0 && "$CURRENT_STEP" != "end-to-end tests" ]]; then
+    if [[ $rc != 0 && "$CURRENT_STEP" != "end-to-end tests" && "$CURRENT_STEP" != "OGX 1.5.0 tests" ]]; then
         printf '\n%sFAILED%s (exit %s) in step: %s\n' "$_R" "$_N" "$rc" "$CURRENT_STEP" >&2
     fi
 }
@@ -186,6 +190,13 @@ e2e_tests() {
     esac
 }
 
+# OGX 1.5.0's integration tests against the same binary and plugins (OGX_BIN, OGX_PLUGINS_DIR
+# exported by e2e_tests); the runner prints its own summary last and exits non-zero on a failure.
+ogx_suite() {
+    step "OGX 1.5.0's integration tests: python tests/ogx_suite/run.py"
+    (cd "$OGX_ROOT" && run "$OGX_ROOT/.venv/bin/python" tests/ogx_suite/run.py)
+}
+
 print_timings() {
     step "timings"
     local t
@@ -205,6 +216,8 @@ main() {
     print_timings
     CURRENT_STEP="end-to-end tests"
     e2e_tests
+    CURRENT_STEP="OGX 1.5.0 tests"
+    ogx_suite
 }
 
 main "$@"
