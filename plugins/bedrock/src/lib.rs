@@ -229,7 +229,7 @@ impl Bedrock {
                 .send()
                 .map_err(|err| errors::transport_error(err, &mode))?;
             if !response.is_success() {
-                return Err(converse::errors::from_response(
+                return Err(converse::upstream_error(
                     response.status,
                     &response.headers,
                     &response.body,

@@ -19,7 +19,7 @@ pub mod stream;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ogx_provider_sdk::http::{Framing, HttpError, Request};
-use ogx_provider_sdk::{ChunkStream, ProviderError, Value};
+use ogx_provider_sdk::{ChunkStream, ProviderError, Value, log};
 
 use crate::auth::AuthMode;
 use crate::routing::{self, ModelSettings};
@@ -93,6 +93,32 @@ impl Call<'_> {
     }
 }
 
+/// The client's error for a Bedrock runtime error answer (see [`errors`]). A refusal of the
+/// credentials (401/403) is also logged for the operator with Bedrock's own words, which
+/// name the account and role but never a credential; the client gets the sanitized text.
+pub fn upstream_error(
+    status: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+    mode: &AuthMode,
+    region: &str,
+    model: &str,
+) -> ProviderError {
+    if status == 401 || status == 403 {
+        let (name, message) = errors::parse(headers, body);
+        let how = match mode {
+            AuthMode::SigV4 => "a SigV4-signed",
+            AuthMode::Bearer { .. } => "a bearer-token",
+        };
+        log::warn(&format!(
+            "Bedrock refused {how} request for {model} in {region} with {status} {}: {}",
+            name.as_deref().unwrap_or("(no exception name)"),
+            message.chars().take(300).collect::<String>()
+        ));
+    }
+    errors::from_response(status, headers, body, mode, region, model)
+}
+
 /// A non-streamed chat completion of `model` through Converse.
 pub fn complete(call: &Call, request: &Value, model: &str) -> Result<Value, ProviderError> {
     let plan = call.plan(request, model)?;
@@ -100,7 +126,7 @@ pub fn complete(call: &Call, request: &Value, model: &str) -> Result<Value, Prov
         .header("accept", "application/json");
     let response = upstream.send().map_err(|err| call.transport(err))?;
     if !response.is_success() {
-        return Err(errors::from_response(
+        return Err(upstream_error(
             response.status,
             &response.headers,
             &response.body,
@@ -132,7 +158,7 @@ pub fn stream(call: &Call, request: &Value, model: &str) -> Result<ChunkStream, 
                 Err(_) => break,
             }
         }
-        return Err(errors::from_response(
+        return Err(upstream_error(
             status,
             &headers,
             &body,
