@@ -15,6 +15,9 @@ Routes:
   GET  /foundation-models            the control plane's ListFoundationModels
                                      (`?byInferenceType=ON_DEMAND` filters like the real one)
   GET  /v1/models                    the bedrock-mantle OpenAI-style model list
+  POST /model/{id}/converse, /model/{id}/converse-stream, /model/{id}/invoke,
+  GET  /inference-profiles           Converse, ConverseStream, InvokeModel (embeddings) and
+                                     ListInferenceProfiles: see mock_converse.py
 Control plane of the mock itself (not authenticated):
   POST   /__mock/credentials  {"access_key_id","secret_access_key","session_token"?,"expires_at"?}
   POST   /__mock/bearer       {"token", "region"? (null: any region), "expired"?: bool}
@@ -71,7 +74,9 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+import mock_converse
 from loopback_server import LoopbackHandler, LoopbackServer, text_of
+from mock_converse import ConverseInvalid
 from scripted_turns import Script, Turn
 
 SIGNING_SERVICE = "bedrock"
@@ -130,6 +135,8 @@ class RecordedRequest:
     status: int = 0
     rejection: str | None = None
     time: float = 0.0
+    # /model/{id}/...: the decoded model id.
+    model_id: str | None = None
 
 
 @dataclass
@@ -274,9 +281,15 @@ class _Handler(LoopbackHandler):
                 sys.stderr.write(f"mock_bedrock: rejected: {e.why}\n")
             self._send_aws_error(record, e.status, e.error_type, e.message)
             return
+        model_id = mock_converse.model_id_of(url.path)
+        if model_id is not None and self.command == "POST":
+            record.model_id = model_id
+            self._model_operation(record, model_id, url.path.rsplit("/", 1)[1])
+            return
         routes = {
             ("POST", "/openai/v1/chat/completions"): self._chat_completions,
             ("GET", "/foundation-models"): self._foundation_models,
+            ("GET", "/inference-profiles"): self._inference_profiles,
             ("GET", "/v1/models"): self._mantle_models,
         }
         route = routes.get((self.command, url.path))
@@ -407,11 +420,46 @@ class _Handler(LoopbackHandler):
                 "modelArn": f"arn:aws:bedrock:{self.server.region}::foundation-model/{model_id}",
                 "modelId": model_id, "modelName": model_id.split(".", 1)[-1],
                 "providerName": provider, "inputModalities": ["TEXT"],
-                "outputModalities": ["TEXT"], "responseStreamingSupported": True,
+                "outputModalities": ["EMBEDDING" if "embed" in model_id else "TEXT"],
+                "responseStreamingSupported": True,
                 "customizationsSupported": [], "inferenceTypesSupported": types,
                 "modelLifecycle": {"status": status}})
         record.status = 200
         self._send_json(200, {"modelSummaries": summaries})
+
+    def _model_operation(self, record: RecordedRequest, model_id: str, operation: str) -> None:
+        """Converse, ConverseStream or InvokeModel (see mock_converse.py)."""
+        try:
+            if operation == "invoke":
+                answer, headers = mock_converse.invoke_embeddings(model_id, record.json)
+                record.status = 200
+                self._send_json(200, answer, headers)
+                return
+            if model_id in mock_converse.PROFILE_ONLY_MODELS:
+                raise ConverseInvalid(mock_converse.needs_profile_message(model_id))
+            mock_converse.validate(record.json)
+        except ConverseInvalid as e:
+            record.rejection = str(e)
+            self._send_aws_error(record, 400, "ValidationException", str(e))
+            return
+        turn = self.server.script.next(lambda: self.server.next_id("tooluse"))
+        if turn is not None and turn.error is not None:
+            status, name, message = turn.error
+            self._send_aws_error(record, status, name, message)
+            return
+        request_id = self.server.next_id("req")
+        record.status = 200
+        if operation == "converse":
+            self._send_json(200, mock_converse.converse_answer(record.json, turn),
+                            {"x-amzn-RequestId": request_id})
+            return
+        mock_converse.send_event_stream(self, request_id,
+                                        mock_converse.converse_events(record.json, turn))
+
+    def _inference_profiles(self, record: RecordedRequest) -> None:
+        record.status = 200
+        self._send_json(200, mock_converse.inference_profile_list(
+            self.server.region, self.server.inference_profiles))
 
     def _mantle_models(self, record: RecordedRequest) -> None:
         record.status = 200
@@ -426,6 +474,13 @@ class _Handler(LoopbackHandler):
             data = json.loads(body) if body else {}
         except ValueError:
             self._send_json(400, {"message": "body is not JSON"})
+            return
+        if (self.command, path) == ("GET", "/__mock/image.png"):
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(mock_converse.PNG_BYTES)))
+            self.end_headers()
+            self.wfile.write(mock_converse.PNG_BYTES)
             return
         if (self.command, path) == ("POST", "/__mock/credentials"):
             self.server.add_credentials(data["access_key_id"], data["secret_access_key"],
@@ -449,9 +504,11 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False
 
     def __init__(self, address: tuple[str, int], region: str, moto_url: str | None,
-                 foundation_models: tuple, verbose: bool) -> None:
+                 foundation_models: tuple, verbose: bool,
+                 inference_profiles: tuple = ()) -> None:
         super().__init__(address, _Handler)
         self.region = region
+        self.inference_profiles = tuple(inference_profiles)
         self.moto_url = moto_url
         self.foundation_models = tuple(foundation_models)
         self.verbose = verbose
@@ -521,8 +578,11 @@ class MockBedrock(LoopbackServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, region: str = "us-west-2",
                  moto_url: str | None = None,
                  foundation_models: tuple = DEFAULT_FOUNDATION_MODELS,
-                 verbose: bool = False) -> None:
-        super().__init__(_Server((host, port), region, moto_url, foundation_models, verbose), host)
+                 verbose: bool = False, inference_profiles: tuple = ()) -> None:
+        """`inference_profiles`: (profile id, foundation-model id) pairs that
+        /inference-profiles lists."""
+        super().__init__(_Server((host, port), region, moto_url, foundation_models, verbose,
+                                 inference_profiles), host)
         self.region = region
 
     @property
@@ -556,11 +616,23 @@ class MockBedrock(LoopbackServer):
             repr([(r.method, r.path) for r in self.requests])
         return chats[-1]
 
+    def converse_requests(self) -> list[RecordedRequest]:
+        """Converse and ConverseStream requests, in order."""
+        return [r for r in self.requests if r.model_id is not None
+                and r.path.endswith(("/converse", "/converse-stream"))]
+
+    def last_converse_request(self) -> RecordedRequest:
+        seen = self.converse_requests()
+        assert seen, "the mock Bedrock received no Converse request; got " + \
+            repr([(r.method, r.path) for r in self.requests])
+        return seen[-1]
+
     def clear(self) -> None:
         self._server.clear()
 
     def script(self, *turns: Turn) -> None:
-        """Queues turns that the next chat requests get, in order (see scripted_turns.py)."""
+        """Queues turns that the next chat and Converse requests get, in order (see
+        scripted_turns.py)."""
         self._server.script.add(*turns)
 
 

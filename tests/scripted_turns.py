@@ -6,6 +6,9 @@ the mocks answer as they always do.
     mock.script(Turn(tool_calls=[("get_weather", {"city": "Paris"})]),
                 Turn(content="It is sunny in Paris."))
 
+Converse answers (mock_converse.py) also play reasoning signatures, AWS errors, exception frames
+in the middle of a stream and other stop reasons (`guardrail_intervened`).
+
 A turn's function calls get ids `call_<n>` from the mock's counter (`Turn.call_ids` after it
 was served). Streamed, every call's opening chunk (id and name) comes first, then the
 arguments in two halves, calls interleaved — as parallel calls arrive from real upstreams.
@@ -37,11 +40,25 @@ class Turn:
     finish_reason: str | None = None
     # Streamed: send the first two chunks, then reset the connection.
     fail_mid_stream: bool = False
+    # Converse only (mock_converse.py). The signature of `reasoning` (Claude's extended thinking).
+    signature: str | None = None
+    # Answer with this AWS error instead: (HTTP status, exception name, message).
+    error: tuple[int, str, str] | None = None
+    # Streamed: after the first text delta, this exception frame: (`:exception-type`, message);
+    # ("corrupt-crc", "") sends a frame whose message checksum is wrong instead.
+    stream_exception: tuple[str, str] | None = None
+    # The Converse stopReason (default: "tool_use" with calls, else "end_turn").
+    stop_reason: str | None = None
+    # Prompt-cache tokens reported in usage: (read, write).
+    cache_tokens: tuple[int, int] = (0, 0)
     # Set when served: the ids given to the calls.
     call_ids: list[str] = field(default_factory=list)
 
     def finish(self) -> str:
         return self.finish_reason or ("tool_calls" if self.tool_calls else "stop")
+
+    def converse_stop_reason(self) -> str:
+        return self.stop_reason or ("tool_use" if self.tool_calls else "end_turn")
 
     def _calls(self) -> list[tuple[str, str, str]]:
         return [(call_id, name, args if isinstance(args, str) else json.dumps(args))

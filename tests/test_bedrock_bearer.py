@@ -29,9 +29,6 @@ COMPLETIONS_UNSUPPORTED = (
     "Bedrock's OpenAI-compatible API does not support /v1/completions endpoint. Only "
     "/v1/chat/completions is supported. See "
     "https://docs.aws.amazon.com/bedrock/latest/userguide/inference-chat-completions.html")
-EMBEDDINGS_UNSUPPORTED = (
-    "Bedrock's OpenAI-compatible API does not support /v1/embeddings endpoint. See "
-    "https://docs.aws.amazon.com/bedrock/latest/userguide/inference-chat-completions.html")
 FORBIDDEN_IN_MESSAGES = ("Bedrock", "x-ogx-provider-data", "AWS_ROLE_ARN",
                          "AWS_BEARER_TOKEN_BEDROCK")
 
@@ -262,7 +259,7 @@ def test_other_upstream_errors_pass_through(sigv4_server, mock):
     assert error_message_of(response).startswith("Error code: 429 - ")
 
 
-def test_completions_and_embeddings_are_not_offered(sigv4_server, mock):
+def test_completions_are_not_offered_and_embeddings_go_to_invoke_model(sigv4_server, mock):
     model_id = first_model_id(sigv4_server.url)
     completions = sigv4_server.post("/v1/completions", json={"model": model_id, "prompt": "hi"})
     assert (completions.status_code, error_message_of(completions)) == \
@@ -271,5 +268,9 @@ def test_completions_and_embeddings_are_not_offered(sigv4_server, mock):
                            if m["id"].endswith("amazon.titan-embed-text-v2:0"))
     embeddings = sigv4_server.post("/v1/embeddings", json={"model": embedding_model,
                                                            "input": "hi"})
-    assert (embeddings.status_code, error_message_of(embeddings)) == (501, EMBEDDINGS_UNSUPPORTED)
+    assert embeddings.status_code == 200, embeddings.text
+    assert len(embeddings.json()["data"][0]["embedding"]) == 1024
+    [invoke] = mock.requests_to("/model/amazon.titan-embed-text-v2%3A0/invoke")
+    assert (invoke.auth, invoke.status, invoke.json) == \
+        ("sigv4", 200, {"inputText": "hi", "normalize": True})
     assert not mock.chat_requests()

@@ -19,8 +19,8 @@ MODEL = f"bedrock-inference/{MODEL_ID}"
 TOKEN = "responses-bearer-token"
 
 
-def responses_config(provider_config: dict) -> str:
-    config = config_with(provider_config)
+def responses_config(provider_config: dict, extra_models: str = "") -> str:
+    config = config_with(provider_config, extra_models)
     config = config.replace("apis: [inference, models]", "apis: [inference, models, responses]")
     return config.replace("registered_resources:",
                           RESPONSES_PROVIDER.strip("\n") + "\nregistered_resources:", 1)

@@ -7,6 +7,8 @@
 //!   plugin uses): a fixed answer naming the request's `model`; with `"stream": true`,
 //!   [`DEFAULT_STREAM_CHUNKS`] `chat.completion.chunk` events (each after `--chunk-delay-ms`)
 //!   and `data: [DONE]`.
+//! - `POST /model/{modelId}/converse` and `/converse-stream`: Bedrock Converse (JSON) and
+//!   ConverseStream (event-stream frames, each after `--chunk-delay-ms`), see [`converse`].
 //! - `GET /v1/models`: one model, [`MODEL_ID`]. `GET /foundation-models`: the same model as
 //!   Bedrock's ListFoundationModels, so the Bedrock plugin's listing works too.
 //!
@@ -16,6 +18,8 @@
 //! Usage: `ogx-bench-upstream [--port P] [--stream-chunks N] [--chunk-delay-ms MS]
 //! [--threads T]`. It prints `listening on 127.0.0.1:<port>` once it accepts connections
 //! (`--port 0` picks a free port) and runs until SIGINT/SIGTERM.
+
+mod converse;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
@@ -39,6 +43,8 @@ struct Options {
     stream_chunks: usize,
     chunk_delay: Duration,
     threads: Option<usize>,
+    /// The ConverseStream answer, encoded once.
+    converse_frames: Vec<Bytes>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -47,6 +53,7 @@ fn parse_args() -> Result<Options, String> {
         stream_chunks: DEFAULT_STREAM_CHUNKS,
         chunk_delay: Duration::ZERO,
         threads: None,
+        converse_frames: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -73,6 +80,7 @@ fn parse_args() -> Result<Options, String> {
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
     }
+    options.converse_frames = converse::stream_frames(options.stream_chunks);
     Ok(options)
 }
 
@@ -170,6 +178,9 @@ async fn answer(
                 "inferenceTypesSupported": ["ON_DEMAND"],
                 "modelLifecycle": {"status": "ACTIVE"}}]}),
         ),
+        (&Method::POST, path) if converse::route(path).is_some() => {
+            converse_answer(req, &options, converse::route(path) == Some(true)).await
+        }
         (method, path) => error(StatusCode::NOT_FOUND, &format!("no route {method} {path}")),
     })
 }
@@ -182,18 +193,68 @@ struct ChatRequest {
     stream: bool,
 }
 
-async fn chat_completion(req: Request<Incoming>, options: &Options) -> Response<Body> {
-    let body = match http_body_util::Limited::new(req.into_body(), MAX_BODY_BYTES)
+/// The request body, read whole (at most [`MAX_BODY_BYTES`]), or the 400 to answer.
+async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<Body>> {
+    match http_body_util::Limited::new(req.into_body(), MAX_BODY_BYTES)
         .collect()
         .await
     {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                &format!("could not read the body: {e}"),
-            );
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) => Err(error(
+            StatusCode::BAD_REQUEST,
+            &format!("could not read the body: {e}"),
+        )),
+    }
+}
+
+/// Converse (`stream` false) or ConverseStream.
+async fn converse_answer(
+    req: Request<Incoming>,
+    options: &Options,
+    stream: bool,
+) -> Response<Body> {
+    let body = match read_body(req).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&body) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            &format!("not a Converse request: {e}"),
+        );
+    }
+    if !stream {
+        return full(StatusCode::OK, "application/json", converse::ANSWER);
+    }
+    let frames = options.converse_frames.clone();
+    delayed_stream(
+        frames,
+        options.chunk_delay,
+        "application/vnd.amazon.eventstream",
+    )
+}
+
+/// A 200 whose body is `events`, each after `delay`.
+fn delayed_stream(events: Vec<Bytes>, delay: Duration, content_type: &str) -> Response<Body> {
+    let frames = futures::stream::unfold(events.into_iter(), move |mut events| async move {
+        let event = events.next()?;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
         }
+        Some((Ok::<_, Infallible>(Frame::data(event)), events))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(BodyExt::boxed(StreamBody::new(frames)))
+        .expect("static response parts")
+}
+
+async fn chat_completion(req: Request<Incoming>, options: &Options) -> Response<Body> {
+    let body = match read_body(req).await {
+        Ok(body) => body,
+        Err(response) => return response,
     };
     let request: ChatRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -211,20 +272,7 @@ async fn chat_completion(req: Request<Incoming>, options: &Options) -> Response<
         );
     }
     let events = stream_events(&request.model, options.stream_chunks);
-    let delay = options.chunk_delay;
-    let frames = futures::stream::unfold(events.into_iter(), move |mut events| async move {
-        let event = events.next()?;
-        if !delay.is_zero() {
-            tokio::time::sleep(delay).await;
-        }
-        Some((Ok::<_, Infallible>(Frame::data(event)), events))
-    });
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "text/event-stream")
-        .header(header::CACHE_CONTROL, "no-cache")
-        .body(BodyExt::boxed(StreamBody::new(frames)))
-        .expect("static response parts")
+    delayed_stream(events, options.chunk_delay, "text/event-stream")
 }
 
 /// The server-sent events of a streamed answer: a role chunk, `chunks` content chunks, a

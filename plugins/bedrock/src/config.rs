@@ -14,9 +14,11 @@
 //! | `aws_access_key_id`, `aws_secret_access_key`, `aws_session_token` | read by the host itself, never by the plugin |
 //! | `refresh_models` | `false`: list models only when true |
 //! | `allowed_models` | none: every model is allowed |
+//! | `model_overrides` | none: Converse for every model but `openai.gpt-oss-*` (see [`crate::routing`]) |
 //! | `network.timeout` (seconds, or `{connect, read}`), `network.headers` | host defaults, no extra headers |
 //!
-//! Endpoints: `https://bedrock-runtime.{region}.amazonaws.com` for inference,
+//! Endpoints: `https://bedrock-runtime.{region}.amazonaws.com` for inference (the
+//! OpenAI-compatible path, Converse and InvokeModel),
 //! `https://bedrock.{region}.amazonaws.com` for the model list with SigV4 and
 //! `https://bedrock-mantle.{region}.api.aws` for the model list with a bearer token, each
 //! replaceable by the standard AWS endpoint variables (`AWS_ENDPOINT_URL_BEDROCK_RUNTIME`,
@@ -29,6 +31,8 @@
 use std::time::Duration;
 
 use ogx_provider_sdk::http::AwsCredentialSource;
+
+use crate::routing::ModelRules;
 use ogx_provider_sdk::{Map, Value};
 
 /// Region when neither the config nor the environment names one (OGX's default).
@@ -87,12 +91,18 @@ pub struct Resolved {
     pub bearer_token: Option<String>,
     /// The region of the endpoints and of the SigV4 scope.
     pub region: String,
+    /// The runtime endpoint (Converse, ConverseStream, InvokeModel).
+    pub runtime_url: String,
     /// `…/openai/v1/chat/completions` on the runtime endpoint.
     pub chat_url: String,
     /// `…/foundation-models?byInferenceType=ON_DEMAND` on the control-plane endpoint.
     pub foundation_models_url: String,
+    /// `…/inference-profiles` on the control-plane endpoint.
+    pub inference_profiles_url: String,
     /// `…/v1/models` on the mantle endpoint.
     pub mantle_models_url: String,
+    /// `model_overrides`: the API and Converse settings per model.
+    pub model_rules: ModelRules,
     /// Where the host finds AWS credentials for SigV4.
     pub credentials: AwsCredentialSource,
     /// Whether `list-models` asks the upstream (otherwise it lists nothing).
@@ -177,8 +187,11 @@ pub fn resolve(
     Ok(Resolved {
         bearer_token,
         chat_url: format!("{runtime}/openai/v1/chat/completions"),
+        runtime_url: runtime,
         foundation_models_url: format!("{control}/foundation-models?byInferenceType=ON_DEMAND"),
+        inference_profiles_url: format!("{control}/inference-profiles?maxResults=1000"),
         mantle_models_url: format!("{mantle}/v1/models"),
+        model_rules: ModelRules::parse(config.get("model_overrides"))?,
         region,
         credentials,
         refresh_models: boolean(config, "refresh_models")?.unwrap_or(false),

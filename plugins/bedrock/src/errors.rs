@@ -26,8 +26,6 @@ pub const BEARER_REJECTED: &str = "Authentication failed because the provided re
 pub const CREDENTIALS_UNRESOLVED: &str = "Authentication failed because the server could not resolve AWS credentials. Please verify that the server has valid AWS credentials configured.";
 /// `/v1/completions`, streaming or not (501).
 pub const COMPLETIONS_UNSUPPORTED: &str = "Bedrock's OpenAI-compatible API does not support /v1/completions endpoint. Only /v1/chat/completions is supported. See https://docs.aws.amazon.com/bedrock/latest/userguide/inference-chat-completions.html";
-/// `/v1/embeddings` (501).
-pub const EMBEDDINGS_UNSUPPORTED: &str = "Bedrock's OpenAI-compatible API does not support /v1/embeddings endpoint. See https://docs.aws.amazon.com/bedrock/latest/userguide/inference-chat-completions.html";
 
 /// Prefix of Bedrock short-term API keys; the rest is a base64 presigned URL.
 const SHORT_TERM_KEY_PREFIX: &str = "bedrock-api-key-";
@@ -77,7 +75,7 @@ pub fn transport_error(err: HttpError, auth: &AuthMode) -> ProviderError {
 /// The region a Bedrock short-term API key was generated for, when the token is one.
 pub fn key_region(token: &str) -> Option<String> {
     let encoded = token.strip_prefix(SHORT_TERM_KEY_PREFIX)?;
-    let url = String::from_utf8(base64_decode(encoded)?).ok()?;
+    let url = String::from_utf8(crate::base64::decode(encoded)?).ok()?;
     let start = url.find("X-Amz-Credential=")? + "X-Amz-Credential=".len();
     let credential = url[start..]
         .split('&')
@@ -87,30 +85,6 @@ pub fn key_region(token: &str) -> Option<String> {
     // AKID/date/region/service/aws4_request
     let region = credential.split('/').nth(2)?;
     (!region.is_empty()).then(|| region.to_string())
-}
-
-/// Standard or URL-safe base64, padding optional; `None` for anything else.
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in text.trim_end_matches('=').bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
 }
 
 #[cfg(test)]
@@ -136,25 +110,7 @@ mod tests {
         let url = format!(
             "bedrock.amazonaws.com/?Action=CallWithBearerToken&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=ASIAEXAMPLE%2F20261124%2F{region}%2Fbedrock%2Faws4_request&X-Amz-Date=20261124T000000Z&X-Amz-Expires=43200&X-Amz-SignedHeaders=host&X-Amz-Signature=abc&Version=1"
         );
-        format!("bedrock-api-key-{}", base64_encode(url.as_bytes()))
-    }
-
-    fn base64_encode(bytes: &[u8]) -> String {
-        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        let mut out = String::new();
-        for chunk in bytes.chunks(3) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-            for i in 0..=chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            }
-        }
-        while !out.len().is_multiple_of(4) {
-            out.push('=');
-        }
-        out
+        format!("bedrock-api-key-{}", crate::base64::encode(url.as_bytes()))
     }
 
     #[test]
@@ -277,7 +233,5 @@ mod tests {
         assert_eq!(key_region("ABSKlongtermkey"), None);
         assert_eq!(key_region("bedrock-api-key-!!!"), None);
         assert_eq!(key_region("bedrock-api-key-"), None);
-        assert_eq!(base64_decode("aGVsbG8"), Some(b"hello".to_vec()));
-        assert_eq!(base64_decode("aGVsbG8="), Some(b"hello".to_vec()));
     }
 }

@@ -1,18 +1,22 @@
-//! The `remote::bedrock` provider: Amazon Bedrock's OpenAI-compatible chat endpoint
-//! (`POST {runtime}/openai/v1/chat/completions`), authenticated per request with a bearer
+//! The `remote::bedrock` provider: Amazon Bedrock, authenticated per request with a bearer
 //! token or with AWS SigV4 (signing name `bedrock`) done by the host, which also resolves,
 //! caches and refreshes the AWS credentials: no AWS secret ever enters the plugin.
 //!
+//! Chat goes to one of two Bedrock APIs, chosen per model ([`routing`]): Converse and
+//! ConverseStream ([`converse`]) for every model but the `openai.gpt-oss-*` family, which
+//! keeps Bedrock's OpenAI-compatible endpoint (`POST {runtime}/openai/v1/chat/completions`,
+//! bodies passed through apart from dropping top-level nulls, so reasoning fields survive).
+//! Embeddings go through InvokeModel ([`embeddings`]: Titan and Cohere); `/v1/completions`
+//! is refused (neither API has it).
+//!
 //! - [`config`]: the config block and its env fallbacks, resolved at `init`;
 //! - [`auth`]: bearer or SigV4, decided per request;
-//! - [`errors`]: the client-facing messages (OGX's sanitized auth errors);
-//! - [`sse`]: stream decoding; [`models`]: the two model-list formats.
+//! - [`errors`]: the client-facing auth messages (OGX's sanitized errors);
+//! - [`sse`]: stream decoding of the OpenAI-compatible path; [`models`]: the model lists.
 //!
-//! Chat bodies and answers pass through untouched apart from dropping top-level nulls (OGX
-//! sends only the parameters that are set), so reasoning fields survive in both directions.
-//! `/v1/completions` and `/v1/embeddings` are refused (Bedrock's OpenAI API has neither).
 //! The model list is fetched only with `refresh_models: true`; its failures are returned
-//! and the host logs them as warnings.
+//! and the host logs them as warnings (a failing inference-profile list only drops the
+//! profiles).
 //!
 //! The pure modules are tested natively (in `plugins/`):
 //! `cargo test --target x86_64-unknown-linux-gnu -p ogx-plugin-bedrock --lib`.
@@ -20,9 +24,13 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod base64;
 pub mod config;
+pub mod converse;
+pub mod embeddings;
 pub mod errors;
 pub mod models;
+pub mod routing;
 pub mod sse;
 
 use std::collections::VecDeque;
@@ -35,6 +43,7 @@ use ogx_provider_sdk::{
 
 use crate::auth::AuthMode;
 use crate::config::Resolved;
+use crate::routing::Api;
 
 /// The AWS signing name of both the runtime and the control plane (not `bedrock-runtime`).
 pub const SIGNING_NAME: &str = "bedrock";
@@ -63,7 +72,7 @@ impl Bedrock {
     }
 
     /// The body sent upstream: top-level nulls dropped, the model checked.
-    fn prepare(&self, mut request: Value) -> Result<Value, ProviderError> {
+    fn prepare(&self, mut request: Value) -> Result<(Value, String), ProviderError> {
         let Value::Object(body) = &mut request else {
             return Err(ProviderError::InvalidRequest(
                 "the request body must be a JSON object".into(),
@@ -82,7 +91,27 @@ impl Bedrock {
                 python_repr(&Value::from(allowed.clone()))
             )));
         }
-        Ok(request)
+        let model = model.to_string();
+        Ok((request, model))
+    }
+
+    /// A Converse call for the request `ctx` serves.
+    fn converse_call<'a>(
+        &'a self,
+        ctx: &'a Context,
+        mode: &'a AuthMode,
+        model: &str,
+        finish: &'a dyn Fn(Request) -> Request,
+    ) -> converse::Call<'a> {
+        converse::Call {
+            runtime_url: &self.config.runtime_url,
+            region: &self.config.region,
+            mode,
+            settings: self.config.model_rules.for_model(model),
+            request_id: ctx.request_id(),
+            time_left: ctx.time_left(),
+            finish,
+        }
     }
 
     /// The error for an upstream error status, logged for the operator (the body is
@@ -109,28 +138,130 @@ impl Bedrock {
         errors::upstream_error(status, body, mode, &self.config.region)
     }
 
-    fn model_ids(&self, ctx: &Context) -> Result<Vec<String>, ProviderError> {
-        let mode = auth::decide(self.config.bearer_token.as_deref(), ctx.provider_data());
-        let url = match mode {
-            AuthMode::SigV4 => &self.config.foundation_models_url,
-            AuthMode::Bearer { .. } => &self.config.mantle_models_url,
-        };
+    /// A GET of a model list with the request's auth; an error status is an error.
+    fn get_json(&self, ctx: &Context, url: &str, mode: &AuthMode) -> Result<Value, ProviderError> {
         let response = self
-            .finish(ctx, Request::get(url.as_str()), &mode)
+            .finish(ctx, Request::get(url), mode)
             .send()
-            .map_err(|err| errors::transport_error(err, &mode))?;
+            .map_err(|err| errors::transport_error(err, mode))?;
         if !response.is_success() {
-            return Err(self.upstream_error(response.status, &response.body, &mode));
+            return Err(self.upstream_error(response.status, &response.body, mode));
         }
-        let body: Value = response.json()?;
-        let ids = match mode {
-            AuthMode::SigV4 => models::from_foundation_models(&body),
-            AuthMode::Bearer { .. } => models::from_openai_list(&body),
+        response.json()
+    }
+
+    fn listed_models(&self, ctx: &Context) -> Result<Vec<Model>, ProviderError> {
+        let mode = auth::decide(self.config.bearer_token.as_deref(), ctx.provider_data());
+        let (url, parse): (&str, ListParser) = match mode {
+            AuthMode::SigV4 => (
+                &self.config.foundation_models_url,
+                models::from_foundation_models,
+            ),
+            AuthMode::Bearer { .. } => (&self.config.mantle_models_url, models::from_openai_list),
+        };
+        let mut listed = parse(&self.get_json(ctx, url, &mode)?)
+            .map_err(|why| ProviderError::BadGateway(format!("{url}: {why}")))?;
+        if mode == AuthMode::SigV4 {
+            match self.inference_profiles(ctx, &mode) {
+                Ok(profiles) => listed.extend(profiles),
+                Err(err) => log::warn(&format!(
+                    "listing inference profiles failed, listing foundation models only: {err}"
+                )),
+            }
         }
-        .map_err(|why| ProviderError::BadGateway(format!("{url}: {why}")))?;
-        Ok(models::allowed(ids, self.config.allowed_models.as_deref()))
+        Ok(models::allowed(
+            listed,
+            self.config.allowed_models.as_deref(),
+        ))
+    }
+
+    /// Every page of `ListInferenceProfiles` (at most [`MAX_PROFILE_PAGES`]).
+    fn inference_profiles(
+        &self,
+        ctx: &Context,
+        mode: &AuthMode,
+    ) -> Result<Vec<Model>, ProviderError> {
+        let mut all = Vec::new();
+        let mut next: Option<String> = None;
+        for _ in 0..MAX_PROFILE_PAGES {
+            let mut url = self.config.inference_profiles_url.clone();
+            if let Some(token) = &next {
+                url.push_str("&nextToken=");
+                url.push_str(&routing::path_segment(token));
+            }
+            let body = self.get_json(ctx, &url, mode)?;
+            let (page, token) = models::from_inference_profiles(&body)
+                .map_err(|why| ProviderError::BadGateway(format!("{url}: {why}")))?;
+            all.extend(page);
+            next = token;
+            if next.is_none() {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// Embeddings of `model` through InvokeModel.
+    fn invoke_embeddings(
+        &self,
+        ctx: &Context,
+        request: &Value,
+        model: &str,
+    ) -> Result<Value, ProviderError> {
+        let family = embeddings::Family::of(model).ok_or_else(|| {
+            ProviderError::InvalidRequest(format!(
+                "Model '{model}' is not an embedding model this provider can call: Bedrock embeddings support Amazon Titan Text Embeddings (amazon.titan-embed-text-*) and Cohere Embed (cohere.embed-*)"
+            ))
+        })?;
+        let mode = auth::decide(self.config.bearer_token.as_deref(), ctx.provider_data());
+        let url = format!(
+            "{}/model/{}/invoke",
+            self.config.runtime_url,
+            routing::path_segment(model)
+        );
+        let (mut vectors, mut tokens) = (Vec::new(), 0);
+        for call in embeddings::invocations(request, family)? {
+            let upstream = Request::post(url.as_str())
+                .json(&call.body)
+                .header("accept", "application/json");
+            let response = self
+                .finish(ctx, upstream, &mode)
+                .send()
+                .map_err(|err| errors::transport_error(err, &mode))?;
+            if !response.is_success() {
+                return Err(converse::upstream_error(
+                    response.status,
+                    &response.headers,
+                    &response.body,
+                    &mode,
+                    &self.config.region,
+                    model,
+                ));
+            }
+            let (got, counted) = embeddings::vectors(&response.json()?, family)?;
+            if got.len() != call.inputs {
+                return Err(ProviderError::BadGateway(format!(
+                    "the embedding model answered {} embeddings for {} inputs",
+                    got.len(),
+                    call.inputs
+                )));
+            }
+            let header_count = response
+                .header("x-amzn-bedrock-input-token-count")
+                .and_then(|n| n.trim().parse::<u64>().ok());
+            tokens += counted.or(header_count).unwrap_or(0);
+            vectors.extend(got);
+        }
+        let base64 = request.get("encoding_format").and_then(Value::as_str) == Some("base64");
+        Ok(embeddings::openai_list(vectors, model, tokens, base64))
     }
 }
+
+/// Reads one model-list answer, or says why it is not one.
+type ListParser = fn(&Value) -> Result<Vec<Model>, String>;
+
+/// Pages of `ListInferenceProfiles` read at most (1,000 profiles each).
+const MAX_PROFILE_PAGES: usize = 10;
 
 impl Provider for Bedrock {
     type Config = Map<String, Value>;
@@ -175,12 +306,20 @@ impl Provider for Bedrock {
         if !self.config.refresh_models {
             return Ok(Vec::new());
         }
-        Ok(self.model_ids(ctx)?.into_iter().map(Model::llm).collect())
+        self.listed_models(ctx)
     }
 
     fn chat_completion(&self, ctx: &Context, request: Value) -> Result<Value, ProviderError> {
         let mode = auth::decide(self.config.bearer_token.as_deref(), ctx.provider_data());
-        let body = self.prepare(request)?;
+        let (body, model) = self.prepare(request)?;
+        if self.config.model_rules.api_for(&model) == Api::Converse {
+            let finish = |r: Request| self.finish(ctx, r, &mode);
+            return converse::complete(
+                &self.converse_call(ctx, &mode, &model, &finish),
+                &body,
+                &model,
+            );
+        }
         let response = self
             .finish(
                 ctx,
@@ -201,7 +340,15 @@ impl Provider for Bedrock {
         request: Value,
     ) -> Result<ChunkStream, ProviderError> {
         let mode = auth::decide(self.config.bearer_token.as_deref(), ctx.provider_data());
-        let body = self.prepare(request)?;
+        let (body, model) = self.prepare(request)?;
+        if self.config.model_rules.api_for(&model) == Api::Converse {
+            let finish = |r: Request| self.finish(ctx, r, &mode);
+            return converse::stream(
+                &self.converse_call(ctx, &mode, &model, &finish),
+                &body,
+                &model,
+            );
+        }
         let request = Request::post(self.config.chat_url.as_str())
             .json(&body)
             .header("accept", "text/event-stream");
@@ -275,10 +422,9 @@ impl Provider for Bedrock {
         ))
     }
 
-    fn embeddings(&self, _ctx: &Context, _request: Value) -> Result<Value, ProviderError> {
-        Err(ProviderError::Unsupported(
-            errors::EMBEDDINGS_UNSUPPORTED.into(),
-        ))
+    fn embeddings(&self, ctx: &Context, request: Value) -> Result<Value, ProviderError> {
+        let (body, model) = self.prepare(request)?;
+        self.invoke_embeddings(ctx, &body, &model)
     }
 }
 
