@@ -327,77 +327,10 @@ fn in_served_order(provider_ids: &[&str], models: Vec<Model>) -> Vec<Model> {
     registered
 }
 
-fn unix_now() -> u64 {
+/// Seconds since the epoch, now.
+pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::storage::kv::KvStore;
-
-    fn entry(model_id: &str, provider_model_id: &str) -> ModelEntry {
-        ModelEntry {
-            model_id: model_id.to_string(),
-            provider_id: "vllm".to_string(),
-            provider_model_id: provider_model_id.to_string(),
-            model_type: "llm".to_string(),
-            metadata: serde_json::Map::new(),
-            unprefixed_alias: false,
-        }
-    }
-
-    fn store_at(path: &std::path::Path) -> RegistryStore {
-        RegistryStore::new(Arc::new(KvStore::open_host(Some(path)).unwrap()).namespace("registry"))
-    }
-
-    #[tokio::test]
-    async fn listed_models_persist_and_stale_ones_go() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("registry.db");
-        let store = store_at(&path);
-        let registry = Registry {
-            providers: Vec::new(),
-            models: RwLock::new(
-                load_and_register(&["vllm"], &[entry("r", "r")], &store)
-                    .await
-                    .unwrap(),
-            ),
-            store,
-        };
-        let listed = |ids: &[&str]| {
-            ids.iter()
-                .map(|id| ListedModel {
-                    id: id.to_string(),
-                    model_type: "llm".to_string(),
-                    metadata: serde_json::Map::new(),
-                })
-                .collect::<Vec<_>>()
-        };
-        let change = registry.replace_listed("vllm", listed(&["one", "two", "r"]));
-        registry.persist_listing(change).await;
-        let change = registry.replace_listed("vllm", listed(&["two"]));
-        assert_eq!(change.stale, ["vllm/one"]);
-        registry.persist_listing(change).await;
-        let names = |models: &[Model]| {
-            models
-                .iter()
-                .map(|m| (m.identifier.clone(), m.source))
-                .collect::<Vec<_>>()
-        };
-        let reloaded = load_and_register(&["vllm"], &[], &store_at(&path))
-            .await
-            .unwrap();
-        assert_eq!(names(&reloaded), names(&registry.models()));
-        assert_eq!(
-            names(&reloaded),
-            [
-                ("vllm/r".to_string(), ModelSource::Registered),
-                ("vllm/two".to_string(), ModelSource::Listed)
-            ]
-        );
-    }
 }

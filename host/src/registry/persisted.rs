@@ -175,8 +175,10 @@ fn python_repr(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::Registry;
+    use crate::runtime::ListedModel;
     use crate::storage::kv::KvStore;
-    use std::sync::Arc;
+    use std::sync::{Arc, RwLock};
 
     fn entry(model_id: &str, provider_model_id: &str) -> ModelEntry {
         ModelEntry {
@@ -293,5 +295,52 @@ mod tests {
         .await
         .unwrap_err();
         assert!(matches!(error, RegistryError::Conflict { .. }), "{error}");
+    }
+
+    #[tokio::test]
+    async fn listed_models_persist_and_stale_ones_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.db");
+        let store = store_at(&path);
+        let registry = Registry {
+            providers: Vec::new(),
+            models: RwLock::new(
+                load_and_register(&["vllm"], &[entry("r", "r")], &store)
+                    .await
+                    .unwrap(),
+            ),
+            store,
+        };
+        let listed = |ids: &[&str]| {
+            ids.iter()
+                .map(|id| ListedModel {
+                    id: id.to_string(),
+                    model_type: "llm".to_string(),
+                    metadata: serde_json::Map::new(),
+                })
+                .collect::<Vec<_>>()
+        };
+        let change = registry.replace_listed("vllm", listed(&["one", "two", "r"]));
+        registry.persist_listing(change).await;
+        let change = registry.replace_listed("vllm", listed(&["two"]));
+        assert_eq!(change.stale, ["vllm/one"]);
+        registry.persist_listing(change).await;
+        let names = |models: &[Model]| {
+            models
+                .iter()
+                .map(|m| (m.identifier.clone(), m.source))
+                .collect::<Vec<_>>()
+        };
+        let reloaded = load_and_register(&["vllm"], &[], &store_at(&path))
+            .await
+            .unwrap();
+        assert_eq!(names(&reloaded), names(&registry.models()));
+        assert_eq!(
+            names(&reloaded),
+            [
+                ("vllm/r".to_string(), ModelSource::Registered),
+                ("vllm/two".to_string(), ModelSource::Listed)
+            ]
+        );
     }
 }

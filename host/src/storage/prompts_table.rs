@@ -112,25 +112,17 @@ impl PromptTable {
         Ok(())
     }
 
-    /// Makes `version` the only default of the prompt, in one transaction.
+    /// Makes `version` the only default of the prompt (one statement, so never none or two).
     pub async fn set_default(&self, prompt_id: &str, version: u64) -> Result<(), KvError> {
-        let params = vec![
+        let params = [
             SqlValue::Text(prompt_id.to_string()),
             SqlValue::Int(version as i64),
         ];
         self.blocking(move |db, table| {
             db.write(|s: &mut dyn SqlSession| {
                 s.execute(
-                    &format!(
-                        "UPDATE {table} SET is_default = $2 WHERE prompt_id = $1 AND version <> $3"
-                    ),
-                    &[params[0].clone(), SqlValue::Int(0), params[1].clone()],
-                )?;
-                s.execute(
-                    &format!(
-                        "UPDATE {table} SET is_default = $2 WHERE prompt_id = $1 AND version = $3"
-                    ),
-                    &[params[0].clone(), SqlValue::Int(1), params[1].clone()],
+                    &format!("UPDATE {table} SET is_default = (version = $2) WHERE prompt_id = $1"),
+                    &params,
                 )
             })
         })

@@ -13,7 +13,7 @@
 //!
 //! An unknown model is a 404 with OGX's message in every shape; paging mistakes are 400s.
 
-use crate::registry::Model;
+use crate::registry::{Model, unix_now};
 use crate::server::AppState;
 use crate::server::errors::ApiError;
 use crate::server::routes::history::{Params, query_params};
@@ -23,7 +23,6 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The Anthropic API version OGX 1.5.0 answers with.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -270,13 +269,6 @@ fn rfc3339(seconds: u64) -> String {
     )
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,7 +317,8 @@ mod tests {
                 .map(|m| m["id"].as_str().unwrap().to_string())
                 .collect()
         };
-        let cases: &[(&[(&str, &str)], &[&str], bool)] = &[
+        type Query<'a> = &'a [(&'a str, &'a str)];
+        let cases: &[(Query, &[&str], bool)] = &[
             (&[], &["a/1", "b/2", "c/3", "d/4", "e/5"], false),
             (&[("limit", "2")], &["a/1", "b/2"], true),
             (
@@ -363,7 +356,7 @@ mod tests {
                 expected.last().copied()
             );
         }
-        let errors: &[(&[(&str, &str)], &str)] = &[
+        let errors: &[(Query, &str)] = &[
             (
                 &[("after_id", "zz")],
                 "Failed to list models: after_id was not found.",
