@@ -62,19 +62,25 @@ def test_plain_and_streamed_answers_are_listed_retrieved_and_their_messages_list
     assert got_stream.choices[0].message.content == answer_for("Name a prime number.")
     assert got_stream.choices[0].finish_reason == "stop"
 
+    # OGX 1.5.0's order: newest second first, ties by id ascending.
+    both = [(plain.created, plain.id), (got_stream.created, streamed_id)]
+    newest_first = [i for _, i in sorted(both, key=lambda c: (-c[0], c[1]))]
+    oldest_first = [i for _, i in sorted(both)]
     listed = client.chat.completions.list()
-    assert [c.id for c in listed.data] == [streamed_id, plain.id]
-    assert [c.id for c in client.chat.completions.list(order="asc").data] == [plain.id, streamed_id]
+    assert [c.id for c in listed.data] == newest_first
+    assert [c.id for c in client.chat.completions.list(order="asc").data] == oldest_first
     assert client.chat.completions.list(model="vllm/other").data == []
 
+    # OGX 1.5.0: the input messages, then the answer's.
     messages = client.chat.completions.messages.list(plain.id)
     assert [(m.id, m.role, m.content) for m in messages.data] == [
         (f"{plain.id}-0", "system", "Be brief."),
-        (f"{plain.id}-1", "user", "What is the capital of France?")]
+        (f"{plain.id}-1", "user", "What is the capital of France?"),
+        (f"{plain.id}-2", "assistant", answer_for("What is the capital of France?"))]
     page = client.chat.completions.messages.list(plain.id, limit=1)
     assert [m.id for m in page.data] == [f"{plain.id}-0"] and page.has_more
     later = client.chat.completions.messages.list(plain.id, after=f"{plain.id}-0")
-    assert [m.id for m in later.data] == [f"{plain.id}-1"]
+    assert [m.id for m in later.data] == [f"{plain.id}-1", f"{plain.id}-2"]
 
 
 def test_an_unknown_id_is_a_404_and_bad_paging_a_400(ogx_server, mock_upstream):
@@ -96,8 +102,11 @@ def test_an_unknown_id_is_a_404_and_bad_paging_a_400(ogx_server, mock_upstream):
 def test_thirty_completions_page_by_seven_each_exactly_once(ogx_server, mock_upstream):
     server = ogx_server(vllm_config(mock_upstream.base_url, distro_name="history-e2e"))
     client = server.client()
-    ids = [ask(client, f"question {i}").id for i in range(30)]
-    stored(client, ids[-1])  # one writer, in order: the last one written means all are
+    answers = [ask(client, f"question {i}") for i in range(30)]
+    stored(client, answers[-1].id)  # one writer, in order: the last one written means all are
+    # OGX 1.5.0's order: by second, ties by id ascending in both directions.
+    ids = [a.id for a in sorted(answers, key=lambda a: (a.created, a.id))]
+    newest_first = [a.id for a in sorted(answers, key=lambda a: (-a.created, a.id))]
 
     for order in ("asc", "desc"):
         seen, pages, after = [], 0, None
@@ -109,7 +118,7 @@ def test_thirty_completions_page_by_seven_each_exactly_once(ogx_server, mock_ups
             if not page.has_more:
                 break
             after = page.last_id
-        assert seen == (ids if order == "asc" else ids[::-1]), order
+        assert seen == (ids if order == "asc" else newest_first), order
         assert pages == 5
     # The SDK's own pagination follows `after` and `has_more` the same way.
     assert [c.id for c in client.chat.completions.list(limit=7, order="asc")] == ids

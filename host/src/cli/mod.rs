@@ -1,5 +1,6 @@
-//! The command line: `ogx run CONFIG` (and OGX's spelling `ogx stack run CONFIG`) starts the
-//! server; `ogx plugins list` shows the plugins found and why any could not be loaded.
+//! The command line: `ogx run CONFIG|DISTRIBUTION` starts the server (OGX 1.5.0's main
+//! command; `ogx stack run` is its deprecated spelling, which warns as OGX does); `ogx plugins
+//! list` shows the plugins found and why any could not be loaded.
 //!
 //! Errors are printed as one `error: ...` paragraph that says what to fix, and the process
 //! exits with status 1 (2 for a command-line mistake, from clap).
@@ -24,9 +25,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve an OGX run config (version 2).
+    /// Serve an OGX run config (version 2) or a distribution shipped with ogx (e.g. `starter`).
     Run(RunArgs),
-    /// OGX's command group; `ogx stack run` is the same as `ogx run`.
+    /// OGX's command group; `ogx stack run` is the deprecated spelling of `ogx run`.
     Stack {
         #[command(subcommand)]
         command: StackCommand,
@@ -40,7 +41,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum StackCommand {
-    /// Serve an OGX run config (same as `ogx run`).
+    /// Deprecated: use `ogx run` (same arguments).
     Run(RunArgs),
 }
 
@@ -53,8 +54,11 @@ enum PluginsCommand {
 /// Options of `ogx run`.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// The run config (YAML, OGX version 2).
-    pub config: PathBuf,
+    /// The run config (YAML, OGX version 2): a file, the name of a distribution shipped with
+    /// ogx (nvidia, oci, open-benchmark, postgres-demo, starter, watsonx), `DISTRO::FILE.yaml`,
+    /// or a built distribution under $OGX_CONFIG_DIR/distributions.
+    #[arg(value_name = "CONFIG | DISTRO")]
+    pub config: Option<String>,
     /// Port to listen on [default: $OGX_PORT, else server.port, else 8321].
     #[arg(long)]
     pub port: Option<u16>,
@@ -64,6 +68,20 @@ pub struct RunArgs {
     /// A directory of plugin `.wasm` files, searched before the others (repeatable).
     #[arg(long = "plugins-dir", value_name = "DIR")]
     pub plugins_dirs: Vec<PathBuf>,
+    /// OGX's "allow running without TLS certificates": accepted; ogx serves plain HTTP
+    /// whenever server.tls_certfile/tls_keyfile are not set.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Validate the config and its providers, print the config with secrets hidden, and exit.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// OGX's web UI: ogx has none; accepted with a warning.
+    #[arg(long)]
+    pub enable_ui: bool,
+    /// OGX's `api=provider_type,...` stack without a config: not supported by ogx (refused with
+    /// the alternative).
+    #[arg(long, value_name = "SPEC")]
+    pub providers: Option<String>,
 }
 
 /// Options of `ogx plugins list`.
@@ -90,10 +108,16 @@ pub fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
-            Command::Run(args)
-            | Command::Stack {
+            Command::Run(args) => run::run(args).await,
+            Command::Stack {
                 command: StackCommand::Run(args),
-            } => run::run(args).await,
+            } => {
+                // OGX's FutureWarning, word for word.
+                eprintln!(
+                    "FutureWarning: 'ogx stack run' is deprecated and will be removed in a future release. Use 'ogx run' instead."
+                );
+                run::run(args).await
+            }
             Command::Plugins {
                 command: PluginsCommand::List(args),
             } => plugins::list(args).await,

@@ -47,7 +47,9 @@ pub async fn start_runtime(
             keep_resident_kb: None,
         };
     }
+    // A distribution built into the binary has no directory of its own to search.
     let config_dir = loaded
+        .filter(|l| l.path.is_file())
         .and_then(|l| l.path.parent())
         .map(|dir| dir.to_path_buf());
     let search_path = search_path(&first_dirs, config_dir.as_deref(), |name| {

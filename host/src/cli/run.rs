@@ -11,7 +11,9 @@
 //! written, if any.
 
 use super::RunArgs;
-use crate::config::storage::InferenceStoreRef;
+use crate::config::distributions::ConfigSource;
+use crate::config::provider_types::{self, Unserved};
+use crate::config::storage::{InferenceStoreRef, PROMPTS_TABLE, StoreRef};
 use crate::config::{self, LoadedConfig};
 use crate::registry::Registry;
 use crate::runtime::{PluginRuntime, Provider};
@@ -22,11 +24,13 @@ use crate::storage::backends::StorageBackends;
 use crate::storage::inference_store::{self, InferenceStore, SqlTable, TableError};
 use crate::storage::kv::KvStore;
 use crate::storage::prompts::PromptStore;
+use crate::storage::prompts_table::PromptTable;
 use crate::storage::registry_store::RegistryStore;
 use crate::storage::responses_store::{ResponsesStore, SqlResponseTable};
 use crate::storage::sql::SqlDatabase;
 use anyhow::{Context, bail};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,8 +40,13 @@ const PLUGIN_API: &str = "inference";
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // Before any outbound client is built: each has a pool per serving thread.
     let serving_threads = serving_threads::configure(|name| std::env::var(name).ok())?;
-    let loaded =
-        config::load(&args.config, &|name| std::env::var(name).ok()).map_err(anyhow::Error::new)?;
+    let loaded = load_config(&args)?;
+    if args.enable_ui {
+        tracing::warn!("--enable-ui is ignored: ogx has no web UI");
+    }
+    if args.dry_run {
+        return dry_run(&args, &loaded).await;
+    }
     println!(
         "ogx {} — config {} (distro {})",
         env!("CARGO_PKG_VERSION"),
@@ -50,7 +59,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let mut backends = StorageBackends::new(&loaded.config.storage);
     let stores = open_host_stores(&loaded, &mut backends).await?;
-    let inference_store = Arc::new(open_inference_store(&loaded, &mut backends).await?);
+    let inference_store = open_inference_store(&loaded, &mut backends)
+        .await?
+        .map(Arc::new);
     let responses = open_responses_store(&loaded, &mut backends)
         .await?
         .map(Arc::new);
@@ -102,10 +113,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         registry,
         providers: Arc::new(infos),
         prompts: Arc::new(stores.prompts),
-        inference_store: Arc::clone(&inference_store),
+        inference_store: inference_store.clone(),
         responses,
     };
     let served = listen::serve(listener, router(state), tls).await;
+    let Some(inference_store) = inference_store else {
+        return served;
+    };
     println!("Shutting down: writing the queued chat completions…");
     let report = inference_store.shutdown().await;
     println!(
@@ -121,11 +135,56 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     served
 }
 
-/// Opens `storage.stores.inference` on its backend and starts its writers.
+/// The config `ogx run` names: a file or a shipped distribution
+/// ([`config::distributions::resolve`]).
+fn load_config(args: &RunArgs) -> anyhow::Result<LoadedConfig> {
+    let lookup = |name: &str| std::env::var(name).ok();
+    if let Some(spec) = &args.providers {
+        bail!(
+            "--providers {spec:?}: ogx does not build a stack from a provider list; write a run config with those providers (or start from a shipped one, e.g. `ogx run starter --dry-run` prints it) and pass its path"
+        );
+    }
+    let Some(arg) = &args.config else {
+        bail!(
+            "no run config given: pass the path of a run config or the name of a distribution shipped with ogx, e.g. `ogx run starter` ({})",
+            config::distributions::shipped_names().join(", ")
+        );
+    };
+    let source = config::distributions::resolve(arg, &lookup, &|p: &Path| p.is_file())
+        .map_err(|e| anyhow::anyhow!(e))?;
+    match source {
+        ConfigSource::File(path) => config::load(&path, &lookup),
+        ConfigSource::Shipped { path, text } => config::parse(text, &path, &lookup),
+    }
+    .map_err(anyhow::Error::new)
+}
+
+/// `--dry-run`: the plugins and every provider's config are checked, the config is printed
+/// with secrets hidden, and nothing is opened or served.
+async fn dry_run(args: &RunArgs, loaded: &LoadedConfig) -> anyhow::Result<()> {
+    for warning in &loaded.warnings {
+        tracing::warn!("{}: {warning}", loaded.path.display());
+    }
+    let runtime = super::plugins::start_runtime(&args.plugins_dirs, Some(loaded), None).await?;
+    let (providers, _) = bind_providers(&runtime, loaded).await?;
+    println!(
+        "{}",
+        config::redact::to_yaml_string(&redacted_document(loaded, &providers))
+    );
+    println!(
+        "Config {} is valid ({} served inference provider(s)); --dry-run: not serving.",
+        loaded.path.display(),
+        providers.len()
+    );
+    Ok(())
+}
+
+/// Opens `storage.stores.inference` on its backend and starts its writers; `None` when the
+/// config says `enabled: false`.
 async fn open_inference_store(
     loaded: &LoadedConfig,
     backends: &mut StorageBackends<'_>,
-) -> anyhow::Result<InferenceStore> {
+) -> anyhow::Result<Option<InferenceStore>> {
     let file = loaded.path.display();
     let storage = &loaded.config.storage;
     let Some(store) = &storage.stores.inference else {
@@ -133,6 +192,12 @@ async fn open_inference_store(
             "{file}: storage.stores.inference must be configured when the inference API is served. Add `inference: {{backend: sql_default, table_name: inference_store}}` under storage.stores."
         );
     };
+    if !store.enabled {
+        println!(
+            "Chat-completion history: off (storage.stores.inference.enabled: false); nothing is recorded and its routes answer 501"
+        );
+        return Ok(None);
+    }
     let name = &store.backend;
     let table = open_table(
         loaded,
@@ -150,12 +215,12 @@ async fn open_inference_store(
         store.table_name,
         InferenceStore::writer_count(&table, writers)
     );
-    Ok(InferenceStore::start(
+    Ok(Some(InferenceStore::start(
         Arc::new(table),
         queue,
         writers,
         linger,
-    ))
+    )))
 }
 
 /// Opens the table of the store configured at `key` (`store`) on its SQL backend with `open`
@@ -241,7 +306,7 @@ async fn open_host_stores(
         format!("{file}: storage.stores.metadata must be configured with a kv_* backend")
     })?;
     let prompts = storage.stores.prompts.as_ref().with_context(|| {
-        format!("{file}: storage.stores.prompts must be configured with a kv_* backend: the Prompts API keeps its prompts there")
+        format!("{file}: storage.stores.prompts must be configured: the Prompts API keeps its prompts there. Add `prompts: {{backend: sql_default, table_name: prompts}}` under storage.stores.")
     })?;
     let mut open = async |store: &str, backend: &str, table: Option<&'static str>| {
         let kv = backends
@@ -262,14 +327,34 @@ async fn open_host_stores(
         Some(crate::storage::kv::PLUGIN_TABLE),
     )
     .await?;
-    let prompts_store = if prompts.backend == metadata.backend {
-        Arc::clone(&metadata_store)
-    } else {
-        open("prompts", &prompts.backend, None).await?
+    let prompts = match prompts {
+        StoreRef::Kv(kv) => {
+            let store = if kv.backend == metadata.backend {
+                Arc::clone(&metadata_store)
+            } else {
+                open("prompts", &kv.backend, None).await?
+            };
+            PromptStore::new(store.namespace(kv.namespace.clone()))
+        }
+        StoreRef::Sql(sql) => {
+            let db = backends
+                .sql(&sql.backend)
+                .await
+                .map_err(|e| anyhow::anyhow!("{file}: storage.stores.prompts: {e}"))?;
+            let table = tokio::task::spawn_blocking(move || PromptTable::on(db, PROMPTS_TABLE))
+                .await?
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "{file}: storage.stores.prompts (table {PROMPTS_TABLE} on backend {}): {e}",
+                        sql.backend
+                    )
+                })?;
+            PromptStore::in_table(table)
+        }
     };
     Ok(HostStores {
         registry: RegistryStore::new(metadata_store.namespace(metadata.namespace.clone())),
-        prompts: PromptStore::new(prompts_store.namespace(prompts.namespace.clone())),
+        prompts,
         plugin_kv,
     })
 }
@@ -310,8 +395,35 @@ async fn bind_providers(
                 );
                 continue;
             }
+            if runtime.catalog().plugin_for(&entry.provider_type).is_none() {
+                match provider_types::unserved(&entry.provider_type) {
+                    Unserved::InProcess => {
+                        println!(
+                            "  {api}/{} ({}): not served — it runs models inside OGX's Python process",
+                            entry.provider_id, entry.provider_type
+                        );
+                        tracing::warn!(
+                            "{file}: providers.{api} ({}, {}) is ignored: ogx does not run models in-process; point a remote provider (e.g. remote::vllm, remote::ollama) at a model server instead",
+                            entry.provider_id,
+                            entry.provider_type
+                        );
+                        continue;
+                    }
+                    Unserved::CloudIdentity { needs } => bail!(
+                        "{file}: provider `{}` ({}) is not served by ogx yet: it needs {needs}, which ogx cannot obtain yet. Disable it (unset the environment variable that enables it, or set its provider_id to __disabled__) or use another provider",
+                        entry.provider_id,
+                        entry.provider_type
+                    ),
+                    Unserved::NoPlugin => {}
+                }
+            }
             let provider = runtime
-                .provider(&entry.provider_id, &entry.provider_type, &entry.config)
+                .provider_with_network(
+                    &entry.provider_id,
+                    &entry.provider_type,
+                    &entry.config,
+                    &entry.network,
+                )
                 .map_err(|error| anyhow::anyhow!("{file}: {error}"))?;
             provider.check_config().await.with_context(|| {
                 format!(

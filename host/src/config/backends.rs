@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::env::{Lookup, expand_user};
 use super::fields::{Invalid, Section};
+use super::postgres_uri;
 
 /// One entry of `storage.backends`.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,7 +56,7 @@ pub struct PostgresKv {
 }
 
 /// `sql_postgres`: host localhost, port 5432, db `ogx`, `user` required, pool 10 (≥ 1),
-/// overflow 20, recycle -1 (off), pre-ping on.
+/// overflow 20, recycle 3600 (OGX 1.5.0's default; not applied), pre-ping on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PostgresSql {
     pub host: String,
@@ -67,6 +68,9 @@ pub struct PostgresSql {
     pub max_overflow: u32,
     pub pool_recycle: i64,
     pub pool_pre_ping: bool,
+    /// OGX 1.5.0: TLS as for `kv_postgres` (default `prefer`).
+    pub ssl_mode: Option<String>,
+    pub ca_cert_path: Option<String>,
 }
 
 /// `kv_mongodb`: host localhost, port 27017, db `ogx`, collection `ogx_kvstore`.
@@ -136,8 +140,47 @@ pub(super) fn parse_backend(
     };
     let port_u16 =
         |default: u16| Ok::<_, Invalid>(s.int_in("port", 1, 65535)?.map_or(default, |p| p as u16));
-    let postgres_port = || Ok::<_, Invalid>(s.string("port")?.unwrap_or_else(|| "5432".into()));
-    let postgres_user = || s.required_string("user", "Add `user:` with the database user.");
+    let uri = if kind.ends_with("_postgres") {
+        postgres_uri::read(&s)?
+    } else {
+        None
+    };
+    let from_uri = |field: fn(&postgres_uri::PostgresUri) -> &Option<String>| {
+        uri.as_ref().and_then(|u| field(u).clone())
+    };
+    let host = || match from_uri(|u| &u.host) {
+        Some(h) => Ok(h),
+        None => host(),
+    };
+    let db = || match from_uri(|u| &u.db) {
+        Some(d) => Ok(d),
+        None => db(),
+    };
+    let postgres_port = || match from_uri(|u| &u.port) {
+        Some(p) => Ok(p),
+        None => Ok::<_, Invalid>(s.string("port")?.unwrap_or_else(|| "5432".into())),
+    };
+    let postgres_user = || {
+        match from_uri(|u| &u.user) {
+        Some(u) => Ok(u),
+        None => s.required_string(
+            "user",
+            "Add `user:` with the database user, or a `connection_string: postgresql://user:password@host:port/db`.",
+        ),
+    }
+    };
+    let password = || match from_uri(|u| &u.password) {
+        Some(p) => Ok(Some(p)),
+        None => s.string("password"),
+    };
+    let ssl_mode = || match from_uri(|u| &u.ssl_mode) {
+        Some(m) => Ok(Some(m)),
+        None => s.string("ssl_mode"),
+    };
+    let ca_cert_path = || match from_uri(|u| &u.ca_cert_path) {
+        Some(c) => Ok(Some(c)),
+        None => s.string("ca_cert_path"),
+    };
     let (backend, known): (Backend, &[&str]) = match kind.as_str() {
         "kv_sqlite" => (
             Backend::KvSqlite {
@@ -167,9 +210,9 @@ pub(super) fn parse_backend(
                 port: postgres_port()?,
                 db: db()?,
                 user: postgres_user()?,
-                password: s.string("password")?,
-                ssl_mode: s.string("ssl_mode")?,
-                ca_cert_path: s.string("ca_cert_path")?,
+                password: password()?,
+                ssl_mode: ssl_mode()?,
+                ca_cert_path: ca_cert_path()?,
                 table_name: s
                     .string("table_name")?
                     .unwrap_or_else(|| "ogx_kvstore".into()),
@@ -185,6 +228,10 @@ pub(super) fn parse_backend(
                 "ca_cert_path",
                 "table_name",
                 "namespace",
+                "connection_string",
+                "pool_size",
+                "max_overflow",
+                "command_timeout",
             ],
         ),
         "sql_postgres" => (
@@ -193,11 +240,13 @@ pub(super) fn parse_backend(
                 port: postgres_port()?,
                 db: db()?,
                 user: postgres_user()?,
-                password: s.string("password")?,
+                password: password()?,
                 pool_size: s.u32_at_least("pool_size", 1)?.unwrap_or(10),
                 max_overflow: s.u32_at_least("max_overflow", 0)?.unwrap_or(20),
-                pool_recycle: s.int_in("pool_recycle", -1, i64::MAX)?.unwrap_or(-1),
+                pool_recycle: s.int_in("pool_recycle", -1, i64::MAX)?.unwrap_or(3600),
                 pool_pre_ping: s.bool("pool_pre_ping")?.unwrap_or(true),
+                ssl_mode: ssl_mode()?,
+                ca_cert_path: ca_cert_path()?,
             }),
             &[
                 "host",
@@ -209,6 +258,9 @@ pub(super) fn parse_backend(
                 "max_overflow",
                 "pool_recycle",
                 "pool_pre_ping",
+                "connection_string",
+                "ssl_mode",
+                "ca_cert_path",
             ],
         ),
         "kv_mongodb" => (

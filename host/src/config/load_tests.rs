@@ -43,7 +43,10 @@ fn the_seed_config_loads_with_an_empty_environment() {
         load(&shipped("seed-bedrock-sigv4.yaml"), &|_| None).unwrap_or_else(|e| panic!("{e}"));
     let c = &loaded.config;
     assert_eq!(c.distro_name, "bedrock-sigv4-demo");
-    assert_eq!(c.apis, ["inference", "models"]);
+    assert_eq!(
+        c.apis.as_deref(),
+        Some(&["inference".to_string(), "models".to_string()][..])
+    );
     let p = &c.inference_providers()[0];
     assert_eq!(
         (p.provider_id.as_str(), p.provider_type.as_str()),
@@ -85,9 +88,12 @@ fn the_seed_config_loads_with_an_empty_environment() {
         "OGX's default"
     );
     assert_eq!(
-        stores.connectors.as_ref().unwrap().namespace,
-        "connectors",
-        "OGX's default"
+        stores.connectors,
+        Some(StoreRef::Sql(SqlStoreRef {
+            backend: "sql_default".into(),
+            table_name: "connectors".into()
+        })),
+        "OGX 1.5.0's default"
     );
     assert_eq!(stores.responses, None);
     let m = &c.models[0];
@@ -97,7 +103,9 @@ fn the_seed_config_loads_with_an_empty_environment() {
         ("openai.gpt-oss-20b-1:0", "llm")
     );
     assert_eq!(c.server, ServerConfig::default());
-    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    // Its `prompts: {namespace, backend}` is the layout before OGX 1.5.0: kept, and said so.
+    assert_eq!(loaded.warnings.len(), 1, "{:?}", loaded.warnings);
+    assert!(loaded.warnings[0].contains("earlier key-value layout"));
 }
 
 #[test]
@@ -369,6 +377,97 @@ fn unknown_backend_type_and_missing_fields() {
 }
 
 #[test]
+fn stores_in_ogx_1_5_layout_and_the_earlier_kv_layout() {
+    let c = ok(&format!(
+        "{MINIMAL}{STORAGE}  stores:\n    prompts: {{table_name: prompts, backend: sql_default}}\n    connectors: {{table_name: connectors, backend: sql_default}}\n    inference: {{table_name: inference_store, backend: sql_default, enabled: false}}\n    vector_stores: {{table_name: vs, backend: sql_default}}\n"
+    ));
+    let stores = &c.config.storage.stores;
+    assert!(matches!(&stores.prompts, Some(StoreRef::Sql(r)) if r.table_name == "prompts"));
+    assert!(!stores.inference.as_ref().unwrap().enabled);
+    assert_eq!(stores.vector_stores.as_ref().unwrap().table_name, "vs");
+    assert_eq!(
+        c.warnings,
+        [
+            "'storage.stores.connectors' is accepted but not used: ogx does not serve connectors yet",
+            "'storage.stores.vector_stores' is accepted but not used: ogx does not serve vector stores yet",
+        ]
+    );
+    // The earlier layout: kept as a KV namespace, with a warning saying what OGX 1.5.0 does.
+    let c = ok(&format!(
+        "{MINIMAL}{STORAGE}  stores:\n    prompts: {{namespace: prompts, backend: kv_default}}\n"
+    ));
+    assert!(
+        matches!(&c.config.storage.stores.prompts, Some(StoreRef::Kv(r)) if r.namespace == "prompts")
+    );
+    assert!(
+        c.warnings[0].contains("earlier key-value layout"),
+        "{:?}",
+        c.warnings
+    );
+    // Wrong shapes name the key and the fix.
+    let cases: &[(&str, &str)] = &[
+        (
+            "prompts: {backend: sql_default}",
+            "key 'storage.stores.prompts.table_name': is required but missing. Add `table_name: prompts`",
+        ),
+        (
+            "prompts: {table_name: prompts, backend: kv_default}",
+            "storage.stores.prompts references backend 'kv_default' of type 'kv_sqlite', but a backend of type sql_* is required",
+        ),
+        (
+            "connectors: {namespace: c, backend: sql_default}",
+            "storage.stores.connectors references backend 'sql_default' of type 'sql_sqlite', but a backend of type kv_* is required",
+        ),
+        (
+            "inference: {table_name: t, backend: sql_default, enabled: maybe}",
+            "key 'storage.stores.inference.enabled': expected true or false",
+        ),
+        (
+            "prompts: [x]",
+            "key 'storage.stores.prompts': expected a store reference (a mapping)",
+        ),
+    ];
+    for (store, expected) in cases {
+        let e = err(&format!("{MINIMAL}{STORAGE}  stores:\n    {store}\n"));
+        assert!(e.contains(expected), "{store}: {e}");
+    }
+}
+
+#[test]
+fn postgres_connection_strings() {
+    let c = ok(&format!(
+        "{MINIMAL}{STORAGE}    pg:\n      type: sql_postgres\n      connection_string: ${{env.PG:=postgresql://ogx:pw@db:5433/app?sslmode=require}}\n"
+    ));
+    let Backend::SqlPostgres(pg) = &c.config.storage.backends["pg"] else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            pg.host.as_str(),
+            pg.port.as_str(),
+            pg.db.as_str(),
+            pg.user.as_str(),
+            pg.password.as_deref(),
+            pg.ssl_mode.as_deref()
+        ),
+        ("db", "5433", "app", "ogx", Some("pw"), Some("require"))
+    );
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    let e = err(&format!(
+        "{MINIMAL}{STORAGE}    pg: {{type: kv_postgres, connection_string: 'postgresql://u:hunter2@h/d', host: x}}\n"
+    ));
+    assert!(e.contains("key 'storage.backends.pg.connection_string': connection_string cannot be combined with 'host'"), "{e}");
+    let e = err(&format!(
+        "{MINIMAL}{STORAGE}    pg: {{type: kv_postgres, connection_string: 'mysql://u:hunter2@h/d'}}\n"
+    ));
+    assert!(
+        e.contains("must start with postgres:// or postgresql://"),
+        "{e}"
+    );
+    assert!(!e.contains("hunter2"), "{e}");
+}
+
+#[test]
 fn metadata_and_inference_stores_are_required() {
     let e = err(&format!(
         "{MINIMAL}{STORAGE}  stores:\n    metadata: null\n"
@@ -402,7 +501,7 @@ fn other_backend_types_parse_with_ogx_defaults() {
             pg.pool_size,
             pg.pool_recycle
         ),
-        ("localhost", "5433", "ogx", 10, -1)
+        ("localhost", "5433", "ogx", 10, 3600)
     );
     assert_eq!(
         c.config.storage.backends["r"],
@@ -532,11 +631,37 @@ fn server_section() {
         err(&format!("{MINIMAL}server:\n  port: 80\n"))
             .contains("key 'server.port': 80 is out of range. Use a value from 1024 to 65535.")
     );
+    // OGX 1.5.0 ignores `cors`: a value ogx cannot read is a warning naming the key.
+    let c = ok(&format!(
+        "{MINIMAL}server:\n  cors: {{allow_origins: ['*'], allow_credentials: true}}\n"
+    ));
+    assert!(c.config.server.cors.is_none());
     assert!(
-        err(&format!(
-            "{MINIMAL}server:\n  cors: {{allow_origins: ['*'], allow_credentials: true}}\n"
-        ))
-        .contains("Cannot use wildcard origins with credentials enabled")
+        c.warnings[0].contains(
+            "'server.cors' is ignored: Cannot use wildcard origins with credentials enabled"
+        ),
+        "{:?}",
+        c.warnings
+    );
+    // OGX 1.5.0's new keys: `insecure` is read, the others are warned about by name.
+    let c = ok(&format!(
+        "{MINIMAL}server:\n  insecure: true\n  tenancy: {{mode: disabled}}\n  workers: 4\n  hsts_max_age: 100\n  tls_config: {{ciphers: [x]}}\n"
+    ));
+    assert!(c.config.server.insecure);
+    let named: Vec<&str> = c
+        .warnings
+        .iter()
+        .map(|w| w.split('\'').nth(1).unwrap_or(""))
+        .collect();
+    assert_eq!(
+        named,
+        ["server.tls_config", "server.hsts_max_age", "server.workers"]
+    );
+    let c = ok(&format!("{MINIMAL}server:\n  tenancy: {{mode: single}}\n"));
+    assert!(
+        c.warnings[0].contains("'server.tenancy' is not supported"),
+        "{:?}",
+        c.warnings
     );
 }
 
@@ -591,13 +716,155 @@ fn unknown_and_unsupported_keys_are_warned_about_by_path() {
 #[test]
 fn apis_and_providers_ogx_does_not_serve_are_warned_about() {
     let c = ok(&format!(
-        "{MINIMAL}  safety:\n    - provider_id: llama-guard\n      provider_type: inline::llama-guard\napis: [inference, safety]\n"
+        "{MINIMAL}  vector_io:\n    - provider_id: faiss\n      provider_type: inline::faiss\napis: [inference, skills]\n"
     ));
     assert_eq!(
         c.warnings,
         [
-            "'apis[1]': ogx does not serve the 'safety' API yet; it is ignored",
-            "'providers.safety': ogx does not serve the 'safety' API yet; its 1 provider(s) are ignored",
+            "'apis[1]': ogx does not serve the 'skills' API yet; it is ignored",
+            "'providers.vector_io': ogx does not serve the 'vector_io' API yet; its 1 provider(s) are ignored",
         ]
+    );
+}
+
+#[test]
+fn api_names_are_ogx_1_5_names() {
+    // Every name OGX 1.5.0's `Api` enum has is accepted in `apis`.
+    let all = crate::config::schema::KNOWN_APIS.join(", ");
+    let c = ok(&format!("{MINIMAL}apis: [{all}]\n"));
+    assert_eq!(c.config.apis.as_ref().map(Vec::len), Some(21));
+    // Absent: every API; a bare `apis:` too, with OGX's warning.
+    assert_eq!(ok(MINIMAL).config.apis, None);
+    let bare = ok(&format!("{MINIMAL}apis:\n"));
+    assert_eq!(bare.config.apis, None);
+    assert!(
+        bare.warnings[0].contains("'apis' is present but empty"),
+        "{:?}",
+        bare.warnings
+    );
+    // Removed and internal names fail with the key and the fix.
+    let cases: &[(&str, &[&str])] = &[
+        (
+            "apis: [inference, safety]\n",
+            &[
+                "key 'apis[1]': API 'safety' does not exist.",
+                "OGX 1.0 removed the 'safety' API",
+                "remove 'safety'",
+            ],
+        ),
+        (
+            "  shields: []\n",
+            &[
+                "key 'providers.shields': API 'shields' does not exist.",
+                "remove 'shields'",
+            ],
+        ),
+        (
+            "  prompts: []\n",
+            &[
+                "key 'providers.prompts': the `prompts` API is built into the server and takes no providers",
+                "Remove `providers.prompts`",
+            ],
+        ),
+    ];
+    for (tail, parts) in cases {
+        let e = err(&format!("{MINIMAL}{tail}"));
+        for part in *parts {
+            assert!(e.contains(part), "{tail}: {e}");
+        }
+    }
+    // A top-level `safety:` section is ignored with a warning, as OGX 1.5.0 ignores it.
+    let c = ok(&format!("{MINIMAL}safety:\n  default_shield_id: x\n"));
+    assert!(
+        c.warnings[0].contains("'safety' was removed in OGX 1.0"),
+        "{:?}",
+        c.warnings
+    );
+}
+
+#[test]
+fn every_ogx_1_5_distribution_config_loads() {
+    let home = [("HOME", "/home/u")];
+    let with_model = [("HOME", "/home/u"), ("INFERENCE_MODEL", "m")];
+    let cases: &[(&str, &[(&str, &str)])] = &[
+        ("starter/config.yaml", &home),
+        ("starter/run-with-postgres-store.yaml", &home),
+        ("starter/run-with-postgres-uri-store.yaml", &home),
+        ("open-benchmark/config.yaml", &home),
+        ("oci/config.yaml", &home),
+        ("watsonx/config.yaml", &home),
+        ("nvidia/config.yaml", &with_model),
+        ("postgres-demo/config.yaml", &with_model),
+    ];
+    for (file, env) in cases {
+        let path = shipped(&format!("distributions/{file}"));
+        let loaded = load(&path, &with_env(env)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(
+            loaded
+                .warnings
+                .iter()
+                .any(|w| w.contains("ogx does not serve the 'vector_io' API yet")),
+            "{file}: {:?}",
+            loaded.warnings
+        );
+        assert!(
+            matches!(loaded.config.storage.stores.prompts, Some(StoreRef::Sql(_))),
+            "{file}"
+        );
+    }
+    let starter = load(
+        &shipped("distributions/starter/config.yaml"),
+        &with_env(&home),
+    )
+    .unwrap();
+    let c = &starter.config;
+    let served: Vec<&str> = c
+        .inference_providers()
+        .iter()
+        .map(|p| p.provider_id.as_str())
+        .collect();
+    assert_eq!(
+        served,
+        [
+            "fireworks",
+            "together",
+            "bedrock",
+            "openai",
+            "anthropic",
+            "gemini",
+            "groq",
+            "meta",
+            "sambanova",
+            "sentence-transformers"
+        ]
+    );
+    assert!(
+        c.models
+            .iter()
+            .all(|m| m.unprefixed_alias && m.provider_model_id == "auto")
+    );
+    assert_eq!(c.models[0].identifier(), "claude-haiku-4-5-20251001");
+    assert_eq!(c.apis.as_ref().map(Vec::len), Some(10));
+    let Backend::SqlSqlite { db_path, .. } = &c.storage.backends["sql_default"] else {
+        panic!()
+    };
+    assert_eq!(
+        db_path,
+        Path::new("/home/u/.ogx/distributions/starter/sql_store.db")
+    );
+    // With VLLM_URL the vLLM provider joins, before the always-on ones.
+    let with_vllm = load(
+        &shipped("distributions/starter/config.yaml"),
+        &with_env(&[("HOME", "/home/u"), ("VLLM_URL", "http://127.0.0.1:9/v1")]),
+    )
+    .unwrap();
+    assert_eq!(
+        with_vllm.config.inference_providers()[0].provider_id,
+        "vllm"
+    );
+    assert_eq!(
+        with_vllm.config.inference_providers()[0].network,
+        crate::config::network::NetworkSettings::default(),
+        "tls.verify: true is the default"
     );
 }

@@ -10,9 +10,13 @@
 
 pub mod backends;
 pub mod coerce;
+pub mod distributions;
 pub mod document;
 pub mod env;
 pub mod fields;
+pub mod network;
+pub mod postgres_uri;
+pub mod provider_types;
 pub mod redact;
 pub mod responses;
 pub mod schema;
@@ -23,7 +27,7 @@ pub mod validate;
 pub use redact::{redact, redact_with, to_yaml_string};
 pub use schema::{
     Backend, CorsConfig, ModelEntry, PluginLimits, PluginsConfig, ProviderEntry, QuotaConfig,
-    RunConfig, ServerConfig, StorageConfig, StoresConfig,
+    RunConfig, ServerConfig, SqlStoreRef, StorageConfig, StoreRef, StoresConfig,
 };
 
 use std::path::{Path, PathBuf};

@@ -3,7 +3,8 @@
 //! OGX's rule (`redact_sensitive_fields`, `src/ogx/core/utils/config.py`), case-insensitive on
 //! the key: a key containing `chunk_size_tokens`, `max_tokens`, `default_chunk_overlap_tokens`
 //! or `max_document_tokens` is kept (and looked into); otherwise a key containing `api_key`,
-//! `api_token`, `password`, `secret` or `token` has its whole value replaced by `********`.
+//! `api_token`, `password`, `secret` or `token` has its whole value replaced by `********`, and
+//! so has `connection_string` (OGX 1.5.0 types it `SecretStr`).
 //! Callers add the exact key names their plugins declare secret ([`redact_with`]); those are
 //! hidden even where the substring rule would not hide them.
 //!
@@ -15,7 +16,15 @@ use serde_json::{Map, Value};
 /// What a hidden value is replaced with.
 pub const REDACTED: &str = "********";
 
-const SENSITIVE: &[&str] = &["api_key", "api_token", "password", "secret", "token"];
+/// OGX's list, plus `connection_string` (a `SecretStr` in OGX 1.5.0: it holds the password).
+const SENSITIVE: &[&str] = &[
+    "api_key",
+    "api_token",
+    "password",
+    "secret",
+    "token",
+    "connection_string",
+];
 const SAFE_TOKEN_FIELDS: &[&str] = &[
     "chunk_size_tokens",
     "max_tokens",

@@ -88,6 +88,7 @@ pub fn parse(
                 table_name: text("table_name", "responses")?,
                 max_write_queue_size: count("max_write_queue_size", 10000)?,
                 num_writers: count("num_writers", 4)?,
+                enabled: true,
             }
         }
         None | Some(Value::Null) => storage
@@ -99,6 +100,7 @@ pub fn parse(
                 table_name: "responses".into(),
                 max_write_queue_size: 10000,
                 num_writers: 4,
+                enabled: true,
             }),
         Some(_) => {
             return Err(Invalid::new(
@@ -125,6 +127,7 @@ mod tests {
             provider_id: "builtin".into(),
             provider_type: provider_type.into(),
             config,
+            network: Default::default(),
         }
     }
 

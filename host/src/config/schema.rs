@@ -7,21 +7,20 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 pub use super::storage::{
-    Backend, InferenceStoreRef, KvStoreRef, SqlStoreRef, StorageConfig, StoresConfig,
+    Backend, InferenceStoreRef, KvStoreRef, SqlStoreRef, StorageConfig, StoreRef, StoresConfig,
 };
 
-/// Every API name OGX knows (`Api` in `src/ogx_api/datatypes.py`), in OGX's order. An `apis`
-/// entry or a `providers` key outside this list is an error, as in OGX.
+/// Every API name OGX 1.5.0 knows (`Api` in `src/ogx_api/datatypes.py`), in OGX's order. An
+/// `apis` entry or a `providers` key outside this list is an error, as in OGX.
 pub const KNOWN_APIS: &[&str] = &[
     "providers",
     "inference",
-    "safety",
     "responses",
     "batches",
     "vector_io",
     "tool_runtime",
+    "container_runtime",
     "models",
-    "shields",
     "vector_stores",
     "tool_groups",
     "files",
@@ -29,17 +28,42 @@ pub const KNOWN_APIS: &[&str] = &[
     "prompts",
     "conversations",
     "connectors",
+    "containers",
     "messages",
     "interactions",
+    "skills",
     "inspect",
     "admin",
 ];
 
+/// API names OGX 1.0 removed: a config naming one in `apis` or `providers` fails in OGX 1.5.0
+/// too, and the message says so.
+pub const REMOVED_APIS: &[&str] = &["safety", "shields"];
+
 /// APIs whose providers OGX creates itself; a `providers` key naming one is an error.
-pub const ROUTING_TABLE_APIS: &[&str] = &["models", "shields", "vector_stores", "tool_groups"];
+pub const ROUTING_TABLE_APIS: &[&str] = &["models", "vector_stores", "tool_groups"];
+
+/// APIs served by OGX's core without providers (`INTERNAL_APIS`); a `providers` key naming one
+/// is an error (OGX crashes on it).
+pub const INTERNAL_APIS: &[&str] = &[
+    "inspect",
+    "providers",
+    "prompts",
+    "conversations",
+    "connectors",
+    "admin",
+    "containers",
+];
 
 /// APIs ogx serves today. Other known APIs are accepted in a config and warned about.
-pub const SERVED_APIS: &[&str] = &["inference", "models", "providers", "inspect", "responses"];
+pub const SERVED_APIS: &[&str] = &[
+    "inference",
+    "models",
+    "providers",
+    "inspect",
+    "responses",
+    "prompts",
+];
 
 /// The run config.
 #[derive(Debug, Clone, Default)]
@@ -48,8 +72,8 @@ pub struct RunConfig {
     pub distro_name: String,
     /// `container_image`: informational only.
     pub container_image: Option<String>,
-    /// `apis`: what to serve; empty means every API that has providers.
-    pub apis: Vec<String>,
+    /// `apis`: what to serve; `None` (absent or null) means every API ogx serves, as in OGX.
+    pub apis: Option<Vec<String>>,
     /// Enabled providers per API, in config order.
     pub providers: BTreeMap<String, Vec<ProviderEntry>>,
     /// `registered_resources.models`, in config order, disabled entries removed, provider
@@ -78,6 +102,8 @@ pub struct ProviderEntry {
     pub provider_type: String,
     /// The `config:` block after substitution (secrets included); `{}` when absent.
     pub config: serde_json::Value,
+    /// What of `config.network` the host's outbound HTTP applies.
+    pub network: super::network::NetworkSettings,
 }
 
 /// One `registered_resources.models` entry.
@@ -133,6 +159,9 @@ pub struct ServerConfig {
     pub quota: Option<QuotaConfig>,
     /// `cors: true` is already expanded to OGX's localhost development settings.
     pub cors: Option<CorsConfig>,
+    /// OGX 1.5.0's `insecure`: allow plain HTTP. ogx serves plain HTTP without TLS files either
+    /// way; read so that `--insecure` and this key mean the same.
+    pub insecure: bool,
 }
 
 impl Default for ServerConfig {
@@ -148,6 +177,7 @@ impl Default for ServerConfig {
             auth: None,
             quota: None,
             cors: None,
+            insecure: false,
         }
     }
 }

@@ -7,8 +7,14 @@
 //! `~/.ogx/distributions`); it does **not** include the distro name. A store that is not written
 //! gets its default reference: metadata → `kv_default`/`registry`, inference →
 //! `sql_default`/`inference_store`, conversations → `sql_default`/`openai_conversations`, prompts
-//! → `kv_default`/`prompts`, connectors → `kv_default`/`connectors`, responses → none. A store
-//! written as `null` is off.
+//! → `sql_default`/`prompts`, connectors → `sql_default`/`connectors`, responses and
+//! vector_stores → none. A store written as `null` is off; `inference.enabled: false` keeps the
+//! reference but turns the history off.
+//!
+//! `prompts` and `connectors` are SQL `{backend, table_name}` references in OGX 1.5.0. The
+//! earlier KV layout `{backend, namespace}` is still read as such (see [`StoreRef`]): OGX 1.5.0
+//! rewrites it into the SQL table `<namespace>` on `sql_<x>`, ogx keeps using the KV namespace
+//! it used before, so that prompts stored by an earlier ogx stay where they are.
 //!
 //! Fails, with OGX's messages, when a store references a backend that does not exist or is of the
 //! wrong family (kv_* vs sql_*), and when `storage.stores.metadata` is off.
@@ -54,6 +60,28 @@ pub struct InferenceStoreRef {
     pub max_write_queue_size: u64,
     /// Default 4.
     pub num_writers: u64,
+    /// `enabled` (default true): when false the store is not opened, nothing is recorded and
+    /// the history routes answer 501, as in OGX 1.5.0.
+    pub enabled: bool,
+}
+
+/// A store that OGX 1.5.0 keeps in a SQL table but earlier versions kept in a KV namespace
+/// (`prompts`, `connectors`): which layout the config names.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreRef {
+    /// `{backend, table_name}`, OGX 1.5.0's layout.
+    Sql(SqlStoreRef),
+    /// `{backend, namespace}`, the earlier layout.
+    Kv(KvStoreRef),
+}
+
+impl StoreRef {
+    pub fn backend(&self) -> &str {
+        match self {
+            StoreRef::Sql(r) => &r.backend,
+            StoreRef::Kv(r) => &r.backend,
+        }
+    }
 }
 
 /// `storage.stores`. `None`: the store is off.
@@ -65,33 +93,36 @@ pub struct StoresConfig {
     pub inference: Option<InferenceStoreRef>,
     pub conversations: Option<SqlStoreRef>,
     pub responses: Option<InferenceStoreRef>,
-    pub prompts: Option<KvStoreRef>,
-    pub connectors: Option<KvStoreRef>,
+    pub prompts: Option<StoreRef>,
+    /// Accepted, not served yet.
+    pub connectors: Option<StoreRef>,
+    /// Accepted, not served yet (OGX injects it into vector_io providers).
+    pub vector_stores: Option<SqlStoreRef>,
 }
 
 impl Default for StoresConfig {
     fn default() -> Self {
-        let kv = |namespace: &str| {
-            Some(KvStoreRef {
-                backend: "kv_default".into(),
-                namespace: namespace.into(),
-            })
+        let sql = |table: &str| SqlStoreRef {
+            backend: "sql_default".into(),
+            table_name: table.into(),
         };
         Self {
-            metadata: kv("registry"),
+            metadata: Some(KvStoreRef {
+                backend: "kv_default".into(),
+                namespace: "registry".into(),
+            }),
             inference: Some(InferenceStoreRef {
                 backend: "sql_default".into(),
                 table_name: "inference_store".into(),
                 max_write_queue_size: 10000,
                 num_writers: 4,
+                enabled: true,
             }),
-            conversations: Some(SqlStoreRef {
-                backend: "sql_default".into(),
-                table_name: "openai_conversations".into(),
-            }),
+            conversations: Some(sql("openai_conversations")),
             responses: None,
-            prompts: kv("prompts"),
-            connectors: kv("connectors"),
+            prompts: Some(StoreRef::Sql(sql("prompts"))),
+            connectors: Some(StoreRef::Sql(sql("connectors"))),
+            vector_stores: None,
         }
     }
 }
@@ -107,13 +138,9 @@ impl StorageConfig {
     /// OGX's default: two SQLite files (see the module documentation for the directory).
     pub fn default_for(lookup: Lookup<'_>) -> Self {
         let dir = match lookup("SQLITE_STORE_DIR").filter(|d| !d.is_empty()) {
-            Some(d) => d,
-            None => {
-                let base = lookup("OGX_CONFIG_DIR").unwrap_or_else(|| "~/.ogx".into());
-                format!("{}/distributions", base.trim_end_matches('/'))
-            }
+            Some(d) => PathBuf::from(expand_user(&d, lookup)),
+            None => super::distributions::distributions_dir(lookup),
         };
-        let dir = PathBuf::from(expand_user(&dir, lookup));
         let mut backends = BTreeMap::new();
         backends.insert(
             "kv_default".into(),
@@ -196,19 +223,25 @@ impl StorageConfig {
                 "storage.stores.responses",
                 s.responses.as_ref().map(|r| &r.backend),
             ),
+            (
+                "storage.stores.vector_stores",
+                s.vector_stores.as_ref().map(|r| &r.backend),
+            ),
         ];
         for (store, backend) in sql {
             if let Some(b) = backend {
                 self.check_reference(store, b, false)?;
             }
         }
-        let kv = [
+        let either = [
             ("storage.stores.prompts", &s.prompts),
             ("storage.stores.connectors", &s.connectors),
         ];
-        for (store, reference) in kv {
-            if let Some(r) = reference {
-                self.check_reference(store, &r.backend, true)?;
+        for (store, reference) in either {
+            match reference {
+                Some(StoreRef::Sql(r)) => self.check_reference(store, &r.backend, false)?,
+                Some(StoreRef::Kv(r)) => self.check_reference(store, &r.backend, true)?,
+                None => {}
             }
         }
         Ok(())
@@ -223,6 +256,7 @@ const STORE_NAMES: &[&str] = &[
     "responses",
     "prompts",
     "connectors",
+    "vector_stores",
 ];
 const KV_REF_KEYS: &[&str] = &["backend", "namespace"];
 const SQL_REF_KEYS: &[&str] = &["backend", "table_name"];
@@ -231,7 +265,9 @@ const QUEUED_REF_KEYS: &[&str] = &[
     "table_name",
     "max_write_queue_size",
     "num_writers",
+    "enabled",
 ];
+const EITHER_REF_KEYS: &[&str] = &["backend", "table_name", "namespace"];
 
 /// Reads `storage:` (absent or null: the default), checks its references, and appends a warning
 /// for each key OGX does not know.
@@ -354,12 +390,87 @@ fn queued_store(
             table_name,
             max_write_queue_size: s.u64_at_least("max_write_queue_size", 1)?.unwrap_or(10000),
             num_writers: s.u64_at_least("num_writers", 1)?.unwrap_or(4),
+            enabled: s.bool("enabled")?.unwrap_or(true),
         })
     })
 }
 
+/// `prompts` / `connectors`: `table_name` (OGX 1.5.0) or, without it, `namespace` (the earlier
+/// KV layout, kept as such). Neither is an error naming both.
+fn table_or_namespace(
+    stores: &Section<'_>,
+    name: &str,
+    default: Option<StoreRef>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<StoreRef>, Invalid> {
+    store_ref(stores, name, EITHER_REF_KEYS, default, warnings, |s| {
+        let backend = s.required_string("backend", BACKEND_FIX)?;
+        if let Some(table_name) = s.string("table_name")? {
+            return Ok(StoreRef::Sql(SqlStoreRef {
+                backend,
+                table_name,
+            }));
+        }
+        match s.string("namespace")? {
+            Some(namespace) => Ok(StoreRef::Kv(KvStoreRef { backend, namespace })),
+            None => Err(Invalid::new(
+                s.key("table_name"),
+                "is required but missing",
+                format!(
+                    "Add `table_name: {name}` (a SQL table on a sql_* backend, OGX 1.5.0's layout), or \
+                     `namespace: {name}` on a kv_* backend for the earlier key-value layout."
+                ),
+            )),
+        }
+    })
+}
+
+/// The stores of APIs ogx does not serve yet: accepted, and warned about when written.
+const UNSERVED_STORES: &[(&str, &str)] = &[
+    ("conversations", "the Conversations API"),
+    ("connectors", "connectors"),
+    ("vector_stores", "vector stores"),
+];
+
+/// The table OGX 1.5.0 keeps prompts in, whatever `table_name` says (`TABLE_PROMPTS`).
+pub const PROMPTS_TABLE: &str = "prompts";
+
 fn parse_stores(stores: &Section<'_>, warnings: &mut Vec<String>) -> Result<StoresConfig, Invalid> {
     stores.warn_unknown(STORE_NAMES, warnings);
+    for (name, what) in UNSERVED_STORES {
+        if stores.get(name).is_some_and(|v| !v.is_null()) {
+            warnings.push(format!(
+                "'{}' is accepted but not used: ogx does not serve {what} yet",
+                stores.key(name)
+            ));
+        }
+    }
+    let parsed = parse_store_refs(stores, warnings)?;
+    match &parsed.prompts {
+        Some(StoreRef::Sql(r)) if r.table_name != PROMPTS_TABLE => warnings.push(format!(
+            "'{}.table_name' is '{}', but prompts are kept in the table '{PROMPTS_TABLE}' on backend {}, as OGX \
+             1.5.0 keeps them whatever table_name says (so that both can share the database)",
+            stores.key("prompts"),
+            r.table_name,
+            r.backend
+        )),
+        Some(StoreRef::Kv(r)) => warnings.push(format!(
+            "'{}' uses the earlier key-value layout (namespace '{}' on {}): ogx keeps prompts there; OGX 1.5.0 would \
+             use the SQL table '{PROMPTS_TABLE}' instead. Write `{{backend: <a sql_* backend>, table_name: prompts}}` \
+             to share prompts with OGX 1.5.0",
+            stores.key("prompts"),
+            r.namespace,
+            r.backend
+        )),
+        _ => {}
+    }
+    Ok(parsed)
+}
+
+fn parse_store_refs(
+    stores: &Section<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<StoresConfig, Invalid> {
     let d = StoresConfig::default();
     Ok(StoresConfig {
         metadata: kv_store(stores, "metadata", d.metadata, warnings)?,
@@ -372,7 +483,8 @@ fn parse_stores(stores: &Section<'_>, warnings: &mut Vec<String>) -> Result<Stor
             Some("openai_responses"),
             warnings,
         )?,
-        prompts: kv_store(stores, "prompts", d.prompts, warnings)?,
-        connectors: kv_store(stores, "connectors", d.connectors, warnings)?,
+        prompts: table_or_namespace(stores, "prompts", d.prompts, warnings)?,
+        connectors: table_or_namespace(stores, "connectors", d.connectors, warnings)?,
+        vector_stores: sql_store(stores, "vector_stores", None, warnings)?,
     })
 }

@@ -14,7 +14,8 @@ use serde_json::{Map, Value};
 use super::env::{DISABLED, Lookup};
 use super::fields::{Invalid, Section, type_name};
 use super::schema::{
-    KNOWN_APIS, ModelEntry, ProviderEntry, ROUTING_TABLE_APIS, RunConfig, SERVED_APIS,
+    INTERNAL_APIS, KNOWN_APIS, ModelEntry, ProviderEntry, REMOVED_APIS, ROUTING_TABLE_APIS,
+    RunConfig, SERVED_APIS,
 };
 use super::server::{parse_plugins, parse_server};
 use super::storage::parse_storage;
@@ -28,6 +29,8 @@ enum Support {
     Informational,
     /// OGX acts on it, ogx does not yet: a warning when it holds something.
     NotYet,
+    /// OGX 1.5.0 removed it and ignores it: a warning when it holds something.
+    Removed,
 }
 
 /// The single list of top-level keys. `plugins` is ogx's own.
@@ -47,8 +50,8 @@ const TOP_LEVEL_KEYS: &[(&str, Support)] = &[
     ("external_providers_dir", Support::NotYet),
     ("external_apis_dir", Support::NotYet),
     ("vector_stores", Support::NotYet),
-    ("safety", Support::NotYet),
     ("connectors", Support::NotYet),
+    ("safety", Support::Removed),
 ];
 
 const PROVIDER_KEYS: &[&str] = &["provider_id", "provider_type", "config", "module"];
@@ -95,19 +98,14 @@ pub fn validate(
             Some((_, Support::NotYet)) if holds_something(value) => {
                 warnings.push(not_supported_yet(key))
             }
+            Some((_, Support::Removed)) if holds_something(value) => warnings.push(format!(
+                "'{key}' was removed in OGX 1.0 and is ignored (OGX 1.5.0 ignores it too)"
+            )),
             Some(_) => {}
         }
     }
     let distro_name = distro_name(&root, &mut warnings)?;
-    let apis = root.string_list("apis")?;
-    for (i, api) in apis.iter().enumerate() {
-        check_api_name(api, &format!("apis[{i}]"))?;
-        if !SERVED_APIS.contains(&api.as_str()) {
-            warnings.push(format!(
-                "'apis[{i}]': ogx does not serve the '{api}' API yet; it is ignored"
-            ));
-        }
-    }
+    let apis = apis(&root, &mut warnings)?;
     let providers = providers(&root, &mut warnings)?;
     let storage = parse_storage(root.get("storage"), lookup, &mut warnings)?;
     let has_inference = providers.get("inference").is_some_and(|p| !p.is_empty());
@@ -173,14 +171,48 @@ fn distro_name(root: &Section<'_>, warnings: &mut Vec<String>) -> Result<String,
     }
 }
 
+/// `apis`: absent or null means every API ogx serves (OGX warns about a bare `apis:`); a list
+/// is checked name by name, and the APIs ogx does not serve yet are warned about.
+fn apis(root: &Section<'_>, warnings: &mut Vec<String>) -> Result<Option<Vec<String>>, Invalid> {
+    match root.map.get("apis") {
+        None => return Ok(None),
+        Some(Value::Null) => {
+            warnings.push(
+                "'apis' is present but empty (null): every API with a provider is served. Remove the bare `apis:` \
+                 key, or list the APIs to serve."
+                    .into(),
+            );
+            return Ok(None);
+        }
+        Some(_) => {}
+    }
+    let apis = root.string_list("apis")?;
+    for (i, api) in apis.iter().enumerate() {
+        check_api_name(api, &format!("apis[{i}]"))?;
+        if !SERVED_APIS.contains(&api.as_str()) {
+            warnings.push(format!(
+                "'apis[{i}]': ogx does not serve the '{api}' API yet; it is ignored"
+            ));
+        }
+    }
+    Ok(Some(apis))
+}
+
 fn check_api_name(api: &str, key: &str) -> Result<(), Invalid> {
     if KNOWN_APIS.contains(&api) {
         return Ok(());
     }
+    let fix = if REMOVED_APIS.contains(&api) {
+        format!(
+            "OGX 1.0 removed the '{api}' API (OGX 1.5.0 refuses it too): remove '{api}' from this config."
+        )
+    } else {
+        format!("Use one of: {}.", KNOWN_APIS.join(", "))
+    };
     Err(Invalid::new(
         key,
         format!("API '{api}' does not exist."),
-        format!("Use one of: {}.", KNOWN_APIS.join(", ")),
+        fix,
     ))
 }
 
@@ -216,6 +248,13 @@ fn providers(
                 format!(
                     "Remove `providers.{api}`; list {api} under `registered_resources` instead."
                 ),
+            ));
+        }
+        if INTERNAL_APIS.contains(&api.as_str()) {
+            return Err(Invalid::new(
+                &api_key,
+                format!("the `{api}` API is built into the server and takes no providers"),
+                format!("Remove `providers.{api}`; `{api}` is served without a provider."),
             ));
         }
         let items: &[Value] = match list {
@@ -309,10 +348,12 @@ fn provider(
         ));
     }
     let provider_id = p.required_string("provider_id", "Give the provider a name.")?;
+    let network = super::network::parse(&config, &p.key("config"), warnings)?;
     Ok(Some(ProviderEntry {
         provider_id,
         provider_type,
         config,
+        network,
     }))
 }
 

@@ -235,6 +235,10 @@ pub struct ClientOptions {
     pub max_frame_bytes: usize,
     /// PEM files whose certificates are trusted in addition to the system's roots.
     pub extra_ca_files: Vec<PathBuf>,
+    /// No certificate check at all (a provider's `network.tls.verify: false`).
+    pub accept_invalid_certs: bool,
+    /// Sent on every request unless the plugin sets the same header (`network.headers`).
+    pub default_headers: Vec<(String, String)>,
     /// Signs `AwsSigV4` requests; `None` refuses them.
     pub signer: Option<Arc<dyn RequestSigner>>,
 }
@@ -248,6 +252,8 @@ impl Default for ClientOptions {
             max_buffered_body_bytes: DEFAULT_MAX_BUFFERED_BODY_BYTES,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             extra_ca_files: Vec::new(),
+            accept_invalid_certs: false,
+            default_headers: Vec::new(),
             signer: None,
         }
     }
@@ -262,6 +268,15 @@ impl fmt::Debug for ClientOptions {
             .field("max_buffered_body_bytes", &self.max_buffered_body_bytes)
             .field("max_frame_bytes", &self.max_frame_bytes)
             .field("extra_ca_files", &self.extra_ca_files)
+            .field("accept_invalid_certs", &self.accept_invalid_certs)
+            .field(
+                "default_headers",
+                &self
+                    .default_headers
+                    .iter()
+                    .map(|(n, _)| n)
+                    .collect::<Vec<_>>(),
+            )
             .field("signer", &self.signer.as_ref().map(|_| "configured"))
             .finish()
     }

@@ -20,6 +20,7 @@ use super::discovery::{self, Candidate, PluginCatalog, PluginEntry, PluginLoadEr
 use super::instance::{HostState, Instance, InstanceFor, LoadedPlugin, ProviderHandles, Sandbox};
 use super::limits::EPOCH_TICK_MS;
 use super::{Descriptor, Provider, RuntimeLimits};
+use crate::config::network::{NetworkSettings, TlsVerify};
 use crate::imports::aws::{AwsEnv, AwsIdentity, AwsSigner, endpoint_override_hosts};
 use crate::imports::config::EnvView;
 use crate::imports::http::{ClientOptions, EgressPolicy, OutboundClient};
@@ -190,13 +191,29 @@ impl PluginRuntime {
         &self.sandbox.limits
     }
 
-    /// Binds a config entry to the plugin serving its type. The error says which file,
-    /// which provider id and what to do.
+    /// Binds a config entry to the plugin serving its type, with the default network
+    /// settings. The error says which file, which provider id and what to do.
     pub fn provider(
         &self,
         provider_id: &str,
         provider_type: &str,
         config: &serde_json::Value,
+    ) -> Result<Arc<Provider>, PluginLoadError> {
+        self.provider_with_network(
+            provider_id,
+            provider_type,
+            config,
+            &NetworkSettings::default(),
+        )
+    }
+
+    /// [`Self::provider`], its outbound client set up by the entry's `network:` block.
+    pub fn provider_with_network(
+        &self,
+        provider_id: &str,
+        provider_type: &str,
+        config: &serde_json::Value,
+        network: &NetworkSettings,
     ) -> Result<Arc<Provider>, PluginLoadError> {
         let (Some(plugin), Some(entry)) = (
             self.plugins.get(provider_type),
@@ -232,11 +249,23 @@ impl PluginRuntime {
         // plugin only asks for `aws-sigv4` signing.
         let identity = AwsIdentity::from_provider_config(config, AwsEnv::process())
             .map_err(|e| setup_error(e.to_string()))?;
-        let options = ClientOptions {
+        let mut options = ClientOptions {
             extra_ca_files: ClientOptions::ca_files_from_env(&|name| lookup.get(name)),
             signer: Some(Arc::new(AwsSigner::new(identity))),
+            default_headers: network.headers.clone(),
             ..ClientOptions::default()
         };
+        if let Some(connect) = network.connect_timeout {
+            options.connect_timeout = connect;
+        }
+        if let Some(total) = network.total_timeout {
+            options.default_timeout = total;
+        }
+        match &network.verify {
+            TlsVerify::System => {}
+            TlsVerify::Off => options.accept_invalid_certs = true,
+            TlsVerify::CaFile(file) => options.extra_ca_files.push(file.clone()),
+        }
         let http = OutboundClient::new(policy, options).map_err(|e| setup_error(e.to_string()))?;
         let handles = ProviderHandles {
             http,

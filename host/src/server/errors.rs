@@ -29,6 +29,10 @@ pub enum ApiError {
     /// The model, provider or route does not exist (404).
     #[error("{0}")]
     NotFound(String),
+    /// The server is configured without what the request needs (501), e.g. the history with
+    /// `storage.stores.inference.enabled: false`.
+    #[error("{0}")]
+    NotImplemented(String),
     /// A provider call failed.
     #[error(transparent)]
     Call(#[from] CallError),
@@ -51,6 +55,14 @@ impl ApiError {
         ))
     }
 
+    /// A history route while `storage.stores.inference.enabled` is false: OGX 1.5.0's 501,
+    /// `operation` being e.g. "List chat completions".
+    pub fn history_off(operation: &str) -> Self {
+        ApiError::NotImplemented(format!(
+            "{operation} is not supported: inference store is not configured."
+        ))
+    }
+
     /// A chat completion that is not in the history: 404 as OpenAI answers (OGX gives 400).
     pub fn completion_not_found(id: &str) -> Self {
         ApiError::NotFound(format!("No chat completion found with id '{id}'"))
@@ -67,6 +79,7 @@ impl ApiError {
                 (StatusCode::NOT_FOUND, message.clone())
             }
             ApiError::NotFound(message) => (StatusCode::NOT_FOUND, message.clone()),
+            ApiError::NotImplemented(message) => (StatusCode::NOT_IMPLEMENTED, message.clone()),
             ApiError::Call(CallError::Provider(error)) => {
                 (provider_status(error), error.to_string())
             }
@@ -131,6 +144,7 @@ impl ApiError {
             ApiError::Store(StoreError::UnknownAfter { .. }) => {}
             ApiError::BadRequest(_)
             | ApiError::NotFound(_)
+            | ApiError::NotImplemented(_)
             | ApiError::Prompt(_)
             | ApiError::Responses(_) => {}
         }
@@ -260,6 +274,11 @@ mod tests {
                 ApiError::completion_not_found("c1"),
                 404,
                 "No chat completion found with id 'c1'",
+            ),
+            (
+                ApiError::history_off("List chat completions"),
+                501,
+                "List chat completions is not supported: inference store is not configured.",
             ),
             (
                 StoreError::UnknownAfter {

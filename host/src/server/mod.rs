@@ -13,7 +13,7 @@ pub mod routes;
 pub mod sse;
 
 use crate::registry::Registry;
-use crate::runtime::CallContext;
+use crate::runtime::{CallContext, Provider};
 use crate::storage::inference_store::InferenceStore;
 use crate::storage::prompts::PromptStore;
 use crate::storage::responses_store::ResponsesStore;
@@ -39,8 +39,8 @@ pub struct AppState {
     pub providers: Arc<Vec<ProviderInfo>>,
     /// The Prompts API's store.
     pub prompts: Arc<PromptStore>,
-    /// The chat-completion history.
-    pub inference_store: Arc<InferenceStore>,
+    /// The chat-completion history; `None` with `storage.stores.inference.enabled: false`.
+    pub inference_store: Option<Arc<InferenceStore>>,
     /// The Responses API's stored responses; `None` when the config enables no Responses API.
     pub responses: Option<Arc<ResponsesStore>>,
 }
@@ -56,8 +56,9 @@ pub struct ProviderInfo {
 }
 
 impl AppState {
-    /// The context of a provider call made for a request with these headers.
-    pub fn call_context(&self, headers: &HeaderMap) -> CallContext {
+    /// The context of a call to `provider` made for a request with these headers (its
+    /// provider data as that provider sees it: [`provider_data::for_provider`]).
+    pub fn call_context(&self, headers: &HeaderMap, provider: &Provider) -> CallContext {
         let request_id = headers
             .get(REQUEST_ID_HEADER)
             .and_then(|value| value.to_str().ok())
@@ -65,7 +66,11 @@ impl AppState {
             .unwrap_or_default();
         CallContext {
             request_id,
-            provider_data: provider_data::from_headers(headers),
+            provider_data: provider_data::for_provider(
+                provider_data::from_headers(headers),
+                provider.id(),
+                provider.provider_type(),
+            ),
             timeout: None,
         }
     }
@@ -337,12 +342,12 @@ mod tests {
             ),
             providers: Arc::new(Vec::new()),
             prompts: Arc::new(PromptStore::new(host_kv.namespace("prompts"))),
-            inference_store: Arc::new(InferenceStore::start(
+            inference_store: Some(Arc::new(InferenceStore::start(
                 Arc::new(table),
                 1,
                 1,
                 std::time::Duration::ZERO,
-            )),
+            ))),
             responses: None,
         }
     }

@@ -119,6 +119,8 @@ impl<'a> StorageBackends<'a> {
             }
             Backend::SqlPostgres(pg) => {
                 let settings = PgSettings {
+                    ssl_mode: pg.ssl_mode.clone(),
+                    ca_cert_path: pg.ca_cert_path.as_ref().map(PathBuf::from),
                     pool_size: (pg.pool_size + pg.max_overflow) as usize,
                     pre_ping: pg.pool_pre_ping,
                     ..server(name, &pg.host, &pg.port, &pg.db, &pg.user, &pg.password)?

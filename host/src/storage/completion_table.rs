@@ -6,7 +6,11 @@
 //! without authentication) plus `seq`. A table OGX created is reused: the missing columns are
 //! added, and `seq` is numbered in insertion order.
 //!
-//! **Ordering.** By `(created, seq)`, as [`super::paging`] describes.
+//! **Ordering.** OGX 1.5.0's: by `created` in the page's direction, then by `id` ascending
+//! ([`paging::TieBreak::IdAscending`]); an `after` cursor keeps the rows after it in that order
+//! (`created` beyond the cursor's, or equal with a greater `id`), so paging neither skips nor
+//! repeats rows of one second. `seq` is still numbered (the table's layout is shared with
+//! earlier ogx versions).
 //!
 //! **Failures.** Opening fails with [`TableError`] (a table name that is not a plain
 //! identifier, a file that cannot be opened, a schema the database refuses); reads and writes
@@ -175,8 +179,15 @@ impl CompletionTable for SqlTable {
 
     fn list(&self, query: &ListQuery) -> Result<Page, StoreError> {
         self.db.read(|s: &mut dyn SqlSession| {
-            let (data, has_more) =
-                paging::list_page(s, &self.table, "created", COLUMNS, query, Self::completion)?;
+            let (data, has_more) = paging::list_page(
+                s,
+                &self.table,
+                "created",
+                paging::TieBreak::IdAscending,
+                COLUMNS,
+                query,
+                Self::completion,
+            )?;
             Ok(Page { data, has_more })
         })
     }
@@ -266,14 +277,26 @@ mod tests {
             .collect();
         table.insert(&batch[..10]).unwrap();
         table.insert(&batch[10..]).unwrap();
-        let mut expected: Vec<_> = batch.iter().enumerate().collect();
-        expected.sort_by_key(|(seq, c)| (c.created, *seq));
-        let expected: Vec<String> = expected.iter().map(|(_, c)| c.id.clone()).collect();
+        // OGX 1.5.0's order: `created` in the page's direction, ties by id ascending.
+        let sorted = |key: fn(&StoredCompletion) -> (i64, String)| {
+            let mut rows: Vec<&StoredCompletion> = batch.iter().collect();
+            rows.sort_by_key(|c| key(c));
+            rows.iter().map(|c| c.id.clone()).collect::<Vec<String>>()
+        };
+        let expected = sorted(|c| (c.created, c.id.clone()));
+        let newest_first = sorted(|c| (-c.created, c.id.clone()));
+        assert_ne!(
+            newest_first.first(),
+            expected.last(),
+            "ties are not reversed"
+        );
         for limit in [1, 4, 7, 25, 100] {
             assert_eq!(walk(&table, limit, Order::Asc), expected, "limit {limit}");
-            let mut reversed = expected.clone();
-            reversed.reverse();
-            assert_eq!(walk(&table, limit, Order::Desc), reversed, "limit {limit}");
+            assert_eq!(
+                walk(&table, limit, Order::Desc),
+                newest_first,
+                "limit {limit}"
+            );
         }
         let page = table.list(&query(None, 25, Order::Desc)).unwrap();
         assert!(!page.has_more);
@@ -330,7 +353,7 @@ mod tests {
         drop(connection);
         let table = SqlTable::sqlite(&path, "inference_store").unwrap();
         table.insert(&[completion("new", 5, "m")]).unwrap();
-        assert_eq!(walk(&table, 1, Order::Asc), ["old1", "old2", "new"]);
+        assert_eq!(walk(&table, 1, Order::Asc), ["new", "old1", "old2"]);
     }
 
     #[test]

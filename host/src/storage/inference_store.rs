@@ -22,8 +22,9 @@
 //! **Backends.** [`CompletionTable`] is the seam; [`SqlTable`] (in
 //! [`super::completion_table`]) implements it on SQLite and PostgreSQL.
 //!
-//! **Ordering.** Rows are listed by `(created, seq)` ([`super::paging`]), so paging with
-//! `after` never skips or repeats completions created in the same second. On PostgreSQL with
+//! **Ordering.** Rows are listed by `created`, ties by `id` ascending, as OGX 1.5.0 lists them
+//! ([`super::completion_table`]), so paging with `after` never skips or repeats completions
+//! created in the same second. On PostgreSQL with
 //! several writers, a client paging while two batches commit out of order may miss the late
 //! batch's rows in that walk (a new listing shows them).
 //!

@@ -30,6 +30,7 @@ pub mod kv;
 pub mod paging;
 pub mod postgres;
 pub mod prompts;
+pub mod prompts_table;
 pub mod registry_store;
 pub mod responses_store;
 pub mod sql;

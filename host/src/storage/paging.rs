@@ -5,8 +5,8 @@
 //!
 //! **Why `seq`.** `created` is in seconds, so many rows share one; ordering by
 //! `(created, seq)`, `seq` an insertion counter, keeps their order stable, and paging with
-//! `after` neither skips nor repeats a row (OGX orders by `created` alone and skips the rest of
-//! the `after` row's second). On SQLite the one writer numbers `seq` inside its transaction
+//! `after` neither skips nor repeats a row. The chat-completion history breaks ties on `id`
+//! instead, as OGX 1.5.0 does ([`TieBreak::IdAscending`]), which is stable too. On SQLite the one writer numbers `seq` inside its transaction
 //! ([`last_seq`]); on PostgreSQL the column is a sequence (`BIGSERIAL`), so several writers never
 //! collide.
 //!
@@ -110,13 +110,25 @@ pub fn get_by_id<T>(
     .transpose()
 }
 
-/// One page of `columns` of `table` for `query`, by `(created_column, seq)`: `model` filters,
-/// `after` is a row id (its position), one more row than `limit` is read to know whether there
-/// are more. `row` turns each row's values (in `columns` order) into an item.
+/// How rows created in the same second are ordered in a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TieBreak {
+    /// By `seq` (insertion order), in the page's direction.
+    Seq,
+    /// By `id` ascending, whatever the page's direction: OGX 1.5.0's chat-completion history
+    /// (`sqlalchemy_sqlstore.fetch_all`), so that OGX and ogx page one table alike.
+    IdAscending,
+}
+
+/// One page of `columns` of `table` for `query`, by `created_column` then `tie`: `model`
+/// filters (the `after` row too), `after` is a row id (its position), one more row than
+/// `limit` is read to know whether there are more. `row` turns each row's values (in `columns`
+/// order) into an item.
 pub fn list_page<T>(
     s: &mut dyn SqlSession,
     table: &str,
     created_column: &str,
+    tie: TieBreak,
     columns: &str,
     query: &ListQuery,
     row: impl FnMut(Vec<SqlValue>) -> Result<T, StoreError>,
@@ -127,10 +139,23 @@ pub fn list_page<T>(
         values.push(SqlValue::Text(model.clone()));
         conditions.push(format!("model = ${}", values.len()));
     }
+    let op = if query.order == Order::Asc { ">" } else { "<" };
     if let Some(after) = &query.after {
+        let (position_columns, scope) = match tie {
+            TieBreak::Seq => (format!("{created_column}, seq"), String::new()),
+            TieBreak::IdAscending => (
+                created_column.to_string(),
+                conditions.iter().map(|c| format!(" AND {c}")).collect(),
+            ),
+        };
+        let mut lookup = values.clone();
+        lookup.push(SqlValue::Text(after.clone()));
         let position = s.query_row(
-            &format!("SELECT {created_column}, seq FROM {table} WHERE id = $1"),
-            &[SqlValue::Text(after.clone())],
+            &format!(
+                "SELECT {position_columns} FROM {table} WHERE id = ${}{scope}",
+                lookup.len()
+            ),
+            &lookup,
         )?;
         let Some(position) = position else {
             return Err(StoreError::UnknownAfter {
@@ -139,12 +164,21 @@ pub fn list_page<T>(
             });
         };
         values.extend(position);
-        let op = if query.order == Order::Asc { ">" } else { "<" };
-        conditions.push(format!(
-            "({created_column}, seq) {op} (${}, ${})",
-            values.len() - 1,
-            values.len()
-        ));
+        match tie {
+            TieBreak::Seq => conditions.push(format!(
+                "({created_column}, seq) {op} (${}, ${})",
+                values.len() - 1,
+                values.len()
+            )),
+            TieBreak::IdAscending => {
+                let created = values.len();
+                values.push(SqlValue::Text(after.clone()));
+                conditions.push(format!(
+                    "({created_column} {op} ${created} OR ({created_column} = ${created} AND id > ${}))",
+                    values.len()
+                ));
+            }
+        }
     }
     let filter = if conditions.is_empty() {
         String::new()
@@ -156,9 +190,15 @@ pub fn list_page<T>(
     } else {
         "DESC"
     };
-    values.push(SqlValue::Int(query.limit as i64 + 1));
+    let tie_order = match tie {
+        TieBreak::Seq => format!("seq {direction}"),
+        TieBreak::IdAscending => "id ASC".to_string(),
+    };
+    values.push(SqlValue::Int(
+        query.limit.min(i64::MAX as usize - 1) as i64 + 1,
+    ));
     let sql = format!(
-        "SELECT {columns} FROM {table} {filter} ORDER BY {created_column} {direction}, seq {direction} LIMIT ${}",
+        "SELECT {columns} FROM {table} {filter} ORDER BY {created_column} {direction}, {tie_order} LIMIT ${}",
         values.len()
     );
     let mut items = s

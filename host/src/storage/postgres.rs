@@ -453,6 +453,8 @@ impl ToSql for SqlValue {
             SqlValue::Int(value) => match *ty {
                 Type::INT2 => i16::try_from(*value)?.to_sql(ty, out),
                 Type::INT4 => i32::try_from(*value)?.to_sql(ty, out),
+                // Booleans are read as 0 / 1 and written back the same way.
+                Type::BOOL => (*value != 0).to_sql(ty, out),
                 _ => value.to_sql(ty, out),
             },
             SqlValue::Text(text) if is_json => {

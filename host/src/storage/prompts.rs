@@ -5,10 +5,14 @@
 //! version latest + 1 and only applies to the latest version (optimistic concurrency, as in
 //! OGX). Ids are `pmpt_` + 48 lowercase hex digits; any other id is simply not found.
 //!
-//! **Layout** in the store's namespace: `version:{id}:{version:020}` holds
+//! **Layouts.** OGX 1.5.0's, a SQL table (`storage.stores.prompts: {backend, table_name}`;
+//! see [`super::prompts_table`]), which OGX and ogx can share; or the earlier key-value layout
+//! (`{backend, namespace}`), in the store's namespace: `version:{id}:{version:020}` holds
 //! `{"prompt", "variables", "created_at"}` and `default:{id}` holds the default version's
-//! number. Writes are serialized by one lock, so concurrent updates of one prompt cannot both
-//! become the same version.
+//! number. The rules (versions, defaults, variables) are written once, here, over either
+//! layout's few operations ([`Layout`]). Writes are serialized by one lock, so concurrent
+//! updates of one prompt in one process cannot both become the same version (in the SQL
+//! layout the primary key `<id>:<version>` also refuses the second across processes).
 //!
 //! **Limits**: those of [`super::kv`]: one version's text and variables up to
 //! [`super::kv::MAX_VALUE_BYTES`], [`super::kv::MAX_LISTED_KEYS`] prompts in a listing and
@@ -16,6 +20,7 @@
 //! with [`PromptError::Store`] naming the limit.
 
 use super::kv::{KvError, KvNamespace};
+use super::prompts_table::PromptTable;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::LazyLock;
@@ -48,6 +53,25 @@ pub struct Prompt {
 }
 
 impl Prompt {
+    /// A stored version: `data` is `{"prompt", "variables"}` (OGX's `prompt_data`).
+    pub fn from_data(prompt_id: String, version: u64, data: &Value, is_default: bool) -> Self {
+        Prompt {
+            prompt_id,
+            prompt: data["prompt"].as_str().unwrap_or_default().to_string(),
+            version,
+            variables: data["variables"]
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            is_default,
+        }
+    }
+
     /// OGX's `Prompt` JSON.
     pub fn to_json(&self) -> Value {
         json!({
@@ -60,17 +84,36 @@ impl Prompt {
     }
 }
 
-/// The prompts of one namespace of the host kv store.
+/// Where the prompts are kept.
+#[derive(Debug)]
+enum Layout {
+    /// A namespace of the host kv store (the earlier layout).
+    Kv(KvNamespace),
+    /// OGX 1.5.0's table.
+    Sql(PromptTable),
+}
+
+/// The prompts, in one of the two layouts.
 #[derive(Debug)]
 pub struct PromptStore {
-    kv: KvNamespace,
+    layout: Layout,
     writes: tokio::sync::Mutex<()>,
 }
 
 impl PromptStore {
+    /// Prompts in a namespace of the host kv store.
     pub fn new(kv: KvNamespace) -> Self {
+        Self::with(Layout::Kv(kv))
+    }
+
+    /// Prompts in OGX 1.5.0's SQL table.
+    pub fn in_table(table: PromptTable) -> Self {
+        Self::with(Layout::Sql(table))
+    }
+
+    fn with(layout: Layout) -> Self {
         PromptStore {
-            kv,
+            layout,
             writes: tokio::sync::Mutex::new(()),
         }
     }
@@ -84,8 +127,8 @@ impl PromptStore {
         check_variables(prompt, &variables)?;
         let prompt_id = new_prompt_id();
         let _guard = self.writes.lock().await;
-        self.put_version(&prompt_id, 1, prompt, &variables).await?;
-        self.kv.set(&default_key(&prompt_id), b"1".to_vec()).await?;
+        self.put_version(&prompt_id, 1, prompt, &variables, true)
+            .await?;
         Ok(Prompt {
             prompt_id,
             prompt: prompt.to_string(),
@@ -97,8 +140,12 @@ impl PromptStore {
 
     /// The default version of every prompt, by id in descending order (as OGX lists them).
     pub async fn list(&self) -> Result<Vec<Prompt>, PromptError> {
+        let defaults = match &self.layout {
+            Layout::Sql(table) => return Ok(table.list_defaults().await?),
+            Layout::Kv(kv) => kv.list_keys("default:").await?,
+        };
         let mut prompts = Vec::new();
-        for key in self.kv.list_keys("default:").await?.iter().rev() {
+        for key in defaults.iter().rev() {
             let prompt_id = &key["default:".len()..];
             if let Some(version) = self.default_version(prompt_id).await?
                 && let Some(prompt) = self.version(prompt_id, version, Some(version)).await?
@@ -173,15 +220,10 @@ impl PromptStore {
         }
         check_variables(prompt, &variables)?;
         let new_version = latest + 1;
-        self.put_version(prompt_id, new_version, prompt, &variables)
+        self.put_version(prompt_id, new_version, prompt, &variables, false)
             .await?;
         if set_as_default {
-            self.kv
-                .set(
-                    &default_key(prompt_id),
-                    new_version.to_string().into_bytes(),
-                )
-                .await?;
+            self.store_default(prompt_id, new_version).await?;
         }
         Ok(Prompt {
             prompt_id: prompt_id.to_string(),
@@ -202,9 +244,7 @@ impl PromptStore {
                 version,
                 prompt_id: prompt_id.to_string(),
             })?;
-        self.kv
-            .set(&default_key(prompt_id), version.to_string().into_bytes())
-            .await?;
+        self.store_default(prompt_id, version).await?;
         Ok(prompt)
     }
 
@@ -212,11 +252,15 @@ impl PromptStore {
     pub async fn delete(&self, prompt_id: &str) -> Result<(), PromptError> {
         let _guard = self.writes.lock().await;
         self.existing_default(prompt_id).await?;
+        let kv = match &self.layout {
+            Layout::Sql(table) => return Ok(table.delete(prompt_id).await?),
+            Layout::Kv(kv) => kv,
+        };
         // The default goes first: a prompt without it is gone even if removing a version
         // fails half-way.
-        self.kv.delete(&default_key(prompt_id)).await?;
-        for key in self.kv.list_keys(&versions_prefix(prompt_id)).await? {
-            self.kv.delete(&key).await?;
+        kv.delete(&default_key(prompt_id)).await?;
+        for key in kv.list_keys(&versions_prefix(prompt_id)).await? {
+            kv.delete(&key).await?;
         }
         Ok(())
     }
@@ -232,18 +276,34 @@ impl PromptStore {
         if !is_prompt_id(prompt_id) {
             return Ok(None);
         }
-        Ok(self
-            .kv
+        let kv = match &self.layout {
+            Layout::Sql(table) => return Ok(table.default_version(prompt_id).await?),
+            Layout::Kv(kv) => kv,
+        };
+        Ok(kv
             .get(&default_key(prompt_id))
             .await?
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .and_then(|text| text.parse().ok()))
     }
 
+    /// Makes `version` the default.
+    async fn store_default(&self, prompt_id: &str, version: u64) -> Result<(), PromptError> {
+        match &self.layout {
+            Layout::Sql(table) => Ok(table.set_default(prompt_id, version).await?),
+            Layout::Kv(kv) => Ok(kv
+                .set(&default_key(prompt_id), version.to_string().into_bytes())
+                .await?),
+        }
+    }
+
     async fn version_numbers(&self, prompt_id: &str) -> Result<Vec<u64>, PromptError> {
         let prefix = versions_prefix(prompt_id);
-        Ok(self
-            .kv
+        let kv = match &self.layout {
+            Layout::Sql(table) => return Ok(table.version_numbers(prompt_id).await?),
+            Layout::Kv(kv) => kv,
+        };
+        Ok(kv
             .list_keys(&prefix)
             .await?
             .iter()
@@ -261,45 +321,56 @@ impl PromptStore {
         if !is_prompt_id(prompt_id) {
             return Ok(None);
         }
-        let Some(bytes) = self.kv.get(&version_key(prompt_id, version)).await? else {
-            return Ok(None);
+        let stored = match &self.layout {
+            Layout::Sql(table) => table.prompt_data(prompt_id, version).await?,
+            Layout::Kv(kv) => kv
+                .get(&version_key(prompt_id, version))
+                .await?
+                .map(|bytes| serde_json::from_slice(&bytes).unwrap_or(Value::Null)),
         };
-        let stored: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Ok(Some(Prompt {
-            prompt_id: prompt_id.to_string(),
-            prompt: stored["prompt"].as_str().unwrap_or_default().to_string(),
-            version,
-            variables: stored["variables"]
-                .as_array()
-                .map(|items| {
-                    items
-                        .iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            is_default: default == Some(version),
+        Ok(stored.map(|data| {
+            Prompt::from_data(
+                prompt_id.to_string(),
+                version,
+                &data,
+                default == Some(version),
+            )
         }))
     }
 
+    /// Stores a version; `is_default` makes it the default at once (a new prompt's version 1).
     async fn put_version(
         &self,
         prompt_id: &str,
         version: u64,
         prompt: &str,
         variables: &[String],
+        is_default: bool,
     ) -> Result<(), PromptError> {
         let created_at = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let value = json!({ "prompt": prompt, "variables": variables, "created_at": created_at });
-        self.kv
-            .set(
-                &version_key(prompt_id, version),
-                value.to_string().into_bytes(),
-            )
-            .await?;
+        let data = json!({ "prompt": prompt, "variables": variables });
+        match &self.layout {
+            Layout::Sql(table) => {
+                table
+                    .insert(prompt_id, version, is_default, created_at, data)
+                    .await?
+            }
+            Layout::Kv(kv) => {
+                let mut value = data;
+                value["created_at"] = created_at.into();
+                kv.set(
+                    &version_key(prompt_id, version),
+                    value.to_string().into_bytes(),
+                )
+                .await?;
+                if is_default {
+                    self.store_default(prompt_id, version).await?;
+                }
+            }
+        }
         Ok(())
     }
 }
@@ -416,10 +487,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn versions_defaults_and_persistence() {
+    async fn versions_defaults_and_persistence_in_the_kv_layout() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("prompts.db");
-        let store = store_at(&path);
+        versions_defaults_and_persistence(&|| store_at(&path)).await;
+    }
+
+    #[tokio::test]
+    async fn versions_defaults_and_persistence_in_ogx_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sql_store.db");
+        let open = || {
+            let db = Arc::new(crate::storage::sql::SqlDatabase::open_sqlite(&path).unwrap());
+            PromptStore::in_table(
+                super::super::prompts_table::PromptTable::on(db, "prompts").unwrap(),
+            )
+        };
+        versions_defaults_and_persistence(&open).await;
+    }
+
+    async fn versions_defaults_and_persistence(open: &dyn Fn() -> PromptStore) {
+        let store = open();
         let created = store
             .create("Hi {{ name }}", vec!["name".into()])
             .await
@@ -439,7 +527,7 @@ mod tests {
         store.set_default(&id, 2).await.unwrap();
         drop(store);
 
-        let store = store_at(&path);
+        let store = open();
         let listed = store.list().await.unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!(

@@ -227,8 +227,15 @@ impl ResponseTable for SqlResponseTable {
 
     fn list(&self, query: &ListQuery) -> Result<ResponsePage, StoreError> {
         self.db.read(|s: &mut dyn SqlSession| {
-            let (data, has_more) =
-                paging::list_page(s, &self.table, "created_at", COLUMNS, query, Self::response)?;
+            let (data, has_more) = paging::list_page(
+                s,
+                &self.table,
+                "created_at",
+                paging::TieBreak::Seq,
+                COLUMNS,
+                query,
+                Self::response,
+            )?;
             Ok(ResponsePage { data, has_more })
         })
     }

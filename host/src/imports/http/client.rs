@@ -335,6 +335,8 @@ fn build_client(
             }
         }))
         .tls_certs_merge(certificates)
+        .danger_accept_invalid_certs(options.accept_invalid_certs)
+        .default_headers(default_headers(&options.default_headers)?)
         .build()
         .map_err(|error| {
             ClientSetupError(format!(
@@ -342,6 +344,23 @@ fn build_client(
                 error_chain(&error)
             ))
         })
+}
+
+/// The configured `network.headers`; a name or value HTTP does not allow fails the set-up.
+fn default_headers(headers: &[(String, String)]) -> Result<HeaderMap, ClientSetupError> {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        let invalid = || {
+            ClientSetupError(format!(
+                "network.headers: {name:?} is not a valid HTTP header"
+            ))
+        };
+        let name = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| invalid())?;
+        let mut value = HeaderValue::from_str(value).map_err(|_| invalid())?;
+        value.set_sensitive(true);
+        map.insert(name, value);
+    }
+    Ok(map)
 }
 
 /// The plugin's headers, checked, with hop-by-hop (and, when the host authenticates,

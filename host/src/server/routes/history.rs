@@ -2,15 +2,15 @@
 //! `GET /v1/chat/completions/{id}` (one) and `GET /v1/chat/completions/{id}/messages` (its
 //! input messages, OpenAI's route, which OGX does not serve).
 //!
-//! Query parameters: `after` (an id from a previous page), `limit` (1 to
-//! [`MAX_LIMIT`], default [`DEFAULT_LIMIT`]), `order` (`asc` | `desc`; default `desc` for
-//! completions, `asc` for messages) and, for completions, `model` (the client-facing id).
-//! Unlike OGX, an unknown completion id is a 404 (OpenAI's status), and rows created in the
-//! same second are paged in insertion order instead of being skipped.
+//! Query parameters: `after` (an id from a previous page), `limit` (any whole number from 1,
+//! as OGX 1.5.0 — its client asks for 1000; default [`DEFAULT_LIMIT`]), `order` (`asc` |
+//! `desc`; default `desc` for completions, `asc` for messages) and, for completions, `model`
+//! (the client-facing id). Unlike OGX, an unknown completion id is a 404 (OpenAI's status).
+//! With `storage.stores.inference.enabled: false` every route answers OGX's 501.
 
 use crate::server::AppState;
 use crate::server::errors::ApiError;
-use crate::storage::inference_store::{ListQuery, Order, StoredCompletion};
+use crate::storage::inference_store::{InferenceStore, ListQuery, Order, StoredCompletion};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 /// `limit` when the client gives none.
 pub const DEFAULT_LIMIT: usize = 20;
-/// The largest `limit` accepted (OpenAI's).
+/// The largest `limit` the Responses API's lists accept (OpenAI's).
 pub const MAX_LIMIT: usize = 100;
 
 pub(crate) type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
@@ -29,11 +29,13 @@ pub async fn list(State(state): State<AppState>, params: Params) -> Result<Json<
     let params = query_params(params)?;
     let query = ListQuery {
         after: params.get("after").cloned(),
-        limit: limit(&params, DEFAULT_LIMIT)?,
+        limit: limit(&params, DEFAULT_LIMIT, None)?,
         order: order(&params, Order::Desc)?,
         model: params.get("model").cloned(),
     };
-    let page = state.inference_store.list(query).await?;
+    let page = history(&state, "List chat completions")?
+        .list(query)
+        .await?;
     let data: Vec<Value> = page.data.iter().map(StoredCompletion::to_json).collect();
     Ok(Json(list_body(data, page.has_more)))
 }
@@ -43,23 +45,36 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(stored(&state, &id).await?.to_json()))
+    Ok(Json(
+        stored(&state, &id, "Get chat completion").await?.to_json(),
+    ))
 }
 
-/// `GET /v1/chat/completions/{completion_id}/messages`: the input messages, each with the id
-/// `<completion id>-<index>`.
+/// `GET /v1/chat/completions/{completion_id}/messages`: the input messages, then the answer's
+/// messages (one per choice), each with the id `<completion id>-<index>`, as OGX 1.5.0.
 pub async fn messages(
     State(state): State<AppState>,
     Path(id): Path<String>,
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
     let params = query_params(params)?;
-    let (limit, order) = (limit(&params, DEFAULT_LIMIT)?, order(&params, Order::Asc)?);
-    let completion = stored(&state, &id).await?;
+    let (limit, order) = (
+        limit(&params, DEFAULT_LIMIT, None)?,
+        order(&params, Order::Asc)?,
+    );
+    let completion = stored(&state, &id, "List chat completion messages").await?;
+    // OGX 1.5.0: the input messages, then each choice's message.
     let mut messages: Vec<Value> = match completion.input_messages {
         Value::Array(messages) => messages,
         _ => Vec::new(),
     };
+    if let Value::Array(choices) = completion.choices {
+        messages.extend(
+            choices
+                .into_iter()
+                .filter_map(|mut choice| choice.get_mut("message").map(Value::take)),
+        );
+    }
     for (index, message) in messages.iter_mut().enumerate() {
         if let Value::Object(fields) = message {
             fields.insert("id".into(), json!(format!("{id}-{index}")));
@@ -99,9 +114,16 @@ pub(crate) fn page_after(
     Ok(list_body(rest.into_iter().take(limit).collect(), has_more))
 }
 
-async fn stored(state: &AppState, id: &str) -> Result<StoredCompletion, ApiError> {
+/// The history, or OGX 1.5.0's 501 for `operation` when it is off.
+fn history<'s>(state: &'s AppState, operation: &str) -> Result<&'s InferenceStore, ApiError> {
     state
         .inference_store
+        .as_deref()
+        .ok_or_else(|| ApiError::history_off(operation))
+}
+
+async fn stored(state: &AppState, id: &str, operation: &str) -> Result<StoredCompletion, ApiError> {
+    history(state, operation)?
         .get(id)
         .await?
         .ok_or_else(|| ApiError::completion_not_found(id))
@@ -124,17 +146,25 @@ pub(crate) fn query_params(params: Params) -> Result<HashMap<String, String>, Ap
         .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
 }
 
-pub(crate) fn limit(params: &HashMap<String, String>, default: usize) -> Result<usize, ApiError> {
+/// `limit`: a whole number from 1, up to `max` when there is one.
+pub(crate) fn limit(
+    params: &HashMap<String, String>,
+    default: usize,
+    max: Option<usize>,
+) -> Result<usize, ApiError> {
     let Some(text) = params.get("limit") else {
         return Ok(default);
     };
     text.parse()
         .ok()
-        .filter(|limit| (1..=MAX_LIMIT).contains(limit))
+        .filter(|limit| *limit >= 1 && max.is_none_or(|max| *limit <= max))
         .ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "'limit' must be a whole number from 1 to {MAX_LIMIT}, not {text:?}"
-            ))
+            ApiError::BadRequest(match max {
+                Some(max) => {
+                    format!("'limit' must be a whole number from 1 to {max}, not {text:?}")
+                }
+                None => format!("'limit' must be a whole number of at least 1, not {text:?}"),
+            })
         })
 }
 

@@ -52,7 +52,7 @@ async fn serve(
         .route(&request.model)
         .ok_or_else(|| ApiError::model_not_found(&request.model))?;
     check_model_type(&request.model, &route, endpoint.model_type())?;
-    let context = state.call_context(&headers);
+    let context = state.call_context(&headers, &route.provider);
     let client_model = request.model.clone();
     let input_messages = request.body.get("messages").cloned().unwrap_or_default();
     let stream = request.stream;
@@ -64,21 +64,22 @@ async fn serve(
                 provider.chat_completion(context, upstream_body).await?,
                 &client_model,
             )?;
-            history::record_answer(&state.inference_store, &answer, input_messages);
+            if let Some(store) = &state.inference_store {
+                history::record_answer(store, &answer, input_messages);
+            }
             Ok(Json(Value::Object(answer)).into_response())
         }
         (Endpoint::ChatCompletions, true) => {
-            let recorder = StreamRecorder::new(
-                state.inference_store.clone(),
-                client_model.clone(),
-                input_messages,
-            );
+            let recorder = state
+                .inference_store
+                .clone()
+                .map(|store| StreamRecorder::new(store, client_model.clone(), input_messages));
             sse::respond(
                 provider
                     .chat_completion_stream(context, upstream_body)
                     .await?,
                 client_model,
-                Some(recorder),
+                recorder,
             )
             .await
         }

@@ -88,7 +88,7 @@ async fn call(
     route: &Route,
     chat: Value,
 ) -> Result<ChunkStream, ApiError> {
-    let context = state.call_context(headers);
+    let context = state.call_context(headers, &route.provider);
     let mut chunks = route
         .provider
         .chat_completion_stream(context, chat.to_string())
@@ -235,7 +235,7 @@ pub async fn list(State(state): State<AppState>, params: Params) -> Result<Json<
     let params = history::query_params(params)?;
     let query = ListQuery {
         after: params.get("after").cloned(),
-        limit: history::limit(&params, DEFAULT_LIST_LIMIT)?,
+        limit: history::limit(&params, DEFAULT_LIST_LIMIT, Some(history::MAX_LIMIT))?,
         order: history::order(&params, Order::Desc)?,
         model: params.get("model").cloned(),
     };
@@ -281,7 +281,7 @@ pub async fn input_items(
 ) -> Result<Json<Value>, ApiError> {
     let params = history::query_params(params)?;
     let (limit, order) = (
-        history::limit(&params, history::DEFAULT_LIMIT)?,
+        history::limit(&params, history::DEFAULT_LIMIT, Some(history::MAX_LIMIT))?,
         history::order(&params, Order::Desc)?,
     );
     let items = stored(&state, &id).await?.input;
