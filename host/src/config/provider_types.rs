@@ -55,11 +55,12 @@ pub fn unserved(provider_type: &str) -> Unserved {
 
 /// Each OGX 1.5.0 type's `provider_data_api_key_field`: the provider-data key its adapter
 /// reads a per-request credential from. Types without one (ollama, llama-cpp-server,
-/// passthrough, text-embeddings-inference, bedrock, vertexai, oci) are absent, as in OGX, where
+/// passthrough, text-embeddings-inference, vertexai, oci) are absent, as in OGX, where
 /// the generic `<provider_id>_api_key` does not apply to them either.
 const PROVIDER_DATA_KEYS: &[(&str, &str)] = &[
     ("remote::anthropic", "anthropic_api_key"),
     ("remote::azure", "azure_api_key"),
+    ("remote::bedrock", "aws_bedrock_bearer_token"),
     ("remote::cerebras", "cerebras_api_key"),
     ("remote::databricks", "databricks_api_token"),
     ("remote::deepseek", "deepseek_api_key"),
@@ -119,7 +120,7 @@ mod tests {
             ("remote::openai", Some("openai_api_key")),
             ("remote::databricks", Some("databricks_api_token")),
             ("remote::ollama", None),
-            ("remote::bedrock", None),
+            ("remote::bedrock", Some("aws_bedrock_bearer_token")),
             ("remote::unknown", None),
         ];
         for (provider_type, key) in cases {
