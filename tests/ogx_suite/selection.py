@@ -103,22 +103,13 @@ DESELECTED: dict[str, str] = {
         "needs guardrails (the Safety/Moderations API): not served",
 }
 
-COMPLETION = T + "inference/test_openai_completion.py::"
 MESSAGES = T + "messages/test_messages.py::"
-MODELS = T + "models/test_models.py::"
-HISTORY_LIMIT = "the chat-completion history refuses `limit` above 100; OGX's client lists with limit=1000"
 NO_MESSAGES = "POST /v1/messages (Anthropic's Messages API) is not served yet: 404"
-MODEL_SHAPES = "GET /v1/models in Anthropic's (anthropic-version) and Google's (x-goog-*) shapes: not yet"
 EVENT_RESPONSE_ID = ("streamed Responses events carry no `response_id` (OGX adds it to "
                      "content_part and delta events; the test reads it)")
 UNTYPED_EVENT = "the OGX client reads one of ogx's Responses stream events as an untyped dict"
 
 KNOWN_GAPS: dict[str, str] = {
-    COMPLETION + "test_inference_store": HISTORY_LIMIT,
-    COMPLETION + "test_inference_store_tool_calls": HISTORY_LIMIT,
-    MODELS + "test_models_list_anthropic_sdk_response_shape": MODEL_SHAPES,
-    MODELS + "test_models_list_google_sdk_response_shape": MODEL_SHAPES,
-    MODELS + "test_models_get_google_sdk_response_shape": MODEL_SHAPES,
     **{MESSAGES + name: NO_MESSAGES for name in (
         "test_messages_non_streaming_basic", "test_messages_non_streaming_with_system",
         "test_messages_non_streaming_multi_turn", "test_messages_streaming_basic",
