@@ -13,6 +13,7 @@ pub mod coerce;
 pub mod document;
 pub mod env;
 pub mod fields;
+pub mod messages;
 pub mod redact;
 pub mod responses;
 pub mod schema;

@@ -39,7 +39,14 @@ pub const KNOWN_APIS: &[&str] = &[
 pub const ROUTING_TABLE_APIS: &[&str] = &["models", "shields", "vector_stores", "tool_groups"];
 
 /// APIs ogx serves today. Other known APIs are accepted in a config and warned about.
-pub const SERVED_APIS: &[&str] = &["inference", "models", "providers", "inspect", "responses"];
+pub const SERVED_APIS: &[&str] = &[
+    "inference",
+    "models",
+    "providers",
+    "inspect",
+    "responses",
+    "messages",
+];
 
 /// The run config.
 #[derive(Debug, Clone, Default)]
@@ -61,6 +68,8 @@ pub struct RunConfig {
     pub plugins: PluginsConfig,
     /// `providers.responses`: the Responses API, when enabled.
     pub responses: Option<super::responses::ResponsesConfig>,
+    /// `providers.messages`: the Anthropic Messages API, when enabled.
+    pub messages: Option<super::messages::MessagesConfig>,
 }
 
 impl RunConfig {

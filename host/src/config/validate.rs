@@ -126,6 +126,11 @@ pub fn validate(
         providers.get("responses").map_or(&[], Vec::as_slice),
         &storage,
     )?;
+    let messages = super::messages::parse(
+        providers.get("messages").map_or(&[], Vec::as_slice),
+        &apis,
+        &storage,
+    )?;
     let config = RunConfig {
         distro_name,
         container_image,
@@ -136,6 +141,7 @@ pub fn validate(
         storage,
         plugins,
         responses,
+        messages,
     };
     Ok((config, warnings))
 }

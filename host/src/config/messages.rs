@@ -1,0 +1,153 @@
+//! `providers.messages`: the Anthropic Messages API, as OGX 1.5 configures it — one provider of
+//! type `inline::builtin`, whose `config.kvstore` names the key-value store of message batches:
+//!
+//! ```yaml
+//! apis: [inference, messages]          # or no `apis` at all
+//! providers:
+//!   messages:
+//!   - provider_id: builtin
+//!     provider_type: inline::builtin
+//!     config:
+//!       kvstore: {backend: kv_default, namespace: message_batches}
+//! ```
+//!
+//! The API is served when such a provider is enabled and `apis` is absent (or empty) or lists
+//! `messages`. `kvstore` is checked (it must name a `kv_*` backend) and kept for message
+//! batches, which ogx does not run yet; `max_concurrent_batches` and
+//! `max_concurrent_requests_per_batch` are accepted for the same reason. Fails naming the key
+//! when the provider type is not `inline::builtin`, when there are several providers, or when
+//! `kvstore` names a missing or non-KV backend.
+
+use super::fields::Invalid;
+use super::schema::{ProviderEntry, StorageConfig};
+use serde_json::Value;
+
+/// The only provider type of the Messages API.
+pub const BUILTIN_PROVIDER_TYPE: &str = "inline::builtin";
+
+/// The Messages API, enabled.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessagesConfig {
+    pub provider_id: String,
+    /// `config.kvstore.backend`, where message batches will be kept.
+    pub batches_backend: Option<String>,
+}
+
+/// The Messages API's config: `None` when no provider enables it or `apis` leaves it out.
+pub fn parse(
+    entries: &[ProviderEntry],
+    apis: &[String],
+    storage: &StorageConfig,
+) -> Result<Option<MessagesConfig>, Invalid> {
+    let Some(entry) = entries.first() else {
+        return Ok(None);
+    };
+    if entries.len() > 1 {
+        return Err(Invalid::new(
+            "providers.messages",
+            format!(
+                "{} messages providers are enabled; ogx serves one",
+                entries.len()
+            ),
+            "Keep one `inline::builtin` entry under providers.messages.",
+        ));
+    }
+    if entry.provider_type != BUILTIN_PROVIDER_TYPE {
+        return Err(Invalid::new(
+            "providers.messages[0].provider_type",
+            format!(
+                "provider type '{}' is not available for the messages API",
+                entry.provider_type
+            ),
+            format!("Use `provider_type: {BUILTIN_PROVIDER_TYPE}`."),
+        ));
+    }
+    let key = "providers.messages[0].config.kvstore";
+    let batches_backend = match entry.config.get("kvstore") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(fields)) => match fields.get("backend") {
+            Some(Value::String(backend)) => {
+                storage.check_reference(key, backend, true)?;
+                Some(backend.clone())
+            }
+            _ => {
+                return Err(Invalid::new(
+                    format!("{key}.backend"),
+                    "is required and must be a string",
+                    "Write `kvstore: {backend: kv_default, namespace: message_batches}`.",
+                ));
+            }
+        },
+        Some(_) => {
+            return Err(Invalid::new(
+                key,
+                "must be a mapping",
+                "Write `kvstore: {backend: kv_default, namespace: message_batches}`.",
+            ));
+        }
+    };
+    if !apis.is_empty() && !apis.iter().any(|api| api == "messages") {
+        return Ok(None);
+    }
+    Ok(Some(MessagesConfig {
+        provider_id: entry.provider_id.clone(),
+        batches_backend,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(provider_type: &str, config: Value) -> ProviderEntry {
+        ProviderEntry {
+            provider_id: "builtin".into(),
+            provider_type: provider_type.into(),
+            config,
+        }
+    }
+
+    fn storage() -> StorageConfig {
+        StorageConfig::default_for(&|_| None)
+    }
+
+    #[test]
+    fn the_starter_entry_enables_the_api_unless_apis_leaves_it_out() {
+        let config = json!({"kvstore": {"backend": "kv_default", "namespace": "message_batches"},
+            "max_concurrent_batches": 1});
+        let entries = [entry("inline::builtin", config)];
+        let got = parse(&entries, &[], &storage()).unwrap().unwrap();
+        assert_eq!(got.batches_backend.as_deref(), Some("kv_default"));
+        let listed = ["inference".to_string(), "messages".to_string()];
+        assert!(parse(&entries, &listed, &storage()).unwrap().is_some());
+        let without = ["inference".to_string()];
+        assert_eq!(parse(&entries, &without, &storage()).unwrap(), None);
+        assert_eq!(parse(&[], &[], &storage()).unwrap(), None);
+    }
+
+    #[test]
+    fn bad_entries_name_the_key() {
+        let cases = [
+            (
+                entry("remote::x", json!({})),
+                "providers.messages[0].provider_type",
+            ),
+            (
+                entry(
+                    "inline::builtin",
+                    json!({"kvstore": {"backend": "sql_default"}}),
+                ),
+                "providers.messages[0].config.kvstore",
+            ),
+            (
+                entry("inline::builtin", json!({"kvstore": {"namespace": "x"}})),
+                "providers.messages[0].config.kvstore.backend",
+            ),
+        ];
+        for (entry, key) in cases {
+            let error = parse(&[entry], &[], &storage()).unwrap_err();
+            assert_eq!(error.key, key);
+        }
+    }
+}
