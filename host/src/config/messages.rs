@@ -22,9 +22,6 @@ use super::fields::Invalid;
 use super::schema::{ProviderEntry, StorageConfig};
 use serde_json::Value;
 
-/// The only provider type of the Messages API.
-pub const BUILTIN_PROVIDER_TYPE: &str = "inline::builtin";
-
 /// The Messages API, enabled.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessagesConfig {
@@ -39,29 +36,9 @@ pub fn parse(
     apis: &[String],
     storage: &StorageConfig,
 ) -> Result<Option<MessagesConfig>, Invalid> {
-    let Some(entry) = entries.first() else {
+    let Some(entry) = super::responses::builtin_entry("messages", entries)? else {
         return Ok(None);
     };
-    if entries.len() > 1 {
-        return Err(Invalid::new(
-            "providers.messages",
-            format!(
-                "{} messages providers are enabled; ogx serves one",
-                entries.len()
-            ),
-            "Keep one `inline::builtin` entry under providers.messages.",
-        ));
-    }
-    if entry.provider_type != BUILTIN_PROVIDER_TYPE {
-        return Err(Invalid::new(
-            "providers.messages[0].provider_type",
-            format!(
-                "provider type '{}' is not available for the messages API",
-                entry.provider_type
-            ),
-            format!("Use `provider_type: {BUILTIN_PROVIDER_TYPE}`."),
-        ));
-    }
     let key = "providers.messages[0].config.kvstore";
     let batches_backend = match entry.config.get("kvstore") {
         None | Some(Value::Null) => None,

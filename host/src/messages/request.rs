@@ -75,7 +75,7 @@ impl MessagesRequest {
         check_number(&body, "temperature", 0.0, 1.0)?;
         check_number(&body, "top_p", 0.0, 1.0)?;
         if let Some(top_k) = body.get("top_k").filter(|v| !v.is_null())
-            && !top_k.as_u64().is_some_and(|n| n >= 1)
+            && top_k.as_u64().is_none_or(|n| n < 1)
         {
             return Err(invalid("top_k", "must be an integer of at least 1"));
         }
