@@ -43,15 +43,6 @@ MODEL = "vllm/my-model"
 PROMPT = "Read the file notes.txt in the current directory and tell me the secret word in it."
 RUN_TIMEOUT_SECONDS = 300
 
-MESSAGES_CONFIG_PROVIDER = """
-  messages:
-  - provider_id: builtin
-    provider_type: inline::builtin
-    config:
-      kvstore:
-        backend: kv_default
-        namespace: message_batches
-"""
 
 
 def install_dir() -> Path:
@@ -104,7 +95,7 @@ def outside_reachable() -> bool:
 def run(workdir: Path) -> dict:
     sys.path.insert(0, str(Path(__file__).parent))
     from mock_openai import MockOpenAI
-    from ogx_harness import OgxLauncher, vllm_config
+    from ogx_harness import MESSAGES_PROVIDER, OgxLauncher, vllm_config
     from scripted_turns import Turn
 
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
@@ -122,7 +113,7 @@ def run(workdir: Path) -> dict:
         try:
             config = vllm_config(mock.base_url, distro_name="claude-code-e2e",
                                  apis=("inference", "models", "messages"),
-                                 more_providers=MESSAGES_CONFIG_PROVIDER)
+                                 more_providers=MESSAGES_PROVIDER)
             server = launcher.start(config)
             claude = subprocess.run(
                 [str(binary()), "-p", PROMPT, "--output-format", "json", "--model", MODEL,

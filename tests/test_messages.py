@@ -13,21 +13,12 @@ import pytest
 import requests
 
 from mock_openai import answer_for
-from ogx_harness import vllm_config
+from ogx_harness import MESSAGES_PROVIDER, vllm_config
 from scripted_turns import Turn
 
 MODEL = "vllm/my-model"
 UPSTREAM_MODEL = "upstream-model"
 
-MESSAGES_PROVIDER = """
-  messages:
-  - provider_id: builtin
-    provider_type: inline::builtin
-    config:
-      kvstore:
-        backend: kv_default
-        namespace: message_batches
-"""
 
 WEATHER_TOOL = {
     "name": "get_weather", "description": "The weather in a city.",
