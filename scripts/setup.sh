@@ -21,6 +21,10 @@
 #   cargo-component  `cargo install cargo-component --locked --version 0.21.1` into ~/.cargo/bin
 #                    (a few minutes on 2 cores) unless that version is already installed.
 #   venv             the Python virtualenv .venv/ with tests/requirements*.txt.
+#   claude-code      Claude Code (npm @anthropic-ai/claude-code, pinned) for the Messages API's
+#                    end-to-end test, installed once into
+#                    ${XDG_CACHE_HOME:-~/.cache}/ogx-tests/claude-code-<version> (outside the repo;
+#                    OGX_CLAUDE_CODE_DIR moves it), with Debian's nodejs and npm when missing.
 #
 # Environment:
 #   OGX_WASM_TOOLCHAIN=auto|rustup|debian   auto (default) uses rustup's targets when it has or
@@ -31,6 +35,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 CARGO_COMPONENT_VERSION="0.21.1"
+# Keep in step with tests/claude_code.py.
+CLAUDE_CODE_VERSION="2.1.332"
 WASM_TARGETS=(wasm32-wasip2 wasm32-wasip1)
 DEBIAN_WASM_PACKAGES=(rustc-web cargo-web rust-web-src rust-web-llvm lld-22 wasi-libc)
 DEFAULT_TEST_REQUIREMENTS=(openai pytest requests)
@@ -296,18 +302,36 @@ step_venv() {
     printf '%s\n' "$wanted" >"$stamp"
 }
 
+# ---------------------------------------------------------------- claude-code --------------------
+
+step_claude_code() {
+    step "setup: Claude Code $CLAUDE_CODE_VERSION (npm) for the Messages API's end-to-end test"
+    local dir="${OGX_CLAUDE_CODE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ogx-tests/claude-code-$CLAUDE_CODE_VERSION}"
+    if [[ -x "$dir/node_modules/.bin/claude" ]]; then
+        info "installed: $dir"
+        return 0
+    fi
+    command -v npm >/dev/null || apt_install nodejs npm
+    mkdir -p "$dir"
+    # Its package ships the native binary as an optional dependency; no install script is needed.
+    run npm install --prefix "$dir" --no-audit --no-fund --loglevel=error \
+        "@anthropic-ai/claude-code@$CLAUDE_CODE_VERSION"
+    [[ -x "$dir/node_modules/.bin/claude" ]] || die "npm did not install $dir/node_modules/.bin/claude"
+}
+
 # ---------------------------------------------------------------- main ---------------------------
 
 main() {
     local steps=("$@") s
-    [[ ${#steps[@]} -eq 0 ]] && steps=(apt wasm cargo-component venv)
+    [[ ${#steps[@]} -eq 0 ]] && steps=(apt wasm cargo-component venv claude-code)
     for s in "${steps[@]}"; do
         case "$s" in
             apt) step_apt ;;
             wasm) step_wasm ;;
             cargo-component) step_cargo_component ;;
             venv) step_venv ;;
-            *) die "unknown setup step '$s' (steps: apt wasm cargo-component venv)" ;;
+            claude-code) step_claude_code ;;
+            *) die "unknown setup step '$s' (steps: apt wasm cargo-component venv claude-code)" ;;
         esac
     done
 }

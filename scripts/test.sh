@@ -3,7 +3,8 @@
 # the last lines are the summary of step 7 (OGX 1.5.0's own tests).
 #
 #   1. scripts/setup.sh: Debian packages, the wasm toolchain (path A or B), cargo-component
-#      0.21.1 in ~/.cargo/bin, and .venv with tests/requirements*.txt (see that script).
+#      0.21.1 in ~/.cargo/bin, .venv with tests/requirements*.txt, and Claude Code from npm
+#      into ~/.cache/ogx-tests (see that script).
 #   2. host: `cargo build` of the root workspace (debug profile); its `cargo test` runs after
 #      step 3, because the runtime's tests load the fixture plugins built there, and inside
 #      tests/postgres_server.py, which starts a private PostgreSQL cluster on 127.0.0.1 for it
@@ -206,7 +207,7 @@ print_timings() {
 main() {
     local started
     started="$(now)"
-    timed "setup" bash "$OGX_ROOT/scripts/setup.sh" apt wasm cargo-component venv
+    timed "setup" bash "$OGX_ROOT/scripts/setup.sh" apt wasm cargo-component venv claude-code
     timed "host build" host_build
     timed "plugins build + install" plugins_build_and_install
     timed "host tests" host_tests

@@ -266,7 +266,7 @@ class _Handler(LoopbackHandler):
     def _chat_completions(self, record: RecordedRequest) -> None:
         req = record.json
         messages = req.get("messages") or []
-        turn = self.server.script.next(lambda: self.server.next_id("call"))
+        turn = self.server.script.next(lambda: self.server.next_id("call"), req)
         if turn is not None:
             self._scripted_turn(record, turn)
             return

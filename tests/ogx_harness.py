@@ -183,6 +183,17 @@ class RegisteredModel:
 
 MY_MODEL = RegisteredModel("my-model", "upstream-model")
 
+# The Messages API enabled as OGX 1.5's starter config does: a `more_providers` block.
+MESSAGES_PROVIDER = """
+  messages:
+  - provider_id: builtin
+    provider_type: inline::builtin
+    config:
+      kvstore:
+        backend: kv_default
+        namespace: message_batches
+"""
+
 
 def vllm_config(upstream_url: str, *, distro_name: str | None, api_token: str | None = "fake-token",
                 apis: Sequence[str] | None = ("inference", "models"),

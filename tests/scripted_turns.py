@@ -10,7 +10,9 @@ Converse answers (mock_converse.py) also play reasoning signatures, AWS errors, 
 in the middle of a stream and other stop reasons (`guardrail_intervened`).
 
 A turn's function calls get ids `call_<n>` from the mock's counter (`Turn.call_ids` after it
-was served). Streamed, every call's opening chunk (id and name) comes first, then the
+was served). A turn with `when` is served only to a request it accepts (`when(body) -> bool`):
+requests it refuses take the next turn without `when` — or the mock's usual answer — and the
+turn waits for its request (clients such as Claude Code make side calls between turns). Streamed, every call's opening chunk (id and name) comes first, then the
 arguments in two halves, calls interleaved — as parallel calls arrive from real upstreams.
 """
 
@@ -51,6 +53,13 @@ class Turn:
     stop_reason: str | None = None
     # Prompt-cache tokens reported in usage: (read, write).
     cache_tokens: tuple[int, int] = (0, 0)
+    # Prompt tokens served from the upstream's cache (`usage.prompt_tokens_details`); they are
+    # part of `prompt_tokens`, as OpenAI counts them.
+    cached_tokens: int | None = None
+    # The stop sequence the model hit, as vLLM names it in the finishing choice's `stop_reason`.
+    matched_stop: str | None = None
+    # Served only to a chat request (its JSON body) for which this is true.
+    when: Callable[[dict], bool] | None = None
     # Set when served: the ids given to the calls.
     call_ids: list[str] = field(default_factory=list)
 
@@ -97,8 +106,14 @@ class Turn:
                 if piece:
                     out.append(chunk({"tool_calls": [{"index": index,
                                                       "function": {"arguments": piece}}]}, None))
-        out.append(chunk({}, self.finish()))
+        out.append(self._finishing(chunk({}, self.finish())))
         return out
+
+    def _finishing(self, body: dict) -> dict:
+        """The body of the last chunk (or the completion), with vLLM's `stop_reason`."""
+        if self.matched_stop is not None:
+            body["choices"][0]["stop_reason"] = self.matched_stop
+        return body
 
     def answer(self, request: dict, completion_id: str,
                reasoning_key: str = "reasoning_content") -> dict | list[dict]:
@@ -110,11 +125,12 @@ class Turn:
         created = int(time.time())
         model = request.get("model")
         if not request.get("stream"):
-            return {"id": completion_id, "object": "chat.completion", "created": created,
-                    "model": model,
-                    "choices": [{"index": 0, "finish_reason": self.finish(), "logprobs": None,
-                                 "message": self.message(reasoning_key)}],
-                    "usage": usage}
+            return self._finishing({
+                "id": completion_id, "object": "chat.completion", "created": created,
+                "model": model,
+                "choices": [{"index": 0, "finish_reason": self.finish(), "logprobs": None,
+                             "message": self.message(reasoning_key)}],
+                "usage": usage})
 
         def chunk(delta: dict, finish_reason: str | None) -> dict:
             return {"id": completion_id, "object": "chat.completion.chunk", "created": created,
@@ -129,8 +145,12 @@ class Turn:
     def usage(self, prompt_tokens: int) -> dict:
         words = len((self.content or "").split()) + len((self.reasoning or "").split())
         completion = words + sum(len(str(args)) // 4 + 1 for _, args in self.tool_calls)
-        return {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
-                "total_tokens": prompt_tokens + completion}
+        prompt_tokens += self.cached_tokens or 0
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion,
+                 "total_tokens": prompt_tokens + completion}
+        if self.cached_tokens is not None:
+            usage["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+        return usage
 
 
 class Script:
@@ -144,11 +164,15 @@ class Script:
         with self._lock:
             self._turns.extend(turns)
 
-    def next(self, new_call_id: Callable[[], str]) -> Turn | None:
+    def next(self, new_call_id: Callable[[], str], request: dict | None = None) -> Turn | None:
+        """The first queued turn that takes `request` (see `Turn.when`), removed from the queue."""
         with self._lock:
-            if not self._turns:
+            for turn in self._turns:
+                if turn.when is None or (request is not None and turn.when(request)):
+                    self._turns.remove(turn)
+                    break
+            else:
                 return None
-            turn = self._turns.popleft()
         turn.call_ids = [new_call_id() for _ in turn.tool_calls]
         return turn
 

@@ -115,6 +115,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         prompts: Arc::new(stores.prompts),
         inference_store: inference_store.clone(),
         responses,
+        messages: loaded.config.messages.clone(),
     };
     let served = listen::serve(listener, router(state), tls).await;
     let Some(inference_store) = inference_store else {
@@ -370,7 +371,7 @@ async fn bind_providers(
     println!("Providers:");
     for (api, entries) in &loaded.config.providers {
         for entry in entries {
-            if api == "responses" {
+            if api == "responses" || api == "messages" {
                 // Served by the host on top of the inference providers.
                 println!(
                     "  {api}/{} ({}): served by ogx on the inference providers",

@@ -38,29 +38,9 @@ pub fn parse(
     entries: &[ProviderEntry],
     storage: &StorageConfig,
 ) -> Result<Option<ResponsesConfig>, Invalid> {
-    let Some(entry) = entries.first() else {
+    let Some(entry) = builtin_entry("responses", entries)? else {
         return Ok(None);
     };
-    if entries.len() > 1 {
-        return Err(Invalid::new(
-            "providers.responses",
-            format!(
-                "{} responses providers are enabled; ogx serves one",
-                entries.len()
-            ),
-            "Keep one `inline::builtin` entry under providers.responses.",
-        ));
-    }
-    if entry.provider_type != BUILTIN_PROVIDER_TYPE {
-        return Err(Invalid::new(
-            "providers.responses[0].provider_type",
-            format!(
-                "provider type '{}' is not available for the responses API",
-                entry.provider_type
-            ),
-            format!("Use `provider_type: {BUILTIN_PROVIDER_TYPE}`."),
-        ));
-    }
     let key = "providers.responses[0].config.persistence.responses";
     let store = match entry.config.pointer("/persistence/responses") {
         Some(Value::Object(fields)) => {
@@ -115,6 +95,39 @@ pub fn parse(
         provider_id: entry.provider_id.clone(),
         store,
     }))
+}
+
+/// The one enabled entry of an API served by the host (`responses`, `messages`): `None` when
+/// there is none; an error naming the key when there are several or its type is not
+/// `inline::builtin`.
+pub(super) fn builtin_entry<'a>(
+    api: &str,
+    entries: &'a [ProviderEntry],
+) -> Result<Option<&'a ProviderEntry>, Invalid> {
+    let Some(entry) = entries.first() else {
+        return Ok(None);
+    };
+    if entries.len() > 1 {
+        return Err(Invalid::new(
+            format!("providers.{api}"),
+            format!(
+                "{} {api} providers are enabled; ogx serves one",
+                entries.len()
+            ),
+            format!("Keep one `inline::builtin` entry under providers.{api}."),
+        ));
+    }
+    if entry.provider_type != BUILTIN_PROVIDER_TYPE {
+        return Err(Invalid::new(
+            format!("providers.{api}[0].provider_type"),
+            format!(
+                "provider type '{}' is not available for the {api} API",
+                entry.provider_type
+            ),
+            format!("Use `provider_type: {BUILTIN_PROVIDER_TYPE}`."),
+        ));
+    }
+    Ok(Some(entry))
 }
 
 #[cfg(test)]

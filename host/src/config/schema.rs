@@ -63,6 +63,7 @@ pub const SERVED_APIS: &[&str] = &[
     "inspect",
     "responses",
     "prompts",
+    "messages",
 ];
 
 /// The run config.
@@ -85,6 +86,8 @@ pub struct RunConfig {
     pub plugins: PluginsConfig,
     /// `providers.responses`: the Responses API, when enabled.
     pub responses: Option<super::responses::ResponsesConfig>,
+    /// `providers.messages`: the Anthropic Messages API, when enabled.
+    pub messages: Option<super::messages::MessagesConfig>,
 }
 
 impl RunConfig {

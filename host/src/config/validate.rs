@@ -124,6 +124,11 @@ pub fn validate(
         providers.get("responses").map_or(&[], Vec::as_slice),
         &storage,
     )?;
+    let messages = super::messages::parse(
+        providers.get("messages").map_or(&[], Vec::as_slice),
+        apis.as_deref(),
+        &storage,
+    )?;
     let config = RunConfig {
         distro_name,
         container_image,
@@ -134,6 +139,7 @@ pub fn validate(
         storage,
         plugins,
         responses,
+        messages,
     };
     Ok((config, warnings))
 }

@@ -16,14 +16,8 @@
 
 use super::new_id;
 use super::object;
+pub use crate::stream_event::Event;
 use serde_json::{Map, Value, json};
-
-/// One streaming event: its `type` and its whole JSON body (which repeats the type).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Event {
-    pub kind: String,
-    pub data: Value,
-}
 
 /// An item whose content is still arriving.
 #[derive(Debug)]

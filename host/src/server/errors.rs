@@ -6,7 +6,12 @@
 //! completion is OpenAI's 404, not OGX's 400) and its body is OpenAI's error shape
 //! `{"error": {"message": ...}}`. Messages never carry secrets; details of plugin crashes and
 //! database failures go to the log, and the client gets OGX's generic internal-error text.
+//!
+//! The Messages API answers the same errors in Anthropic's shape instead,
+//! `{"type": "error", "error": {"type": ..., "message": ...}}`, through [`AnthropicError`]: same
+//! status and message, and the error type Anthropic gives that status ([`anthropic_error_type`]).
 
+use crate::messages::MessagesError;
 use crate::responses::ResponsesError;
 use crate::runtime::{CallError, ProviderError};
 use crate::storage::inference_store::StoreError;
@@ -45,6 +50,9 @@ pub enum ApiError {
     /// A Responses API request cannot be served.
     #[error(transparent)]
     Responses(#[from] ResponsesError),
+    /// A Messages API request cannot be served.
+    #[error(transparent)]
+    Messages(#[from] MessagesError),
 }
 
 impl ApiError {
@@ -78,7 +86,19 @@ impl ApiError {
             ApiError::Responses(ResponsesError::NotFound(message)) => {
                 (StatusCode::NOT_FOUND, message.clone())
             }
-            ApiError::NotFound(message) => (StatusCode::NOT_FOUND, message.clone()),
+            ApiError::NotFound(message)
+            | ApiError::Messages(MessagesError::NotEnabled(message)) => {
+                (StatusCode::NOT_FOUND, message.clone())
+            }
+            ApiError::Messages(MessagesError::Invalid(message)) => {
+                (StatusCode::BAD_REQUEST, message.clone())
+            }
+            ApiError::Messages(MessagesError::TooLarge(message)) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, message.clone())
+            }
+            ApiError::Messages(MessagesError::NotServed(message)) => {
+                (StatusCode::NOT_IMPLEMENTED, message.clone())
+            }
             ApiError::NotImplemented(message) => (StatusCode::NOT_IMPLEMENTED, message.clone()),
             ApiError::Call(CallError::Provider(error)) => {
                 (provider_status(error), error.to_string())
@@ -146,8 +166,52 @@ impl ApiError {
             | ApiError::NotFound(_)
             | ApiError::NotImplemented(_)
             | ApiError::Prompt(_)
-            | ApiError::Responses(_) => {}
+            | ApiError::Responses(_)
+            | ApiError::Messages(_) => {}
         }
+    }
+}
+
+/// An [`ApiError`] answered in Anthropic's shape, for the Messages API's routes.
+#[derive(Debug)]
+pub struct AnthropicError(pub ApiError);
+
+impl<E: Into<ApiError>> From<E> for AnthropicError {
+    fn from(error: E) -> Self {
+        AnthropicError(error.into())
+    }
+}
+
+impl AnthropicError {
+    /// `{"type": "error", "error": {"type": ..., "message": ...}}`, also the data of the `error`
+    /// event that ends a Messages stream which failed after it started.
+    pub fn body(&self) -> Value {
+        let (status, message) = self.0.status_and_message();
+        json!({"type": "error", "error": {"type": anthropic_error_type(status), "message": message}})
+    }
+}
+
+impl IntoResponse for AnthropicError {
+    fn into_response(self) -> Response {
+        self.0.log();
+        let (status, _) = self.0.status_and_message();
+        (status, Json(self.body())).into_response()
+    }
+}
+
+/// Anthropic's error type for a status (its documented pairs; any other status is `api_error`).
+pub fn anthropic_error_type(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "invalid_request_error",
+        401 => "authentication_error",
+        402 => "billing_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        413 => "request_too_large",
+        429 => "rate_limit_error",
+        504 => "timeout_error",
+        503 | 529 => "overloaded_error",
+        _ => "api_error",
     }
 }
 
@@ -350,6 +414,86 @@ mod tests {
             assert_eq!(
                 error.stream_event()["error"]["code"],
                 json!(status.to_string())
+            );
+        }
+    }
+
+    #[test]
+    fn messages_errors_are_anthropic_shaped_with_anthropics_types() {
+        let cases: Vec<(ApiError, u16, &str)> = vec![
+            (
+                MessagesError::Invalid("max_tokens: Field required".into()).into(),
+                400,
+                "invalid_request_error",
+            ),
+            (
+                CallError::from(ProviderError::Unauthenticated("who".into())).into(),
+                401,
+                "authentication_error",
+            ),
+            (
+                CallError::from(ProviderError::PermissionDenied("no".into())).into(),
+                403,
+                "permission_error",
+            ),
+            (ApiError::model_not_found("m"), 404, "not_found_error"),
+            (
+                MessagesError::NotEnabled("enable it".into()).into(),
+                404,
+                "not_found_error",
+            ),
+            (
+                MessagesError::TooLarge("too big".into()).into(),
+                413,
+                "request_too_large",
+            ),
+            (
+                CallError::from(ProviderError::RateLimited("slow".into())).into(),
+                429,
+                "rate_limit_error",
+            ),
+            (
+                CallError::from(ProviderError::Internal("oops".into())).into(),
+                500,
+                "api_error",
+            ),
+            (
+                MessagesError::NotServed("later".into()).into(),
+                501,
+                "api_error",
+            ),
+            (
+                CallError::from(ProviderError::BadGateway("down".into())).into(),
+                502,
+                "api_error",
+            ),
+            (
+                CallError::Unavailable("busy".into()).into(),
+                503,
+                "overloaded_error",
+            ),
+            (
+                CallError::from(ProviderError::Upstream {
+                    status: 529,
+                    message: "Overloaded".into(),
+                })
+                .into(),
+                529,
+                "overloaded_error",
+            ),
+            (
+                CallError::Timeout(Duration::from_secs(2)).into(),
+                504,
+                "timeout_error",
+            ),
+        ];
+        for (error, status, error_type) in cases {
+            let (got_status, message) = error.status_and_message();
+            assert_eq!(got_status.as_u16(), status, "{error:?}");
+            let body = AnthropicError(error).body();
+            assert_eq!(
+                body,
+                json!({"type": "error", "error": {"type": error_type, "message": message}})
             );
         }
     }

@@ -43,6 +43,8 @@ pub struct AppState {
     pub inference_store: Option<Arc<InferenceStore>>,
     /// The Responses API's stored responses; `None` when the config enables no Responses API.
     pub responses: Option<Arc<ResponsesStore>>,
+    /// The Messages API's config; `None` when the config does not enable it.
+    pub messages: Option<crate::config::messages::MessagesConfig>,
 }
 
 /// A provider as `/v1/providers` shows it.
@@ -212,11 +214,21 @@ pub const ROUTES: &[RouteInfo] = &[
         path: "/v1/responses/{response_id}/input_items",
         api: "responses",
     },
+    RouteInfo {
+        method: "POST",
+        path: "/v1/messages",
+        api: "messages",
+    },
+    RouteInfo {
+        method: "POST",
+        path: "/v1/messages/count_tokens",
+        api: "messages",
+    },
 ];
 
 /// The API router.
 pub fn router(state: AppState) -> Router {
-    use routes::{history, inference, meta, models, prompts, responses};
+    use routes::{history, inference, messages, meta, models, prompts, responses};
     Router::new()
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*model_id}", get(models::get))
@@ -260,6 +272,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/responses/{response_id}/input_items",
             get(responses::input_items),
         )
+        .merge(messages::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
@@ -349,6 +362,7 @@ mod tests {
                 std::time::Duration::ZERO,
             ))),
             responses: None,
+            messages: None,
         }
     }
 
@@ -422,5 +436,40 @@ mod tests {
         let response = router(empty_state().await).oneshot(request).await.unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         assert!(response.headers().contains_key(REQUEST_ID_HEADER));
+    }
+
+    #[tokio::test]
+    async fn messages_routes_answer_anthropic_errors_with_the_version_header() {
+        let mut state = empty_state().await;
+        for (enabled, uri, status, error_type) in [
+            (false, "/v1/messages?beta=true", 404, "not_found_error"),
+            (true, "/v1/messages?beta=true", 400, "invalid_request_error"),
+            (
+                true,
+                "/v1/messages/count_tokens",
+                400,
+                "invalid_request_error",
+            ),
+            (true, "/v1/messages/batches", 501, "api_error"),
+        ] {
+            state.messages = enabled.then(|| crate::config::messages::MessagesConfig {
+                provider_id: "builtin".into(),
+                batches_backend: None,
+            });
+            let request = Request::builder()
+                .method("POST")
+                .uri(uri)
+                .body(Body::from("{not json"))
+                .unwrap();
+            let response = router(state.clone()).oneshot(request).await.unwrap();
+            assert_eq!(response.status().as_u16(), status, "{uri}");
+            assert_eq!(response.headers()["anthropic-version"], "2023-06-01");
+            let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(body["type"], "error");
+            assert_eq!(body["error"]["type"], error_type, "{uri}: {body}");
+        }
     }
 }

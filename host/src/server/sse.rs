@@ -8,10 +8,15 @@
 //!
 //! A [`StreamRecorder`] given to [`respond`] sees every chunk and is finished only when the
 //! stream ends normally; on a failure, or when the client goes away, it is dropped unrecorded.
+//!
+//! Typed event streams (the Responses and Messages APIs) are answered by [`named_events`]: a
+//! task of their own produces the events into an [`EventSink`], which tells it when the client
+//! has gone away so that it stops and drops the provider's stream.
 
 use super::errors::ApiError;
 use super::history::StreamRecorder;
 use crate::runtime::ChunkStream;
+use crate::stream_event::Event;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -21,6 +26,37 @@ use std::convert::Infallible;
 
 /// The event that ends a successful stream.
 pub const DONE_EVENT: &[u8] = b"data: [DONE]\n\n";
+/// Named events buffered between their producer and a slow client.
+pub const STREAM_BUFFER_EVENTS: usize = 64;
+
+/// Where a [`named_events`] producer sends its events.
+#[derive(Clone)]
+pub struct EventSink(tokio::sync::mpsc::Sender<Bytes>);
+
+impl EventSink {
+    /// Sends `events` in order; false once the client has gone away (the producer should stop).
+    pub async fn send(&self, events: Vec<Event>) -> bool {
+        for event in events {
+            if self.0.send(event.to_sse()).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+/// A 200 SSE answer of named events (`event:` and `data:` lines) that `produce` sends on a task
+/// of its own; the answer ends when the task drops its sink.
+pub fn named_events<F, Fut>(produce: F) -> Response
+where
+    F: FnOnce(EventSink) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(STREAM_BUFFER_EVENTS);
+    tokio::spawn(produce(EventSink(sender)));
+    let body = tokio_stream::wrappers::ReceiverStream::new(receiver).map(Ok::<Bytes, Infallible>);
+    event_stream(Body::from_stream(body))
+}
 
 /// Turns a provider's chunk stream into an SSE response, or an error response when the stream
 /// fails before its first chunk.

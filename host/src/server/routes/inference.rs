@@ -4,7 +4,7 @@
 //! ([`crate::server::history`]).
 
 use crate::registry::Route;
-use crate::runtime::ProviderError;
+use crate::runtime::{ChunkStream, ProviderError};
 use crate::server::errors::ApiError;
 use crate::server::history::{self, StreamRecorder};
 use crate::server::request::{ApiRequest, Endpoint};
@@ -14,6 +14,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use serde_json::{Map, Value};
 
 pub async fn chat_completions(
@@ -102,6 +103,27 @@ async fn serve(
     }
 }
 
+/// The provider's chat-completion stream for `chat`, its first chunk awaited: a failure before
+/// any output (a rejected key, an unreachable upstream) is an HTTP error, streaming or not.
+/// The Responses and Messages APIs call their provider through it.
+pub(crate) async fn chat_stream(
+    state: &AppState,
+    headers: &HeaderMap,
+    route: &Route,
+    chat: Value,
+) -> Result<ChunkStream, ApiError> {
+    let context = state.call_context(headers, &route.provider);
+    let mut chunks = route
+        .provider
+        .chat_completion_stream(context, chat.to_string())
+        .await?;
+    let first = match chunks.next().await {
+        Some(Err(error)) => return Err(error.into()),
+        first => first,
+    };
+    Ok(Box::pin(futures::stream::iter(first).chain(chunks)))
+}
+
 /// A 400 when `model` is registered with another type than `expected` (OGX's message).
 pub(crate) fn check_model_type(model: &str, route: &Route, expected: &str) -> Result<(), ApiError> {
     match route.model_type.as_deref().filter(|t| *t != expected) {
@@ -120,7 +142,10 @@ fn json_answer(text: String, client_model: &str) -> Result<Response, ApiError> {
 
 /// A provider's JSON answer, parsed, with `model` set to the client's id. An answer that is
 /// not a JSON object is the upstream's fault: 502.
-fn answer_object(text: String, client_model: &str) -> Result<Map<String, Value>, ApiError> {
+pub(crate) fn answer_object(
+    text: String,
+    client_model: &str,
+) -> Result<Map<String, Value>, ApiError> {
     match serde_json::from_str::<Value>(&text) {
         Ok(Value::Object(mut answer)) => {
             answer.insert("model".into(), Value::String(client_model.to_string()));

@@ -17,8 +17,7 @@
 //! entry in the config, every route answers 404 saying how to enable the API.
 
 use super::history::{self, Params};
-use crate::registry::Route;
-use crate::responses::events::{Event, ResponseBuilder};
+use crate::responses::events::ResponseBuilder;
 use crate::responses::request::CreateResponse;
 use crate::responses::{ResponsesError, convert, new_id, object};
 use crate::runtime::ChunkStream;
@@ -27,7 +26,7 @@ use crate::server::{AppState, sse};
 use crate::storage::inference_store::{ListQuery, Order};
 use crate::storage::responses_store::{ResponsesStore, StoredResponse};
 use axum::Json;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
@@ -37,8 +36,6 @@ use std::sync::Arc;
 
 /// `limit` of `GET /v1/responses` when the client gives none (OGX's).
 pub const DEFAULT_LIST_LIMIT: usize = 50;
-/// Events buffered between the provider's stream and a slow client.
-pub const STREAM_BUFFER_EVENTS: usize = 64;
 
 /// `POST /v1/responses`.
 pub async fn create(
@@ -72,32 +69,12 @@ pub async fn create(
     convert::check_outputs_answer_calls(&context)?;
     let turn = Turn::new(store, &request, context);
     let chat = convert::chat_request(&request, &turn.context, &route.upstream_model);
-    let chunks = call(&state, &headers, &route, chat).await?;
+    let chunks = super::inference::chat_stream(&state, &headers, &route, chat).await?;
     if request.stream {
         Ok(stream(turn, chunks))
     } else {
         drain(turn, chunks).await
     }
-}
-
-/// The provider's chat-completion stream for `chat`, its first chunk awaited: a failure before
-/// any output (a rejected key, an unreachable upstream) is an HTTP error, streaming or not.
-async fn call(
-    state: &AppState,
-    headers: &HeaderMap,
-    route: &Route,
-    chat: Value,
-) -> Result<ChunkStream, ApiError> {
-    let context = state.call_context(headers, &route.provider);
-    let mut chunks = route
-        .provider
-        .chat_completion_stream(context, chat.to_string())
-        .await?;
-    let first = match chunks.next().await {
-        Some(Err(error)) => return Err(error.into()),
-        first => first,
-    };
-    Ok(Box::pin(futures::stream::iter(first).chain(chunks)))
 }
 
 /// One response being made: what is stored when it ends.
@@ -181,26 +158,14 @@ async fn drain(mut turn: Turn, mut chunks: ChunkStream) -> Result<Response, ApiE
 /// With `stream`: the events as SSE, produced by a task that outlives no client: when the
 /// client goes away the task stops and the provider's stream is dropped.
 fn stream(mut turn: Turn, mut chunks: ChunkStream) -> Response {
-    let (sender, receiver) = tokio::sync::mpsc::channel::<Bytes>(STREAM_BUFFER_EVENTS);
-    tokio::spawn(async move {
-        let send = |events: Vec<Event>| {
-            let sender = sender.clone();
-            async move {
-                for event in events {
-                    if sender.send(sse_event(&event)).await.is_err() {
-                        return false;
-                    }
-                }
-                true
-            }
-        };
-        if !send(turn.builder.start()).await {
+    sse::named_events(move |sink| async move {
+        if !sink.send(turn.builder.start()).await {
             return;
         }
         while let Some(chunk) = chunks.next().await {
             match chunk {
                 Ok(chunk) => {
-                    if !send(turn.builder.chunk(&chunk)).await {
+                    if !sink.send(turn.builder.chunk(&chunk)).await {
                         return;
                     }
                 }
@@ -209,7 +174,7 @@ fn stream(mut turn: Turn, mut chunks: ChunkStream) -> Response {
                     tracing::warn!("a response stream failed after it started: {error}");
                     let (events, failed) = turn.builder.fail(&error.status_and_message().1);
                     turn.save(&failed).await;
-                    send(events).await;
+                    sink.send(events).await;
                     return;
                 }
             }
@@ -217,16 +182,8 @@ fn stream(mut turn: Turn, mut chunks: ChunkStream) -> Response {
         drop(chunks);
         let (events, response) = turn.builder.finish();
         turn.save(&response).await;
-        send(events).await;
-    });
-    let body = tokio_stream::wrappers::ReceiverStream::new(receiver)
-        .map(Ok::<Bytes, std::convert::Infallible>);
-    sse::event_stream(Body::from_stream(body))
-}
-
-/// `event: <type>` and `data: <json>`, as OpenAI frames Responses events.
-fn sse_event(event: &Event) -> Bytes {
-    Bytes::from(format!("event: {}\ndata: {}\n\n", event.kind, event.data))
+        sink.send(events).await;
+    })
 }
 
 /// `GET /v1/responses`: each entry is the Response object plus its `input` items (OGX's shape).
