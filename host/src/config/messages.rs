@@ -82,6 +82,7 @@ mod tests {
             provider_id: "builtin".into(),
             provider_type: provider_type.into(),
             config,
+            network: Default::default(),
         }
     }
 
