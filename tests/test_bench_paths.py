@@ -63,10 +63,14 @@ def check_answer(path: bench_paths.BenchPath, response: requests.Response) -> No
 
 def check_upstream_request(path: bench_paths.BenchPath, sent: dict) -> None:
     """ogx sent upstream what the floor proxy is measured with: a chat completion for the
-    upstream's model, streamed exactly when the floor request is."""
+    upstream's model with the same prompt (the Responses API sends it as a text part), streamed
+    exactly when the floor request is."""
     assert sent["model"] == bench_paths.UPSTREAM_MODEL
     assert bool(sent.get("stream")) == path.floor_request.stream
-    assert sent["messages"][-1]["content"] == bench_paths.MESSAGES[-1]["content"]
+    content = sent["messages"][-1]["content"]
+    if isinstance(content, list):
+        content = "".join(part["text"] for part in content if part["type"] == "text")
+    assert content == bench_paths.MESSAGES[-1]["content"]
 
 
 @pytest.mark.parametrize("name", [n for n, p in PATHS.items() if not is_bedrock(p)])

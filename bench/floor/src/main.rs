@@ -44,10 +44,16 @@ fn parse_args() -> Result<(u16, String, HashMap<String, String>), String> {
             "--upstream" => upstream = Some(value()?.trim_end_matches('/').to_owned()),
             "--model" => {
                 let pair = value()?;
-                let (name, id) = pair.split_once('=').ok_or("--model takes NAME=UPSTREAM_ID")?;
+                let (name, id) = pair
+                    .split_once('=')
+                    .ok_or("--model takes NAME=UPSTREAM_ID")?;
                 models.insert(name.to_owned(), id.to_owned());
             }
-            _ => return Err(format!("unknown argument {flag:?}; usage: ogx-bench-floor --upstream URL --model NAME=UPSTREAM_ID... [--port P]")),
+            _ => {
+                return Err(format!(
+                    "unknown argument {flag:?}; usage: ogx-bench-floor --upstream URL --model NAME=UPSTREAM_ID... [--port P]"
+                ));
+            }
         }
     }
     Ok((port, upstream.ok_or("--upstream is required")?, models))
@@ -62,7 +68,11 @@ async fn main() {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     let client = Client::builder(TokioExecutor::new()).build(connector);
-    let floor = Arc::new(Floor { upstream, models, client });
+    let floor = Arc::new(Floor {
+        upstream,
+        models,
+        client,
+    });
     if let Err(e) = serve(port, floor).await {
         eprintln!("ogx-bench-floor: {e}");
         std::process::exit(1);
@@ -95,12 +105,17 @@ async fn proxy(req: Request<Incoming>, floor: Arc<Floor>) -> Result<Response<Bod
     let (parts, body) = req.into_parts();
     let body = match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(e) => return Ok(error(StatusCode::BAD_REQUEST, &format!("could not read the body: {e}"))),
+        Err(e) => {
+            return Ok(error(
+                StatusCode::BAD_REQUEST,
+                &format!("could not read the body: {e}"),
+            ));
+        }
     };
     let body = if parts.method == Method::POST {
         match rewrite_model(&body, &floor.models) {
             Ok(body) => body,
-            Err(answer) => return Ok(answer),
+            Err((status, message)) => return Ok(error(status, &message)),
         }
     } else {
         body
@@ -112,28 +127,36 @@ async fn proxy(req: Request<Incoming>, floor: Arc<Floor>) -> Result<Response<Bod
     if let Some(content_type) = parts.headers.get(header::CONTENT_TYPE) {
         forward = forward.header(header::CONTENT_TYPE, content_type);
     }
-    let forward = forward.body(Full::new(body)).expect("method, URI and header come from a valid request");
+    let forward = forward
+        .body(Full::new(body))
+        .expect("method, URI and header come from a valid request");
     match floor.client.request(forward).await {
         Ok(answer) => Ok(answer.map(BodyExt::boxed)),
         Err(e) => Ok(error(StatusCode::BAD_GATEWAY, &format!("upstream: {e}"))),
     }
 }
 
-/// The body with `model` replaced by the upstream's id, or the error answer.
-fn rewrite_model(body: &[u8], models: &HashMap<String, String>) -> Result<Bytes, Response<Body>> {
-    let mut value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, &format!("the body is not JSON: {e}")))?;
+/// The body with `model` replaced by the upstream's id, or the error's status and message.
+fn rewrite_model(
+    body: &[u8],
+    models: &HashMap<String, String>,
+) -> Result<Bytes, (StatusCode, String)> {
+    let bad = |message: String| (StatusCode::BAD_REQUEST, message);
+    let mut value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| bad(format!("the body is not JSON: {e}")))?;
     let Some(model) = value.get_mut("model") else {
-        return Err(error(StatusCode::BAD_REQUEST, "the body has no `model`"));
+        return Err(bad("the body has no `model`".into()));
     };
     let name = model
         .as_str()
-        .ok_or_else(|| error(StatusCode::BAD_REQUEST, "`model` must be a string"))?;
+        .ok_or_else(|| bad("`model` must be a string".into()))?;
     let id = models
         .get(name)
-        .ok_or_else(|| error(StatusCode::NOT_FOUND, &format!("model {name:?} not found")))?;
+        .ok_or_else(|| (StatusCode::NOT_FOUND, format!("model {name:?} not found")))?;
     *model = serde_json::Value::String(id.clone());
-    Ok(serde_json::to_vec(&value).expect("a JSON value serializes").into())
+    Ok(serde_json::to_vec(&value)
+        .expect("a JSON value serializes")
+        .into())
 }
 
 fn error(status: StatusCode, message: &str) -> Response<Body> {
@@ -141,7 +164,11 @@ fn error(status: StatusCode, message: &str) -> Response<Body> {
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "application/json")
-        .body(Full::new(Bytes::from(body.to_string())).map_err(|never| match never {}).boxed())
+        .body(
+            Full::new(Bytes::from(body.to_string()))
+                .map_err(|never| match never {})
+                .boxed(),
+        )
         .expect("static response parts")
 }
 
@@ -156,7 +183,8 @@ mod tests {
     #[test]
     fn a_known_model_is_rewritten_and_the_rest_kept() {
         let body = br#"{"model":"vllm/bench-model","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
-        let out: serde_json::Value = serde_json::from_slice(&rewrite_model(body, &models()).unwrap()).unwrap();
+        let out: serde_json::Value =
+            serde_json::from_slice(&rewrite_model(body, &models()).unwrap()).unwrap();
         assert_eq!(
             out,
             serde_json::json!({"model": "bench-model", "stream": true,
@@ -172,7 +200,7 @@ mod tests {
             (br#"{"messages":[]}"#, StatusCode::BAD_REQUEST),
             (b"not json", StatusCode::BAD_REQUEST),
         ] {
-            assert_eq!(rewrite_model(body, &models()).unwrap_err().status(), status);
+            assert_eq!(rewrite_model(body, &models()).unwrap_err().0, status);
         }
     }
 }
