@@ -17,7 +17,8 @@
 #              on every path in the same rounds: what the quicker build costs at run time
 #   (default)  3 rounds of 10 s loads at 100, 1000 and 5000 req/s and 256 concurrent
 #   Other options go to bench/run.py (`python3 bench/run.py --help`: --paths, --peer-max-rate N).
-# Environment: OGX_BENCH_OGX (another ogx binary to measure); for --peers: OGX_BENCH_PEERS_DIR,
+# Environment: OGX_BENCH_OGX (another ogx binary to measure), OGX_BENCH_STARTUP_TIMEOUT (seconds
+#   a server has to answer, default 60); for --peers: OGX_BENCH_PEERS_DIR,
 #   OGX_BENCH_PYTHON (a Python >= 3.12 to use), OGX_BENCH_PEER_OGX_VERSION (default 1.5.0),
 #   OGX_BENCH_PEER_LITELLM_VERSION (default 1.108.7), OGX_BENCH_PEER_PORTKEY_VERSION (1.15.2).
 #
