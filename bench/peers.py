@@ -1,17 +1,19 @@
-"""The benchmark's optional peers: OGX (the Python server ogx re-builds, PyPI package `ogx`) and
-the LiteLLM proxy (`litellm[proxy]`), each configured against the same upstream as ogx, so the
-table compares gateways under the same load and the same machine conditions.
+"""The benchmark's optional peers: OGX (the Python server ogx re-builds, PyPI package `ogx`), the
+LiteLLM proxy (`litellm[proxy]`) and Portkey's gateway (npm `@portkey-ai/gateway`, on Node),
+each configured against the same upstream as ogx, so the tables compare gateways under the same
+load and the same machine conditions.
 
-`scripts/bench.sh --peers` installs them (a venv each, outside the repo) and passes their
-executables to bench/run.py; this module says how each one is configured and launched: its
-config file, command line, environment, the model name a request sends and the headers it
-needs. bench/run.py starts, checks, measures and stops them.
+`scripts/bench.sh --peers` installs them (a venv each for the Python ones, an npm prefix for
+Portkey, outside the repo) and passes their executables to bench/run.py; this module says how
+each one is configured and launched: its config file, command line, environment, the model name
+a request sends, the headers it needs and the route that says it is up. bench/run.py starts,
+checks, measures and stops them.
 
-Both listen on 127.0.0.1 with one worker (their default), log as they do by default (to a file
-in the run's work dir), and reach nothing but the upstream: the environment is built from
-scratch (no proxies, no database URL, no API keys of the caller), and LiteLLM is told to use its
-bundled model price map instead of fetching it. A peer that does not start is reported under
-the table with its log's last lines; the run goes on without it.
+They listen on 127.0.0.1 (Portkey: on every address, it has no option) with one worker or process (their default), log as they do by default
+(to a file in the run's work dir), and reach nothing but the upstream: the environment is built
+from scratch (no proxies, no database URL, no API keys of the caller), and LiteLLM is told to
+use its bundled model price map instead of fetching it. A peer that does not start is reported
+under the tables with its log's last lines; the run goes on without it.
 
 Standard library only."""
 from __future__ import annotations
@@ -21,46 +23,15 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# The upstream's one model (bench/upstream's MODEL_ID).
-UPSTREAM_MODEL = "bench-model"
+import paths
+from paths import UPSTREAM_MODEL
+
 # Environment variables passed through to a peer; everything else is left out.
 PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
+KINDS = ("ogx", "litellm", "portkey")
 
-# Pieces of a run config (format templates: {upstream} a URL, {state} a directory) in OGX's
-# format, which ogx reads too, so bench/run.py's config for ogx is made of them as well.
-# The OpenAI-compatible provider in front of the upstream, an item of `providers: inference:`.
-VLLM_PROVIDER = """\
-    - provider_id: vllm
-      provider_type: remote::vllm
-      config:
-        base_url: {upstream}/v1
-"""
-# The storage section: SQLite files under {state}.
-SQLITE_STORAGE = """\
-storage:
-  backends:
-    kv_default: {{type: kv_sqlite, db_path: {state}/kvstore.db}}
-    sql_default: {{type: sql_sqlite, db_path: {state}/sql_store.db}}
-  stores:
-    metadata: {{namespace: registry, backend: kv_default}}
-    inference: {{table_name: inference_store, backend: sql_default}}
-    prompts: {{namespace: prompts, backend: kv_default}}
-"""
-
-OGX_CONFIG = """\
-version: 2
-distro_name: ogx-bench-peer
-apis: [inference, models]
-server:
-  host: 127.0.0.1
-  workers: 1
-providers:
-  inference:
-""" + VLLM_PROVIDER + SQLITE_STORAGE + """\
-registered_resources:
-  models:
-    - {{model_id: {model}, provider_id: vllm, provider_model_id: {model}, model_type: llm}}
-"""
+# OGX reads ogx's config format (ogx re-builds it): the vllm path's config, one worker.
+OGX_SERVER = {"distro_name": "ogx-bench-peer", "server": {"host": "127.0.0.1", "workers": 1}}
 
 LITELLM_CONFIG = """\
 model_list:
@@ -78,16 +49,18 @@ general_settings:
 
 @dataclass(frozen=True)
 class PeerSpec:
-    """An installed peer: which server it is, its executable and the version installed."""
-    kind: str  # "ogx" or "litellm"
+    """An installed peer: which server it is, its executable (for Portkey: its start-server.js)
+    and the version installed."""
+    kind: str  # one of KINDS
     executable: Path
     version: str | None = None
 
     @property
     def name(self) -> str:
-        """Its name in the table."""
+        """Its name in the tables."""
         version = f" {self.version}" if self.version else ""
-        return {"ogx": f"OGX{version} (Python)", "litellm": f"LiteLLM{version}"}[self.kind]
+        return {"ogx": f"OGX{version} (Python)", "litellm": f"LiteLLM{version}",
+                "portkey": f"Portkey{version} (Node)"}[self.kind]
 
 
 @dataclass
@@ -97,6 +70,8 @@ class PeerLaunch:
     env: dict[str, str]
     model: str
     headers: dict[str, str] = field(default_factory=dict)
+    # A GET that answers 200 once it serves.
+    ready_path: str = "/v1/models"
 
 
 def base_env() -> dict[str, str]:
@@ -112,11 +87,13 @@ def launch(spec: PeerSpec, upstream: str, port: int, state: Path) -> PeerLaunch:
     config = state / "config.yaml"
     env = base_env()
     if spec.kind == "ogx":
-        config.write_text(OGX_CONFIG.format(upstream=upstream, state=state, model=UPSTREAM_MODEL))
+        vllm = next(p for p in paths.PATHS if p.peers)
+        ogx_config = paths.merge(paths.ogx_config(vllm.fragments), OGX_SERVER)
+        paths.write_config(ogx_config, config, upstream, str(state))
         # `ogx run` serves plain HTTP only with --insecure (TLS is required otherwise).
         argv = [str(spec.executable), "run", "--insecure", "--port", str(port), str(config)]
         # OGX names a registered model <provider_id>/<model_id>, as ogx does.
-        return PeerLaunch(argv, env, model=f"vllm/{UPSTREAM_MODEL}")
+        return PeerLaunch(argv, env, model=vllm.model)
     if spec.kind == "litellm":
         # The proxy refuses to start without a master key; a fresh one per start.
         master_key = "sk-bench-" + secrets.token_hex(16)
@@ -127,4 +104,13 @@ def launch(spec: PeerSpec, upstream: str, port: int, state: Path) -> PeerLaunch:
                 "--port", str(port), "--num_workers", "1"]
         return PeerLaunch(argv, env, model=UPSTREAM_MODEL,
                           headers={"Authorization": f"Bearer {master_key}"})
+    if spec.kind == "portkey":
+        # The gateway takes its route per request: the OpenAI provider with a custom host (the
+        # upstream; 127.0.0.1 is among its default trusted custom hosts). --headless: no web UI.
+        # It has no option for the address and listens on all of them; only 127.0.0.1 is used.
+        argv = ["node", str(spec.executable), f"--port={port}", "--headless"]
+        return PeerLaunch(argv, env, model=UPSTREAM_MODEL, ready_path="/",
+                          headers={"x-portkey-provider": "openai",
+                                   "x-portkey-custom-host": f"{upstream}/v1",
+                                   "Authorization": "Bearer bench-upstream-does-not-check-keys"})
     raise ValueError(f"unknown peer kind {spec.kind!r}")

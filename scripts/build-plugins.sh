@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# scripts/build-plugins.sh — build every plugin in the plugins/ workspace for wasm32-wasip2
+# scripts/build-plugins.sh — build the plugins of the plugins/ workspace for wasm32-wasip2
 # (release) and install the provider plugins as ogx's built-in plugins: the folder `plugins/`
 # next to the ogx binary, i.e. ${CARGO_TARGET_DIR:-target}/<profile>/plugins/.
 #
-# Usage: scripts/build-plugins.sh [--profile debug|release] [--with-fixtures] [--no-install]
-#   --profile        which host build gets the plugins (default: debug)
-#   --with-fixtures  also install the test plugins of plugins/fixtures/ there (scripts/test.sh
-#                    does, for the end-to-end tests; serve.sh does not)
-#   --no-install     build only
+# Usage: scripts/build-plugins.sh [--profile debug|quick|release] [--with-fixtures] [--no-install]
+#   --profile        which host build (the folder under target/) gets the plugins (default: debug)
+#   --with-fixtures  also build the test plugins of plugins/fixtures/ and install them there
+#                    (scripts/test.sh does, for the end-to-end tests); without it only the
+#                    provider plugins are built
+#   --no-install     build only (the whole workspace, fixtures included)
 #
 # Installs nothing itself except through scripts/setup.sh's `wasm` step (path A: rustup targets;
 # path B: Debian's toolchain with build-std; see that script). Every built plugin stays in the
@@ -18,15 +19,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 WASM_TARGET=wasm32-wasip2
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 
+# build_plugins SELECTION...: `--workspace`, or `-p <package>` for each plugin to build.
 build_plugins() {
     step "plugins: cargo build --target $WASM_TARGET --release (path $OGX_WASM_PATH)"
     local started
     started="$(now)"
     # shellcheck disable=SC2086
     (cd "$OGX_ROOT/plugins" &&
-        CARGO_TARGET_DIR="$OGX_PLUGINS_TARGET_DIR" run cargo $OGX_PLUGIN_CARGO_FLAGS build --workspace --target "$WASM_TARGET" --release)
+        CARGO_TARGET_DIR="$OGX_PLUGINS_TARGET_DIR" run cargo $OGX_PLUGIN_CARGO_FLAGS build "$@" --target "$WASM_TARGET" --release)
     info "plugins built in $(($(now) - started))s"
 }
 
@@ -53,7 +55,7 @@ main() {
     local profile=debug install=1 kinds=provider
     while [[ $# -gt 0 ]]; do
         case "$1" in
-            --profile) profile="${2:?--profile needs debug or release}"; shift 2 ;;
+            --profile) profile="${2:?--profile needs debug, quick or release}"; shift 2 ;;
             --profile=*) profile="${1#--profile=}"; shift ;;
             --no-install) install=0; shift ;;
             --with-fixtures) kinds="provider|fixture"; shift ;;
@@ -65,9 +67,18 @@ main() {
 
     bash "$OGX_ROOT/scripts/setup.sh" wasm
     load_wasm_toolchain
-    build_plugins
-    [[ $install == 1 ]] && install_plugins "$profile" "$kinds"
-    info "built plugins (including test fixtures): $OGX_PLUGINS_TARGET_DIR/$WASM_TARGET/release/"
+    if [[ $install == 1 ]]; then
+        # Only what gets installed: serving does not need the test fixtures built.
+        local selection=() package
+        while IFS= read -r package; do selection+=(-p "$package"); done < <(
+            plugin_members | awk -F'\t' -v kinds="^($kinds)\$" '$4 ~ kinds { print $1 }')
+        [[ ${#selection[@]} -gt 0 ]] || die "plugins/ has no plugin of kind $kinds (a member with crate-type cdylib)"
+        build_plugins "${selection[@]}"
+        install_plugins "$profile" "$kinds"
+    else
+        build_plugins --workspace
+    fi
+    info "built plugins: $OGX_PLUGINS_TARGET_DIR/$WASM_TARGET/release/"
 }
 
 main "$@"
