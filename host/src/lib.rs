@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod environment;
 pub mod imports;
 pub mod registry;
 pub mod responses;

@@ -13,6 +13,7 @@
 use super::RunArgs;
 use crate::config::storage::InferenceStoreRef;
 use crate::config::{self, LoadedConfig};
+use crate::environment::Environment;
 use crate::registry::Registry;
 use crate::runtime::{PluginRuntime, Provider};
 use crate::server::listen::{self, TlsFiles};
@@ -35,9 +36,9 @@ const PLUGIN_API: &str = "inference";
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // Before any outbound client is built: each has a pool per serving thread.
-    let serving_threads = serving_threads::configure(|name| std::env::var(name).ok())?;
-    let loaded =
-        config::load(&args.config, &|name| std::env::var(name).ok()).map_err(anyhow::Error::new)?;
+    let env = Environment::process();
+    let serving_threads = serving_threads::configure(env.lookup())?;
+    let loaded = config::load(&args.config, &env.lookup()).map_err(anyhow::Error::new)?;
     println!(
         "ogx {} — config {} (distro {})",
         env!("CARGO_PKG_VERSION"),
@@ -144,7 +145,7 @@ async fn open_inference_store(
     .await?;
     let queue = usize::try_from(store.max_write_queue_size).unwrap_or(usize::MAX);
     let writers = usize::try_from(store.num_writers).unwrap_or(usize::MAX);
-    let linger = history_write_linger(&|name| std::env::var(name).ok())?;
+    let linger = history_write_linger(&Environment::process().lookup())?;
     println!(
         "Chat-completion history: table {} on backend {name} ({} writer(s))",
         store.table_name,
@@ -380,10 +381,7 @@ fn refresh_interval(loaded: &LoadedConfig) -> Duration {
 /// `--port`, else `$OGX_PORT`, else `server.port`, else 8321; `--host`, else `server.host`,
 /// else every interface.
 fn listen_address(args: &RunArgs, loaded: &LoadedConfig) -> anyhow::Result<SocketAddr> {
-    let port = match (
-        args.port,
-        std::env::var("OGX_PORT").ok().filter(|p| !p.is_empty()),
-    ) {
+    let port = match (args.port, Environment::process().get("OGX_PORT")) {
         (Some(port), _) => port,
         (None, Some(text)) => text
             .parse()

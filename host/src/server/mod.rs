@@ -67,6 +67,7 @@ impl AppState {
             request_id,
             provider_data: provider_data::from_headers(headers),
             timeout: None,
+            model: None,
         }
     }
 }
