@@ -5,8 +5,7 @@
 //! `OGX_TEST_PLUGINS_DIR=<dir with ogx_fixture_echo.wasm> cargo bench -p ogx --bench instantiate`
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ogx::runtime::engine::RuntimeOptions;
-use ogx::runtime::{CallContext, PluginRuntime};
+use ogx::runtime::{CallContext, PluginRuntime, RuntimeOptions};
 use std::path::PathBuf;
 
 fn echo_provider() -> std::sync::Arc<ogx::runtime::Provider> {
@@ -34,6 +33,7 @@ fn context() -> CallContext {
         request_id: "bench".into(),
         provider_data: None,
         timeout: None,
+        model: None,
     }
 }
 

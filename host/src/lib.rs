@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod environment;
 pub mod imports;
 pub mod messages;
 pub mod registry;

@@ -137,8 +137,9 @@ fn fail(error: anyhow::Error) -> ExitCode {
 /// Logs go to stderr. `RUST_LOG` sets the filter; otherwise OGX's `OGX_LOGGING`
 /// (`all=debug`) sets the level; otherwise `info`.
 fn init_logging() {
-    let filter = std::env::var("RUST_LOG").ok().or_else(|| {
-        let spec = std::env::var("OGX_LOGGING").ok()?;
+    let env = crate::environment::Environment::process();
+    let filter = env.get("RUST_LOG").or_else(|| {
+        let spec = env.get("OGX_LOGGING")?;
         spec.split([',', ';']).find_map(|part| {
             let (category, level) = part.split_once('=')?;
             (category.trim() == "all").then(|| level.trim().to_lowercase())

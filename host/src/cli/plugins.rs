@@ -3,10 +3,10 @@
 
 use super::PluginsListArgs;
 use crate::config::{self, LoadedConfig};
+use crate::environment::Environment;
 use crate::runtime::discovery::search_path;
-use crate::runtime::engine::RuntimeOptions;
 use crate::runtime::limits::LimitOverrides;
-use crate::runtime::{PluginRuntime, RuntimeLimits};
+use crate::runtime::{PluginRuntime, RuntimeLimits, RuntimeOptions};
 use crate::storage::kv::KvStore;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use std::sync::Arc;
 pub async fn list(args: PluginsListArgs) -> anyhow::Result<()> {
     let loaded = match &args.config {
         Some(path) => {
-            Some(config::load(path, &|name| std::env::var(name).ok()).map_err(anyhow::Error::new)?)
+            Some(config::load(path, &Environment::process().lookup()).map_err(anyhow::Error::new)?)
         }
         None => None,
     };
@@ -52,19 +52,19 @@ pub async fn start_runtime(
         .filter(|l| l.path.is_file())
         .and_then(|l| l.path.parent())
         .map(|dir| dir.to_path_buf());
-    let search_path = search_path(&first_dirs, config_dir.as_deref(), |name| {
-        std::env::var(name).ok()
-    });
+    let env = Environment::process();
+    let search_path = search_path(&first_dirs, config_dir.as_deref(), env.lookup());
     let mut options = RuntimeOptions::new(search_path);
     if cache_dir.is_some() {
         options.cache_dir = cache_dir;
     }
-    options.limits = RuntimeLimits::from_overrides(&overrides, |name| std::env::var(name).ok())?;
+    options.limits = RuntimeLimits::from_overrides(&overrides, env.lookup())?;
     options.kv = plugin_kv;
     tokio::task::spawn_blocking(move || PluginRuntime::start(options)).await?
 }
 
-/// Prints every plugin found: its provider types, or why it could not be loaded.
+/// Prints every plugin found: its interface version and provider types, or why it could not
+/// be loaded.
 pub fn print_catalog(runtime: &PluginRuntime) {
     let catalog = runtime.catalog();
     let loaded = catalog
@@ -79,10 +79,11 @@ pub fn print_catalog(runtime: &PluginRuntime) {
     for entry in &catalog.entries {
         match &entry.outcome {
             Ok(descriptor) => println!(
-                "  ✓ {} ({} {}): {}",
+                "  ✓ {} ({} {}, ogx:provider@{}): {}",
                 entry.path.display(),
                 descriptor.name,
                 descriptor.version,
+                descriptor.interface,
                 descriptor.provider_types.join(", ")
             ),
             // The error names the file itself.

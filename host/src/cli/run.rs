@@ -15,6 +15,7 @@ use crate::config::distributions::ConfigSource;
 use crate::config::provider_types::{self, Unserved};
 use crate::config::storage::{InferenceStoreRef, PROMPTS_TABLE, StoreRef};
 use crate::config::{self, LoadedConfig};
+use crate::environment::Environment;
 use crate::registry::Registry;
 use crate::runtime::{PluginRuntime, Provider};
 use crate::server::listen::{self, TlsFiles};
@@ -39,8 +40,9 @@ const PLUGIN_API: &str = "inference";
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // Before any outbound client is built: each has a pool per serving thread.
-    let serving_threads = serving_threads::configure(|name| std::env::var(name).ok())?;
-    let loaded = load_config(&args)?;
+    let env = Environment::process();
+    let serving_threads = serving_threads::configure(env.lookup())?;
+    let loaded = load_config(&args, &env)?;
     if args.enable_ui {
         tracing::warn!("--enable-ui is ignored: ogx has no web UI");
     }
@@ -138,8 +140,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
 /// The config `ogx run` names: a file or a shipped distribution
 /// ([`config::distributions::resolve`]).
-fn load_config(args: &RunArgs) -> anyhow::Result<LoadedConfig> {
-    let lookup = |name: &str| std::env::var(name).ok();
+fn load_config(args: &RunArgs, env: &Environment) -> anyhow::Result<LoadedConfig> {
+    let lookup = env.lookup();
     if let Some(spec) = &args.providers {
         bail!(
             "--providers {spec:?}: ogx does not build a stack from a provider list; write a run config with those providers (or start from a shipped one, e.g. `ogx run starter --dry-run` prints it) and pass its path"
@@ -210,7 +212,7 @@ async fn open_inference_store(
     .await?;
     let queue = usize::try_from(store.max_write_queue_size).unwrap_or(usize::MAX);
     let writers = usize::try_from(store.num_writers).unwrap_or(usize::MAX);
-    let linger = history_write_linger(&|name| std::env::var(name).ok())?;
+    let linger = history_write_linger(&Environment::process().lookup())?;
     println!(
         "Chat-completion history: table {} on backend {name} ({} writer(s))",
         store.table_name,
@@ -493,10 +495,7 @@ fn refresh_interval(loaded: &LoadedConfig) -> Duration {
 /// `--port`, else `$OGX_PORT`, else `server.port`, else 8321; `--host`, else `server.host`,
 /// else every interface.
 fn listen_address(args: &RunArgs, loaded: &LoadedConfig) -> anyhow::Result<SocketAddr> {
-    let port = match (
-        args.port,
-        std::env::var("OGX_PORT").ok().filter(|p| !p.is_empty()),
-    ) {
+    let port = match (args.port, Environment::process().get("OGX_PORT")) {
         (Some(port), _) => port,
         (None, Some(text)) => text
             .parse()

@@ -98,7 +98,11 @@ mod tests {
         let got = parse(&entries, None, &storage()).unwrap().unwrap();
         assert_eq!(got.batches_backend.as_deref(), Some("kv_default"));
         let listed = ["inference".to_string(), "messages".to_string()];
-        assert!(parse(&entries, Some(&listed), &storage()).unwrap().is_some());
+        assert!(
+            parse(&entries, Some(&listed), &storage())
+                .unwrap()
+                .is_some()
+        );
         let without = ["inference".to_string()];
         assert_eq!(parse(&entries, Some(&without), &storage()).unwrap(), None);
         assert_eq!(parse(&entries, Some(&[]), &storage()).unwrap(), None);

@@ -130,7 +130,7 @@ impl Default for StoresConfig {
 impl Default for StorageConfig {
     /// OGX's default, with the directory taken from the process environment.
     fn default() -> Self {
-        Self::default_for(&|name| std::env::var(name).ok())
+        Self::default_for(&crate::environment::Environment::process().lookup())
     }
 }
 

@@ -10,34 +10,32 @@
 //! case-sensitive on Unix).
 //!
 //! **Limits and failures.** None of its own: values are read when asked (so a variable
-//! changed by the operator is seen by the next instance), through the lookup the caller
-//! gives — the process environment in production, where a value that is not UTF-8 reads as
-//! `None`.
+//! changed by the operator is seen by the next instance), through the host's one
+//! environment reader ([`Environment`]) the runtime was given: the process environment in
+//! production, where a value that is not UTF-8 reads as `None`.
 
+use crate::environment::Environment;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
-
-/// How a variable is looked up; `None` when unset.
-pub type EnvLookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 
 /// The environment variables one plugin may read.
 #[derive(Clone)]
 pub struct EnvView {
     declared: Arc<BTreeSet<String>>,
-    lookup: Arc<EnvLookup>,
+    env: Environment,
 }
 
 impl EnvView {
-    /// A view of the variables named in `declared`, read through `lookup`.
-    pub fn new<I, S>(declared: I, lookup: Arc<EnvLookup>) -> Self
+    /// A view of the variables named in `declared`, read from `env`.
+    pub fn new<I, S>(declared: I, env: Environment) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
         EnvView {
             declared: Arc::new(declared.into_iter().map(Into::into).collect()),
-            lookup,
+            env,
         }
     }
 
@@ -47,7 +45,7 @@ impl EnvView {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Self::new(declared, Arc::new(|name: &str| std::env::var(name).ok()))
+        Self::new(declared, Environment::process())
     }
 
     /// The value of `name` if the plugin declared it and it is set and non-empty.
@@ -55,7 +53,7 @@ impl EnvView {
         if !self.declared.contains(name) {
             return None;
         }
-        (self.lookup)(name).filter(|value| !value.is_empty())
+        self.env.get(name)
     }
 
     /// The declared names, in order.
@@ -78,15 +76,14 @@ mod tests {
     use super::*;
 
     fn view(declared: &[&str]) -> EnvView {
-        let lookup = |name: &str| match name {
-            "AWS_DEFAULT_REGION" => Some("us-west-2".to_owned()),
-            "AWS_BEDROCK_BEARER_TOKEN" => Some("secret-token".to_owned()),
-            "EMPTY" => Some(String::new()),
-            "SPACE" => Some(" ".to_owned()),
-            "OPENAI_API_KEY" => Some("sk-other-provider".to_owned()),
-            _ => None,
-        };
-        EnvView::new(declared.iter().copied(), Arc::new(lookup))
+        let env = Environment::from_pairs([
+            ("AWS_DEFAULT_REGION", "us-west-2"),
+            ("AWS_BEDROCK_BEARER_TOKEN", "secret-token"),
+            ("EMPTY", ""),
+            ("SPACE", " "),
+            ("OPENAI_API_KEY", "sk-other-provider"),
+        ]);
+        EnvView::new(declared.iter().copied(), env)
     }
 
     #[test]

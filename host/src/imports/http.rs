@@ -125,6 +125,10 @@ pub enum Auth {
     /// `Authorization: Bearer <token>`.
     Bearer(String),
     AwsSigV4(AwsSigning),
+    /// A credential source the plugin interface names but this host does not offer yet
+    /// (Google, Azure Entra ID, IBM Cloud IAM, OCI): the request fails with
+    /// [`HttpError::Credentials`] naming it, e.g. `Google access tokens`.
+    Unavailable(&'static str),
 }
 
 impl fmt::Debug for Auth {
@@ -133,6 +137,7 @@ impl fmt::Debug for Auth {
             Auth::None => f.write_str("None"),
             Auth::Bearer(_) => f.write_str("Bearer(********)"),
             Auth::AwsSigV4(signing) => f.debug_tuple("AwsSigV4").field(signing).finish(),
+            Auth::Unavailable(source) => f.debug_tuple("Unavailable").field(source).finish(),
         }
     }
 }
@@ -210,9 +215,9 @@ pub enum HttpError {
     TooLarge(String),
 }
 
-/// Signs a final request with AWS SigV4. The Bedrock work implements it (credential
-/// resolution and caching included); until then no signer is configured and `AwsSigV4`
-/// requests fail with [`HttpError::Credentials`].
+/// Signs a final request with AWS SigV4: [`crate::imports::aws::AwsSigner`] implements it
+/// (credential resolution and caching included). A client without a signer refuses `AwsSigV4`
+/// requests with [`HttpError::Credentials`].
 ///
 /// `request` is final: hop-by-hop and `authorization` headers removed, body complete. The
 /// signer adds its headers (`authorization`, `x-amz-date`, ...) in place. Its errors must not
@@ -296,4 +301,4 @@ impl ClientOptions {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -84,6 +84,7 @@ async fn first_listed(provider: &Provider, model_type: &str) -> Result<String, S
         request_id: format!("resolve-auto-{}", provider.id()),
         provider_data: None,
         timeout: Some(LISTING_TIMEOUT),
+        model: None,
     };
     let id = provider.id();
     let listed = provider.list_models(context).await.map_err(|error| {

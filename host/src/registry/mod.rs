@@ -24,7 +24,7 @@ mod aliases;
 mod persisted;
 
 use crate::config::ModelEntry;
-use crate::runtime::{CallContext, ListedModel, Provider};
+use crate::runtime::{CallContext, ListedModel, ModelTarget, Provider};
 use crate::storage::kv::KvError;
 use crate::storage::registry_store::RegistryStore;
 use persisted::{MODEL_KIND, load_and_register};
@@ -100,6 +100,19 @@ pub struct Route {
     /// The type of the registered model; `None` for a prefix-routed model, whose type is
     /// unknown (OGX does not check it either).
     pub model_type: Option<String>,
+    /// The registered model's `metadata`; empty for a prefix-routed model.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Route {
+    /// The model as a provider call sees it, for a request that named it `requested`.
+    pub fn target(&self, requested: &str) -> ModelTarget {
+        ModelTarget {
+            id: requested.to_owned(),
+            provider_model_id: self.upstream_model.clone(),
+            metadata: self.metadata.clone(),
+        }
+    }
 }
 
 impl Model {
@@ -184,6 +197,7 @@ impl Registry {
                 provider,
                 upstream_model: model.provider_resource_id,
                 model_type: Some(model.model_type),
+                metadata: model.metadata,
             });
         }
         let (provider_id, rest) = requested.split_once('/')?;
@@ -192,6 +206,7 @@ impl Registry {
             provider,
             upstream_model: rest.to_string(),
             model_type: None,
+            metadata: serde_json::Map::new(),
         })
     }
 
@@ -262,6 +277,7 @@ impl Registry {
             request_id: format!("list-models-{}", provider.id()),
             provider_data: None,
             timeout: Some(LISTING_TIMEOUT),
+            model: None,
         };
         match provider.list_models(context).await {
             Ok(listed) => {

@@ -9,27 +9,30 @@
 //! 1. Read the file.
 //! 2. It must be a component (not a core module, not garbage).
 //! 3. Compile it (through the cache).
-//! 4. It must export `ogx:provider/provider@0.1.0`; another version is named as such.
+//! 4. It must export `ogx:provider/provider` of a version this host serves
+//!    ([`InterfaceVersion::SERVED`]); that export chooses the bindings the plugin is called
+//!    through. Another version is refused naming it and the versions served.
 //! 5. Every import must be one ogx gives plugins, checked by name against an allow-list, so
 //!    `wasi:sockets` or `wasi:http` fail here naming the import (the linker does not even
-//!    contain them).
-//! 6. Link (`instantiate_pre`) and type-check the exports.
+//!    contain them); `ogx:provider` imports must be of the plugin's own version.
+//! 6. Link (`instantiate_pre`) and type-check the exports against that version's world.
 //! 7. Call `describe` in a throw-away instance.
 //!
 //! Finally two plugins claiming one provider type both fail with an error naming both files.
 
+use super::bindings::InterfaceVersion;
 use super::cache::CacheOutcome;
 use sha2::Digest;
 use std::path::{Path, PathBuf};
 
-/// The interface version this host serves.
-pub const PROVIDER_INTERFACE: &str = "ogx:provider/provider@0.1.0";
+/// The export every plugin has, followed by `@<version>`.
+pub const PROVIDER_EXPORT: &str = "ogx:provider/provider";
 
 /// Environment variable with extra plugin directories, colon-separated.
 pub const PLUGINS_DIR_ENV: &str = "OGX_PLUGINS_DIR";
 
 /// Imports a plugin may have, by interface name without version (`ogx:provider/*` must also
-/// be `@0.1.0`; `wasi:*` any 0.2.x that the linker provides).
+/// be of the plugin's own interface version; `wasi:*` any 0.2.x that the linker provides).
 pub const ALLOWED_OGX_IMPORTS: [&str; 5] = ["outbound-http", "config", "logging", "kv", "types"];
 /// WASI packages a plugin may import (filesystem has no preopens, so it sees no files).
 pub const ALLOWED_WASI_PACKAGES: [&str; 5] = ["cli", "clocks", "random", "io", "filesystem"];
@@ -73,13 +76,17 @@ pub enum PluginLoadError {
     CoreModule { path: PathBuf },
     #[error("{} could not be compiled ({reason}); rebuild it with `cargo build --target wasm32-wasip2`", path.display())]
     Compile { path: PathBuf, reason: String },
-    #[error("{} is built against ogx:provider@{found}; this ogx serves ogx:provider@0.1.0 plugins: rebuild it with ogx-provider-sdk 0.1", path.display())]
+    #[error("{} is built against ogx:provider@{found}; this ogx serves ogx:provider@{served} plugins: {fix}", path.display(), served = InterfaceVersion::served_list(), fix = version_fix(found))]
     WrongVersion { path: PathBuf, found: String },
-    #[error("{} does not export {PROVIDER_INTERFACE} ({reason}): build it with ogx-provider-sdk 0.1 and register the provider with its export macro", path.display())]
+    #[error("{} does not export {PROVIDER_EXPORT}@{latest} ({reason}): build it with ogx-provider-sdk {sdk} and register the provider with its export macro", path.display(), latest = InterfaceVersion::LATEST, sdk = sdk_version())]
     MissingExport { path: PathBuf, reason: String },
-    #[error("{} imports `{import}`, which ogx does not give plugins. Allowed imports: ogx:provider/{{outbound-http,config,logging,kv}}@0.1.0, wasi:{{cli,clocks,random,io,filesystem(empty)}}: remove the dependency that needs it (use ogx:provider/outbound-http for HTTP)", path.display())]
-    ForbiddenImport { path: PathBuf, import: String },
-    #[error("{} cannot be linked ({reason}): rebuild it with ogx-provider-sdk 0.1", path.display())]
+    #[error("{} imports `{import}`, which ogx does not give plugins. Allowed imports: ogx:provider/{{outbound-http,config,logging,kv}} of the plugin's interface version ({version}), wasi:{{cli,clocks,random,io,filesystem(empty)}}: remove the dependency that needs it (use ogx:provider/outbound-http for HTTP)", path.display())]
+    ForbiddenImport {
+        path: PathBuf,
+        import: String,
+        version: InterfaceVersion,
+    },
+    #[error("{} cannot be linked ({reason}): rebuild it with ogx-provider-sdk {sdk}", path.display(), sdk = sdk_version())]
     Link { path: PathBuf, reason: String },
     #[error("{}: `describe` failed ({reason}); this is a bug in the plugin: `describe` must return its descriptor without calling imports", path.display())]
     Describe { path: PathBuf, reason: String },
@@ -230,18 +237,43 @@ pub(crate) fn check_binary_kind(path: &Path, bytes: &[u8]) -> Result<(), PluginL
     }
 }
 
-/// Stage 4: the component exports this host's interface version.
-pub(crate) fn check_exports<'a>(
+/// The SDK line that builds against the newest interface, e.g. `0.2`.
+fn sdk_version() -> &'static str {
+    let latest = InterfaceVersion::LATEST.as_str();
+    latest
+        .rsplit_once('.')
+        .map_or(latest, |(major_minor, _)| major_minor)
+}
+
+/// What to do about a plugin built against an interface version this host does not serve.
+fn version_fix(found: &str) -> String {
+    let parts = |v: &str| -> Vec<u64> { v.split('.').filter_map(|p| p.parse().ok()).collect() };
+    if parts(found) > parts(InterfaceVersion::LATEST.as_str()) {
+        format!(
+            "it needs a newer ogx (upgrade ogx), or rebuild it with ogx-provider-sdk {}",
+            sdk_version()
+        )
+    } else {
+        format!("rebuild it with ogx-provider-sdk {}", sdk_version())
+    }
+}
+
+/// Stage 4: the interface version the component exports, if this host serves it.
+pub(crate) fn interface_version<'a>(
     path: &Path,
     exports: impl Iterator<Item = &'a str>,
-) -> Result<(), PluginLoadError> {
+) -> Result<InterfaceVersion, PluginLoadError> {
     let mut other_version = None;
     for name in exports {
-        if name == PROVIDER_INTERFACE {
-            return Ok(());
-        }
-        if let Some(version) = name.strip_prefix("ogx:provider/provider@") {
-            other_version = Some(version.to_owned());
+        let Some(version) = name
+            .strip_prefix(PROVIDER_EXPORT)
+            .and_then(|rest| rest.strip_prefix('@'))
+        else {
+            continue;
+        };
+        match InterfaceVersion::parse(version) {
+            Some(served) => return Ok(served),
+            None => other_version = Some(version.to_owned()),
         }
     }
     Err(match other_version {
@@ -256,11 +288,12 @@ pub(crate) fn check_exports<'a>(
     })
 }
 
-/// Whether ogx gives plugins the import `name` (e.g. `wasi:cli/environment@0.2.3`).
-pub fn import_allowed(name: &str) -> bool {
+/// Whether ogx gives a plugin built against `plugin_version` the import `name` (e.g.
+/// `wasi:cli/environment@0.2.3`).
+pub fn import_allowed(name: &str, plugin_version: InterfaceVersion) -> bool {
     let (iface, version) = name.split_once('@').unwrap_or((name, ""));
     if let Some(ogx) = iface.strip_prefix("ogx:provider/") {
-        return version == "0.1.0" && ALLOWED_OGX_IMPORTS.contains(&ogx);
+        return version == plugin_version.as_str() && ALLOWED_OGX_IMPORTS.contains(&ogx);
     }
     if let Some((package, _)) = iface
         .strip_prefix("wasi:")
@@ -274,13 +307,15 @@ pub fn import_allowed(name: &str) -> bool {
 /// Stage 5: every import is one ogx gives plugins.
 pub(crate) fn check_imports<'a>(
     path: &Path,
+    version: InterfaceVersion,
     imports: impl Iterator<Item = &'a str>,
 ) -> Result<(), PluginLoadError> {
     for name in imports {
-        if !import_allowed(name) {
+        if !import_allowed(name, version) {
             return Err(PluginLoadError::ForbiddenImport {
                 path: path.to_owned(),
                 import: name.to_owned(),
+                version,
             });
         }
     }

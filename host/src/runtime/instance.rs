@@ -1,6 +1,7 @@
 //! One plugin instance serving one call: a semaphore permit (a pooling-allocator slot), a
 //! fresh `Store<HostState>` with a memory limit and a CPU budget, instantiation from the
-//! plugin's pre-instantiated `PluginPre`, `init`, then the operation.
+//! plugin's pre-instantiated `PluginPre`, `init`, then the operation, each a typed method
+//! (the version a plugin was built against is `bindings`' concern).
 //!
 //! Per-request data (the request id, the caller's `provider-data`) lives only in this store
 //! and dies with it. Nothing here applies the wall-clock timeout: callers wrap the whole
@@ -11,8 +12,9 @@
 //! trap, a memory-limit trap, the CPU budget, an import's host failure) becomes
 //! [`CallError::Trap`], logged here at error level with its backtrace.
 
-use super::bindings::exports::ogx::provider::provider as wit;
-use super::bindings::{Plugin, PluginPre};
+use super::bindings::latest::exports::ogx::provider::provider as wit;
+use super::bindings::latest::ogx::provider::types as wit_types;
+use super::bindings::{Bindings, BodyOperation, ChunkStreamOperation, PluginPre};
 use super::host_imports::LogSink;
 use super::{CallContext, CallError, ProviderError, RuntimeLimits};
 use crate::imports::config::EnvView;
@@ -38,7 +40,7 @@ pub(crate) struct LoadedPlugin {
     pub path: std::path::PathBuf,
     /// The file name, used in errors and logs.
     pub name: String,
-    pub pre: PluginPre<HostState>,
+    pub pre: PluginPre,
 }
 
 /// The host side of one configured provider, shared by all its calls.
@@ -84,7 +86,7 @@ impl WasiView for HostState {
 /// An instantiated plugin and its store.
 pub(crate) struct Instance {
     store: Store<HostState>,
-    plugin: Plugin,
+    plugin: Bindings,
     plugin_name: String,
     _slot: OwnedSemaphorePermit,
 }
@@ -146,7 +148,7 @@ impl Instance {
             Ok(UpdateDeadline::Yield(1))
         });
         let plugin_name = plugin.name.clone();
-        let instance = plugin.pre.instantiate_async(&mut store).await;
+        let instance = plugin.pre.instantiate(&mut store).await;
         let plugin_bindings = instance.map_err(|e| trap(&plugin_name, "instantiate", e))?;
         Ok(Instance {
             store,
@@ -154,10 +156,6 @@ impl Instance {
             plugin_name,
             _slot: slot,
         })
-    }
-
-    fn exports(&self) -> &wit::Guest {
-        self.plugin.ogx_provider_provider()
     }
 
     fn trap(&self, op: &str, e: wasmtime::Error) -> CallError {
@@ -170,130 +168,131 @@ impl Instance {
     }
 
     /// The `request-context` passed to the plugin.
-    pub fn request_context(&self, ctx: &CallContext) -> wit::RequestContext {
+    pub fn request_context(&self, ctx: &CallContext) -> wit_types::RequestContext {
         let left = self.store.data().request.time_left();
-        wit::RequestContext {
+        wit_types::RequestContext {
             request_id: ctx.request_id.clone(),
             provider_data: ctx.provider_data.clone(),
             deadline_ms: u64::try_from(left.as_millis()).unwrap_or(u64::MAX),
+            model: ctx.model.as_ref().map(|m| wit_types::ModelTarget {
+                id: m.id.clone(),
+                provider_model_id: m.provider_model_id.clone(),
+                metadata_json: m.metadata_json(),
+            }),
         }
     }
 
+    /// Answers a guest call's two layers of failure: a trap, or the plugin's typed error.
+    fn settle<T>(
+        &self,
+        op: &str,
+        result: wasmtime::Result<Result<T, wit_types::ProviderError>>,
+    ) -> Result<T, CallError> {
+        Ok(result
+            .map_err(|e| self.trap(op, e))?
+            .map_err(provider_error)?)
+    }
+
     pub async fn describe(&mut self) -> Result<wit::Descriptor, CallError> {
-        let exports = self.plugin.ogx_provider_provider().clone();
-        exports
-            .call_describe(&mut self.store)
-            .await
-            .map_err(|e| self.trap("describe", e))
+        let result = self.plugin.describe(&mut self.store).await;
+        result.map_err(|e| self.trap("describe", e))
     }
 
-    pub async fn init(&mut self, settings: wit::ProviderSettings) -> Result<(), CallError> {
-        let exports = self.exports().clone();
-        let result = exports.call_init(&mut self.store, &settings).await;
-        Ok(result
-            .map_err(|e| self.trap("init", e))?
-            .map_err(provider_error)?)
+    pub async fn init(&mut self, settings: &wit::ProviderSettings) -> Result<(), CallError> {
+        let result = self.plugin.init(&mut self.store, settings).await;
+        self.settle("init", result)
     }
 
-    /// Runs one operation; see [`Operation`].
-    pub async fn run(&mut self, ctx: &CallContext, op: Operation) -> Result<Output, CallError> {
-        let exports = self.exports().clone();
+    pub async fn list_models(
+        &mut self,
+        ctx: &CallContext,
+    ) -> Result<Vec<wit_types::ModelInfo>, CallError> {
         let rc = self.request_context(ctx);
-        let s = &mut self.store;
-        let (name, result) = match op {
-            Operation::ListModels => (
-                "list-models",
-                exports
-                    .call_list_models(s, &rc)
-                    .await
-                    .map(|r| r.map(Output::Models)),
-            ),
-            Operation::ChatCompletion(body) => (
-                "chat-completion",
-                exports
-                    .call_chat_completion(s, &rc, &body)
-                    .await
-                    .map(|r| r.map(Output::Json)),
-            ),
-            Operation::Completion(body) => (
-                "completion",
-                exports
-                    .call_completion(s, &rc, &body)
-                    .await
-                    .map(|r| r.map(Output::Json)),
-            ),
-            Operation::Embeddings(body) => (
-                "embeddings",
-                exports
-                    .call_embeddings(s, &rc, &body)
-                    .await
-                    .map(|r| r.map(Output::Json)),
-            ),
-            Operation::Health => (
-                "health",
-                exports
-                    .call_health(s, &rc)
-                    .await
-                    .map(|h| Ok(Output::Health(h))),
-            ),
-            Operation::ChatCompletionStream(body) => (
-                "chat-completion-stream",
-                exports
-                    .call_chat_completion_stream(s, &rc, &body)
-                    .await
-                    .map(|r| r.map(Output::Stream)),
-            ),
-            Operation::CompletionStream(body) => (
-                "completion-stream",
-                exports
-                    .call_completion_stream(s, &rc, &body)
-                    .await
-                    .map(|r| r.map(Output::Stream)),
-            ),
-        };
-        Ok(result
-            .map_err(|e| self.trap(name, e))?
-            .map_err(provider_error)?)
+        let result = self.plugin.list_models(&mut self.store, &rc).await;
+        self.settle("list-models", result)
     }
 
-    /// The next chunk of a stream opened by [`Instance::run`].
+    pub async fn health(
+        &mut self,
+        ctx: &CallContext,
+    ) -> Result<wit_types::HealthStatus, CallError> {
+        let rc = self.request_context(ctx);
+        let result = self.plugin.health(&mut self.store, &rc).await;
+        result.map_err(|e| self.trap("health", e))
+    }
+
+    /// Runs an operation that answers a JSON body.
+    pub async fn call_body(
+        &mut self,
+        op: BodyOperation,
+        ctx: &CallContext,
+        body: &str,
+    ) -> Result<String, CallError> {
+        let rc = self.request_context(ctx);
+        let result = self.plugin.call_body(&mut self.store, op, &rc, body).await;
+        self.settle(op.name(), result)
+    }
+
+    /// Opens a `chat-stream`; pull it with [`Instance::next_chunk`].
+    pub async fn open_chunk_stream(
+        &mut self,
+        op: ChunkStreamOperation,
+        ctx: &CallContext,
+        body: &str,
+    ) -> Result<ResourceAny, CallError> {
+        let rc = self.request_context(ctx);
+        let result = self
+            .plugin
+            .open_chunk_stream(&mut self.store, op, &rc, body)
+            .await;
+        self.settle(op.name(), result)
+    }
+
+    /// The next chunk of a stream opened by [`Instance::open_chunk_stream`].
     pub async fn next_chunk(&mut self, stream: ResourceAny) -> Result<Option<String>, CallError> {
         self.reset_cpu_budget();
-        let exports = self.exports().clone();
-        let result = exports
-            .chat_stream()
-            .call_next(&mut self.store, stream)
+        let result = self.plugin.next_chunk(&mut self.store, stream).await;
+        self.settle("chat-stream.next", result)
+    }
+
+    /// Opens a native `messages-stream`; pull it with [`Instance::next_messages_event`].
+    pub async fn open_messages_stream(
+        &mut self,
+        ctx: &CallContext,
+        body: &str,
+    ) -> Result<ResourceAny, CallError> {
+        let rc = self.request_context(ctx);
+        let result = self
+            .plugin
+            .open_messages_stream(&mut self.store, &rc, body)
             .await;
-        Ok(result
-            .map_err(|e| self.trap("chat-stream.next", e))?
-            .map_err(provider_error)?)
+        self.settle("messages-stream", result)
+    }
+
+    /// The next event of a stream opened by [`Instance::open_messages_stream`].
+    pub async fn next_messages_event(
+        &mut self,
+        stream: ResourceAny,
+    ) -> Result<Option<super::MessagesEvent>, CallError> {
+        self.reset_cpu_budget();
+        let result = self
+            .plugin
+            .next_messages_event(&mut self.store, stream)
+            .await;
+        Ok(self
+            .settle("messages-stream.next", result)?
+            .map(|e| super::MessagesEvent {
+                event_type: e.event_type,
+                data: e.data,
+            }))
     }
 
     /// Drops the guest's stream resource (which drops its upstream body).
     pub async fn close_stream(&mut self, stream: ResourceAny) {
         if let Err(e) = stream.resource_drop_async(&mut self.store).await {
-            tracing::debug!(plugin = %self.plugin_name, "dropping a chat-stream failed: {e}");
+            tracing::debug!(plugin = %self.plugin_name, "dropping a stream failed: {e}");
         }
     }
-}
-
-/// An operation of the `provider` interface, after `init`.
-pub(crate) enum Operation {
-    ListModels,
-    ChatCompletion(String),
-    ChatCompletionStream(String),
-    Completion(String),
-    CompletionStream(String),
-    Embeddings(String),
-    Health,
-}
-
-/// What an [`Operation`] returned.
-pub(crate) enum Output {
-    Models(Vec<super::bindings::ogx::provider::types::ModelInfo>),
-    Json(String),
-    Health(super::bindings::ogx::provider::types::HealthStatus),
-    Stream(ResourceAny),
 }
 
 /// Turns a wasmtime error into `CallError::Trap`, logging the whole detail (with the guest
@@ -311,18 +310,22 @@ pub(crate) fn trap(plugin: &str, op: &str, e: wasmtime::Error) -> CallError {
     }
 }
 
-/// The WIT `provider-error` in host types.
-pub(crate) fn provider_error(e: wit::ProviderError) -> ProviderError {
-    use wit::ProviderError as W;
+/// The WIT `provider-error` (newest version) in host types.
+pub(crate) fn provider_error(e: wit_types::ProviderError) -> ProviderError {
+    use wit_types::ProviderError as W;
     match e {
         W::InvalidRequest(m) => ProviderError::InvalidRequest(m),
         W::Unauthenticated(m) => ProviderError::Unauthenticated(m),
         W::PermissionDenied(m) => ProviderError::PermissionDenied(m),
         W::NotFound(m) => ProviderError::NotFound(m),
-        W::RateLimited(m) => ProviderError::RateLimited(m),
+        W::RateLimited(r) => ProviderError::RateLimited(super::RateLimit {
+            message: r.message,
+            retry_after: r.retry_after_seconds.map(|s| Duration::from_secs(s.into())),
+        }),
         W::Upstream(u) => ProviderError::Upstream {
             status: u.status,
             message: u.message,
+            headers: u.headers,
         },
         W::BadGateway(m) => ProviderError::BadGateway(m),
         W::Timeout(m) => ProviderError::Timeout(m),

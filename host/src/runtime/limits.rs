@@ -99,7 +99,7 @@ pub const ENV_OVERRIDES: [(&str, &str); 6] = [
 
 impl RuntimeLimits {
     /// The defaults, overridden by the config's `plugins.limits`, then by the environment
-    /// (`env` looks a variable up; pass `|n| std::env::var(n).ok()` for the process's).
+    /// (`env` looks a variable up; pass `Environment::process().lookup()` for the process's).
     pub fn from_overrides(
         config: &LimitOverrides,
         env: impl Fn(&str) -> Option<String>,

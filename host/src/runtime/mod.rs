@@ -4,7 +4,11 @@
 //! This is the only module that touches wasmtime. It hands the rest of the host plain Rust
 //! types: [`Provider`] (a configured provider backed by a plugin), [`CallContext`],
 //! [`ProviderError`] (the plugin's typed error) and [`CallError`] (everything that can go
-//! wrong around a call). A trap, a blown memory limit or a timeout fails that one call with a
+//! wrong around a call), whatever interface version a plugin was built against (`bindings`).
+//!
+//! Stages: `engine` builds the engine and the linker; `loading` finds (`discovery`), compiles
+//! (`cache`) and checks the plugins; `provider_setup` gives a configured provider its host
+//! imports; `provider` and `instance` run each call in a fresh instance. A trap, a blown memory limit or a timeout fails that one call with a
 //! [`CallError`]; the instance is discarded and nothing else is affected.
 
 pub mod bindings;
@@ -14,15 +18,18 @@ pub mod engine;
 mod host_imports;
 pub mod instance;
 pub mod limits;
+pub mod loading;
 pub mod provider;
+mod provider_setup;
 #[cfg(test)]
 mod tests;
 
+pub use bindings::InterfaceVersion;
 pub use cache::CacheOutcome;
 pub use discovery::{PluginCatalog, PluginEntry, PluginLoadError};
-pub use engine::{EnvLookup, PluginRuntime, RuntimeOptions};
 pub use limits::{LimitOverrides, RuntimeLimits};
-pub use provider::{ChunkStream, Provider};
+pub use loading::{PluginRuntime, RuntimeOptions};
+pub use provider::{ChunkStream, EventStream, Provider};
 
 use std::time::Duration;
 
@@ -35,6 +42,66 @@ pub struct CallContext {
     pub provider_data: Option<String>,
     /// Time the call may take; `None` for the runtime's default call timeout.
     pub timeout: Option<Duration>,
+    /// The model the request names, passed to plugins built against 0.2.0 and later; `None`
+    /// for calls that serve no model (listing, health) or when the caller did not say.
+    pub model: Option<ModelTarget>,
+}
+
+/// The model a call serves, as the registry resolved it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelTarget {
+    /// The id the client sent.
+    pub id: String,
+    /// The id sent upstream.
+    pub provider_model_id: String,
+    /// The registered model's `metadata` (empty when unregistered or without metadata).
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ModelTarget {
+    /// The metadata as the WIT passes it: a JSON object, `None` when empty.
+    pub(crate) fn metadata_json(&self) -> Option<String> {
+        (!self.metadata.is_empty())
+            .then(|| serde_json::Value::Object(self.metadata.clone()).to_string())
+    }
+}
+
+/// A 429 from a plugin: its message and, when the upstream said, how long to wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimit {
+    pub message: String,
+    /// From the upstream's `Retry-After` or throttling hints; `None` when unknown.
+    pub retry_after: Option<Duration>,
+}
+
+impl std::fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<String> for RateLimit {
+    fn from(message: String) -> Self {
+        RateLimit {
+            message,
+            retry_after: None,
+        }
+    }
+}
+
+impl From<&str> for RateLimit {
+    fn from(message: &str) -> Self {
+        message.to_owned().into()
+    }
+}
+
+/// One event of a native Anthropic Messages stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessagesEvent {
+    /// The SSE `event:` name, e.g. `content_block_delta`.
+    pub event_type: String,
+    /// Its JSON object.
+    pub data: String,
 }
 
 /// The typed error a plugin returned (the WIT `provider-error`), in host types.
@@ -49,9 +116,15 @@ pub enum ProviderError {
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
-    RateLimited(String),
+    RateLimited(RateLimit),
+    /// `headers` are the upstream's response headers the plugin passed on (lower-case names);
+    /// the server forwards only those it knows to be safe.
     #[error("{message}")]
-    Upstream { status: u16, message: String },
+    Upstream {
+        status: u16,
+        message: String,
+        headers: Vec<(String, String)>,
+    },
     #[error("{0}")]
     BadGateway(String),
     #[error("{0}")]
@@ -108,4 +181,10 @@ pub struct Descriptor {
     pub outbound_hosts: Vec<String>,
     pub env_vars: Vec<String>,
     pub secret_config_keys: Vec<String>,
+    /// The interface version the plugin was built against.
+    pub interface: InterfaceVersion,
+    /// Whether it serves Anthropic's Messages API natively (else the host translates).
+    pub native_messages: bool,
+    /// Whether it counts tokens natively (else the host estimates).
+    pub native_count_tokens: bool,
 }

@@ -6,20 +6,20 @@
 //! under `tokio::time::timeout(min(ctx.timeout, call_timeout))`; when it fires the future,
 //! and with it the store, is dropped and the caller gets `CallError::Timeout`.
 //!
-//! Streams: the store and the guest's `chat-stream` live in a spawned task that pulls one
-//! chunk at a time into a bounded channel (so a slow client slows the plugin down). Each
-//! `next()` has its own idle timeout and CPU budget. When the receiver is dropped (the client
-//! went away) the task drops the guest resource, then the store, and ends. An error or trap
-//! is sent as the last item.
+//! Streams: the store and the guest's stream resource (`chat-stream` or `messages-stream`)
+//! live in a spawned task that pulls one item at a time into a bounded channel (so a slow
+//! client slows the plugin down). Each `next()` has its own idle timeout and CPU budget. When
+//! the receiver is dropped (the client went away) the task drops the guest resource, then the
+//! store, and ends. An error or trap is sent as the last item.
 
-use super::bindings::exports::ogx::provider::provider::ProviderSettings;
-use super::bindings::ogx::provider::types::{HealthState, ModelType};
-use super::instance::{
-    Instance, InstanceFor, LoadedPlugin, Operation, Output, ProviderHandles, Sandbox,
-};
-use super::{CallContext, CallError, Descriptor, Health, ListedModel};
+use super::bindings::latest::exports::ogx::provider::provider::ProviderSettings;
+use super::bindings::latest::ogx::provider::types::{HealthState, ModelInfo, ModelType};
+use super::bindings::{BodyOperation, ChunkStreamOperation};
+use super::instance::{Instance, InstanceFor, LoadedPlugin, ProviderHandles, Sandbox};
+use super::{CallContext, CallError, Descriptor, Health, ListedModel, MessagesEvent};
 use crate::imports::logging::PluginLogger;
 use futures::Stream;
+use futures::future::BoxFuture;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +29,10 @@ use wasmtime::component::ResourceAny;
 /// The chunks of a streamed answer, each an OpenAI chunk object as JSON. The instance lives
 /// as long as the stream; dropping the stream drops the instance and the upstream request.
 pub type ChunkStream = Pin<Box<dyn Stream<Item = Result<String, CallError>> + Send + 'static>>;
+
+/// The events of a native Anthropic Messages stream; dropped as a [`ChunkStream`] is.
+pub type EventStream =
+    Pin<Box<dyn Stream<Item = Result<MessagesEvent, CallError>> + Send + 'static>>;
 
 /// Chunks buffered between a stream's plugin task and the client.
 pub const STREAM_CHANNEL_CAPACITY: usize = 16;
@@ -122,17 +126,18 @@ impl Provider {
             provider_type: self.provider_type.clone(),
             config_json: self.config_json.clone(),
         };
-        instance.init(settings).await?;
+        instance.init(&settings).await?;
         Ok(instance)
     }
 
-    /// Runs `op` in a fresh instance under the call's wall-clock limit.
-    async fn call(&self, ctx: &CallContext, op: Operation) -> Result<Output, CallError> {
+    /// Runs `op` on a fresh instance under the call's wall-clock limit, then retires the
+    /// instance.
+    async fn call<T: Send>(&self, ctx: &CallContext, op: TypedCall<T>) -> Result<T, CallError> {
         let limit = self.call_limit(ctx);
         let deadline = Instant::now() + limit;
         let call = async {
             let mut instance = self.ready_instance(ctx, deadline).await?;
-            let output = instance.run(ctx, op).await;
+            let output = op(&mut instance, ctx).await;
             retire(instance);
             output
         };
@@ -159,16 +164,13 @@ impl Provider {
     }
 
     pub async fn list_models(&self, ctx: CallContext) -> Result<Vec<ListedModel>, CallError> {
-        let Output::Models(models) = self.call(&ctx, Operation::ListModels).await? else {
-            unreachable!("list-models returns models")
-        };
+        let models = self
+            .call(&ctx, Box::new(|i, ctx| Box::pin(i.list_models(ctx))))
+            .await?;
         models.into_iter().map(|m| self.listed_model(m)).collect()
     }
 
-    fn listed_model(
-        &self,
-        m: super::bindings::ogx::provider::types::ModelInfo,
-    ) -> Result<ListedModel, CallError> {
+    fn listed_model(&self, m: ModelInfo) -> Result<ListedModel, CallError> {
         let metadata = match m.metadata_json.as_deref() {
             None => serde_json::Map::new(),
             Some(json) => match serde_json::from_str::<serde_json::Value>(json) {
@@ -195,12 +197,24 @@ impl Provider {
         })
     }
 
+    async fn body_call(
+        &self,
+        ctx: CallContext,
+        op: BodyOperation,
+        body: String,
+    ) -> Result<String, CallError> {
+        let run: TypedCall<String> =
+            Box::new(move |i, ctx| Box::pin(async move { i.call_body(op, ctx, &body).await }));
+        self.call(&ctx, run).await
+    }
+
     pub async fn chat_completion(
         &self,
         ctx: CallContext,
         body: String,
     ) -> Result<String, CallError> {
-        json(self.call(&ctx, Operation::ChatCompletion(body)).await?)
+        self.body_call(ctx, BodyOperation::ChatCompletion, body)
+            .await
     }
 
     pub async fn chat_completion_stream(
@@ -208,12 +222,12 @@ impl Provider {
         ctx: CallContext,
         body: String,
     ) -> Result<ChunkStream, CallError> {
-        self.stream(ctx, Operation::ChatCompletionStream(body))
+        self.chunk_stream(ctx, ChunkStreamOperation::ChatCompletion, body)
             .await
     }
 
     pub async fn completion(&self, ctx: CallContext, body: String) -> Result<String, CallError> {
-        json(self.call(&ctx, Operation::Completion(body)).await?)
+        self.body_call(ctx, BodyOperation::Completion, body).await
     }
 
     pub async fn completion_stream(
@@ -221,17 +235,45 @@ impl Provider {
         ctx: CallContext,
         body: String,
     ) -> Result<ChunkStream, CallError> {
-        self.stream(ctx, Operation::CompletionStream(body)).await
+        self.chunk_stream(ctx, ChunkStreamOperation::Completion, body)
+            .await
     }
 
     pub async fn embeddings(&self, ctx: CallContext, body: String) -> Result<String, CallError> {
-        json(self.call(&ctx, Operation::Embeddings(body)).await?)
+        self.body_call(ctx, BodyOperation::Embeddings, body).await
+    }
+
+    /// `POST /v1/messages` natively: an Anthropic `message` object as JSON. Only for a plugin
+    /// whose descriptor says `native_messages`; any other answers `unsupported`.
+    pub async fn messages(&self, ctx: CallContext, body: String) -> Result<String, CallError> {
+        self.body_call(ctx, BodyOperation::Messages, body).await
+    }
+
+    /// `POST /v1/messages` with `"stream": true`, natively (see [`Provider::messages`]).
+    pub async fn messages_stream(
+        &self,
+        ctx: CallContext,
+        body: String,
+    ) -> Result<EventStream, CallError> {
+        let open: TypedCall<ResourceAny> = Box::new(move |i, ctx| {
+            Box::pin(async move { i.open_messages_stream(ctx, &body).await })
+        });
+        self.open_stream(&ctx, open, |i, stream| {
+            Box::pin(i.next_messages_event(stream))
+        })
+        .await
+    }
+
+    /// `POST /v1/messages/count_tokens` natively: `{"input_tokens": N}`. Only for a plugin
+    /// whose descriptor says `native_count_tokens`; any other answers `unsupported`.
+    pub async fn count_tokens(&self, ctx: CallContext, body: String) -> Result<String, CallError> {
+        self.body_call(ctx, BodyOperation::CountTokens, body).await
     }
 
     pub async fn health(&self, ctx: CallContext) -> Result<Health, CallError> {
-        let Output::Health(h) = self.call(&ctx, Operation::Health).await? else {
-            unreachable!("health returns a health status")
-        };
+        let h = self
+            .call(&ctx, Box::new(|i, ctx| Box::pin(i.health(ctx))))
+            .await?;
         let status = match h.state {
             HealthState::Ok => "OK",
             HealthState::Error => "Error",
@@ -243,36 +285,63 @@ impl Provider {
         })
     }
 
-    /// Opens a stream (errors before the first chunk are returned directly) and hands the
-    /// instance to a task that pulls the chunks.
-    async fn stream(&self, ctx: CallContext, op: Operation) -> Result<ChunkStream, CallError> {
-        let limit = self.call_limit(&ctx);
+    async fn chunk_stream(
+        &self,
+        ctx: CallContext,
+        op: ChunkStreamOperation,
+        body: String,
+    ) -> Result<ChunkStream, CallError> {
+        let open: TypedCall<ResourceAny> = Box::new(move |i, ctx| {
+            Box::pin(async move { i.open_chunk_stream(op, ctx, &body).await })
+        });
+        self.open_stream(&ctx, open, |i, stream| Box::pin(i.next_chunk(stream)))
+            .await
+    }
+
+    /// Opens a stream with `open` (errors before the first item are returned directly) and
+    /// hands the instance to a task that pulls the items with `next`.
+    async fn open_stream<T: Send + 'static>(
+        &self,
+        ctx: &CallContext,
+        open: TypedCall<ResourceAny>,
+        next: NextItem<T>,
+    ) -> Result<Pin<Box<dyn Stream<Item = Result<T, CallError>> + Send + 'static>>, CallError> {
+        let limit = self.call_limit(ctx);
         // The stream as a whole is not bounded by the call timeout, only each step; the
         // deadline the plugin sees (and caps its HTTP timeouts with) is the call timeout.
         let deadline = Instant::now() + limit;
-        let open = async {
-            let mut instance = self.ready_instance(&ctx, deadline).await?;
-            match instance.run(&ctx, op).await? {
-                Output::Stream(stream) => Ok((instance, stream)),
-                _ => unreachable!("stream operations return a chat-stream"),
-            }
+        let opening = async {
+            let mut instance = self.ready_instance(ctx, deadline).await?;
+            let stream = open(&mut instance, ctx).await?;
+            Ok((instance, stream))
         };
-        let (instance, stream) = tokio::time::timeout(limit, open)
+        let (instance, stream) = tokio::time::timeout(limit, opening)
             .await
             .unwrap_or(Err(CallError::Timeout(limit)))?;
         let (tx, rx) = mpsc::channel(STREAM_CHANNEL_CAPACITY);
         let idle = self.sandbox.limits.stream_idle_timeout;
-        tokio::spawn(pump_stream(instance, stream, tx, idle));
+        tokio::spawn(pump_stream(instance, stream, next, tx, idle));
         Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
     }
 }
 
-/// Pulls chunks until the stream ends, fails, or the receiver goes away; then drops the
+/// One typed call on a ready instance, for the request `ctx`.
+type TypedCall<T> = Box<
+    dyn for<'a> FnOnce(&'a mut Instance, &'a CallContext) -> BoxFuture<'a, Result<T, CallError>>
+        + Send,
+>;
+
+/// Pulls the next item of a guest stream resource.
+type NextItem<T> =
+    for<'a> fn(&'a mut Instance, ResourceAny) -> BoxFuture<'a, Result<Option<T>, CallError>>;
+
+/// Pulls items until the stream ends, fails, or the receiver goes away; then drops the
 /// guest resource and the store.
-async fn pump_stream(
+async fn pump_stream<T: Send + 'static>(
     mut instance: Instance,
     stream: ResourceAny,
-    tx: mpsc::Sender<Result<String, CallError>>,
+    next: NextItem<T>,
+    tx: mpsc::Sender<Result<T, CallError>>,
     idle: Duration,
 ) {
     loop {
@@ -280,14 +349,14 @@ async fn pump_stream(
         let Ok(permit) = tx.reserve().await else {
             break;
         };
-        let next = tokio::select! {
-            next = tokio::time::timeout(idle, instance.next_chunk(stream)) => next,
+        let item = tokio::select! {
+            item = tokio::time::timeout(idle, next(&mut instance, stream)) => item,
             // The client went away mid-call: the abandoned guest call leaves the store
             // unusable, so drop it as it is (its table drops any upstream body).
             () = tx.closed() => return,
         };
-        match next {
-            Ok(Ok(Some(chunk))) => permit.send(Ok(chunk)),
+        match item {
+            Ok(Ok(Some(item))) => permit.send(Ok(item)),
             Ok(Ok(None)) => break,
             Ok(Err(e)) => {
                 permit.send(Err(e));
@@ -309,11 +378,4 @@ async fn pump_stream(
 /// that need not delay the response. Its slot is free once the task ran.
 fn retire(instance: Instance) {
     tokio::spawn(async move { drop(instance) });
-}
-
-fn json(output: Output) -> Result<String, CallError> {
-    match output {
-        Output::Json(s) => Ok(s),
-        _ => unreachable!("the operation returns JSON"),
-    }
 }

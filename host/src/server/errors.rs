@@ -234,11 +234,37 @@ fn provider_status(error: &ProviderError) -> StatusCode {
     }
 }
 
+/// How long a client should wait before trying again, in whole seconds, when the provider
+/// said: a plugin's rate limit with a retry-after, or an upstream 429/503 whose `retry-after`
+/// header gives seconds (an HTTP date is not passed on).
+fn retry_after_seconds(error: &ApiError) -> Option<u64> {
+    match error {
+        ApiError::Call(CallError::Provider(ProviderError::RateLimited(limit))) => limit
+            .retry_after
+            .map(|wait| wait.as_secs_f64().ceil() as u64),
+        ApiError::Call(CallError::Provider(ProviderError::Upstream {
+            status: 429 | 503,
+            headers,
+            ..
+        })) => headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
+            .and_then(|(_, value)| value.trim().parse().ok()),
+        _ => None,
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.log();
         let (status, _) = self.status_and_message();
-        (status, Json(self.body())).into_response()
+        let mut response = (status, Json(self.body())).into_response();
+        if let Some(seconds) = retry_after_seconds(&self) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -252,6 +278,7 @@ mod tests {
         let upstream = |status| ProviderError::Upstream {
             status,
             message: format!("Error code: {status} - {{}}"),
+            headers: Vec::new(),
         };
         let cases: Vec<(ApiError, u16, &str)> = vec![
             (ApiError::BadRequest("bad body".into()), 400, "bad body"),
@@ -476,6 +503,7 @@ mod tests {
                 CallError::from(ProviderError::Upstream {
                     status: 529,
                     message: "Overloaded".into(),
+                    headers: Vec::new(),
                 })
                 .into(),
                 529,
@@ -496,5 +524,39 @@ mod tests {
                 json!({"type": "error", "error": {"type": error_type, "message": message}})
             );
         }
+    }
+
+    #[test]
+    fn a_known_retry_after_is_sent_as_the_retry_after_header() {
+        let retry_after = |error: ProviderError| {
+            ApiError::from(CallError::from(error))
+                .into_response()
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+        let limited = ProviderError::RateLimited(crate::runtime::RateLimit {
+            message: "slow down".into(),
+            retry_after: Some(Duration::from_millis(2500)),
+        });
+        assert_eq!(retry_after(limited).as_deref(), Some("3"));
+        assert_eq!(retry_after(ProviderError::RateLimited("slow".into())), None);
+        let upstream = |status, value: &str| ProviderError::Upstream {
+            status,
+            message: "busy".into(),
+            headers: vec![("retry-after".into(), value.into())],
+        };
+        assert_eq!(retry_after(upstream(429, "7")).as_deref(), Some("7"));
+        assert_eq!(retry_after(upstream(503, " 1 ")).as_deref(), Some("1"));
+        assert_eq!(
+            retry_after(upstream(400, "7")),
+            None,
+            "only for 429 and 503"
+        );
+        assert_eq!(
+            retry_after(upstream(429, "Wed, 21 Oct 2015 07:28:00 GMT")),
+            None,
+            "dates are not passed on"
+        );
     }
 }

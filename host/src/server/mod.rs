@@ -74,6 +74,7 @@ impl AppState {
                 provider.provider_type(),
             ),
             timeout: None,
+            model: None,
         }
     }
 }

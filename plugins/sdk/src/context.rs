@@ -7,8 +7,20 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value};
 
+/// The model a request names, as the host resolved it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelTarget {
+    /// The id the client sent, e.g. `bedrock/us.anthropic.claude-sonnet-4`.
+    pub id: String,
+    /// The id to send upstream (the SDK has already put it in the request's `model`).
+    pub provider_model_id: String,
+    /// The registered model's `metadata` (empty when unregistered or without metadata), e.g.
+    /// to choose an upstream API per model.
+    pub metadata: Map<String, Value>,
+}
+
 /// Facts about the API request being served: its id, the caller's `x-ogx-provider-data`,
-/// the time left, and which provider entry serves it.
+/// the time left, which provider entry serves it, and the model it names.
 #[derive(Debug, Clone)]
 pub struct Context {
     request_id: String,
@@ -16,6 +28,7 @@ pub struct Context {
     deadline: Instant,
     provider_id: String,
     provider_type: String,
+    model: Option<ModelTarget>,
 }
 
 impl Context {
@@ -34,11 +47,20 @@ impl Context {
             deadline: Instant::now() + time_left,
             provider_id: provider_id.into(),
             provider_type: provider_type.into(),
+            model: None,
         }
     }
 
+    /// The same context serving `model` (for tests; the host sets it for every request that
+    /// names a model).
+    pub fn with_model(mut self, model: ModelTarget) -> Self {
+        self.model = Some(model);
+        self
+    }
+
     /// Builds a context from the host's raw fields. `provider_data_json` that is not a JSON
-    /// object counts as absent (the host already guarantees an object).
+    /// object counts as absent (the host already guarantees an object); so does model
+    /// metadata that is not an object.
     pub(crate) fn from_host(
         request_id: String,
         provider_data_json: Option<String>,
@@ -46,11 +68,7 @@ impl Context {
         provider_id: &str,
         provider_type: &str,
     ) -> Self {
-        let provider_data =
-            provider_data_json.and_then(|json| match serde_json::from_str::<Value>(&json) {
-                Ok(Value::Object(map)) => Some(map),
-                _ => None,
-            });
+        let provider_data = provider_data_json.and_then(|json| Context::json_object(&json));
         Context::new(
             request_id,
             provider_data,
@@ -98,6 +116,20 @@ impl Context {
     /// The `provider_type` of the config entry serving the request, e.g. `remote::vllm`.
     pub fn provider_type(&self) -> &str {
         &self.provider_type
+    }
+
+    /// The model the request names; `None` for calls that name none (model listing, health)
+    /// and from hosts older than interface 0.2.0.
+    pub fn model(&self) -> Option<&ModelTarget> {
+        self.model.as_ref()
+    }
+
+    /// A JSON object from the host (provider data, model metadata); anything else is absent.
+    pub(crate) fn json_object(json: &str) -> Option<Map<String, Value>> {
+        match serde_json::from_str::<Value>(json) {
+            Ok(Value::Object(map)) => Some(map),
+            _ => None,
+        }
     }
 }
 

@@ -44,6 +44,25 @@ pub enum ProviderError {
     Unsupported(String),
     /// 500: anything else. Prefer a more precise case.
     Internal(String),
+    /// 429 with a known wait: the host sends `Retry-After` and its retries honour it. (Plain
+    /// [`ProviderError::RateLimited`] is the same without a wait.)
+    RetryAfter {
+        /// What to tell the client.
+        message: String,
+        /// Seconds to wait before trying again.
+        seconds: u32,
+    },
+    /// [`ProviderError::Upstream`] with the upstream's response headers, which the host may
+    /// pass on (it forwards only those it knows to be safe, such as `retry-after`); see
+    /// [`ProviderError::from_upstream_response`].
+    UpstreamWithHeaders {
+        /// The upstream's HTTP status.
+        status: u16,
+        /// What to tell the client; see [`ProviderError::from_upstream`].
+        message: String,
+        /// Response headers, names in lower case.
+        headers: Vec<(String, String)>,
+    },
 }
 
 impl ProviderError {
@@ -57,6 +76,19 @@ impl ProviderError {
             ProviderError::Upstream { status, message }
         } else {
             ProviderError::BadGateway(message)
+        }
+    }
+
+    /// [`ProviderError::from_upstream`] keeping the response's `headers` for the host, which
+    /// may pass `retry-after` and the rate-limit headers on to the client.
+    pub fn from_upstream_response(status: u16, headers: &[(String, String)], body: &[u8]) -> Self {
+        match Self::from_upstream(status, body) {
+            ProviderError::Upstream { status, message } => ProviderError::UpstreamWithHeaders {
+                status,
+                message,
+                headers: headers.to_vec(),
+            },
+            other => other,
         }
     }
 
@@ -78,7 +110,9 @@ impl ProviderError {
             | ProviderError::Timeout(m)
             | ProviderError::Unsupported(m)
             | ProviderError::Internal(m) => m,
-            ProviderError::Upstream { message, .. } => message,
+            ProviderError::Upstream { message, .. }
+            | ProviderError::UpstreamWithHeaders { message, .. }
+            | ProviderError::RetryAfter { message, .. } => message,
         }
     }
 }

@@ -13,7 +13,10 @@ use serde_json::Value;
 
 use crate::__bindings::exports::ogx::provider::provider as wit;
 use crate::__bindings::ogx::provider::types as wit_types;
-use crate::{ChunkStream, Context, Health, ModelType, Provider, ProviderError, Settings};
+use crate::{
+    ChunkStream, Context, EventStream, Health, ModelTarget, ModelType, Provider, ProviderError,
+    Settings,
+};
 
 struct Initialised {
     provider: Box<dyn Any>,
@@ -43,6 +46,24 @@ impl wit::GuestChatStream for StreamResource {
     }
 }
 
+/// The resource behind `event-stream` (what `messages-stream` returns): an [`EventStream`]
+/// pulled by the host.
+#[doc(hidden)]
+pub struct EventResource(RefCell<EventStream>);
+
+impl wit::GuestEventStream for EventResource {
+    fn next(&self) -> Result<Option<wit::MessagesEvent>, wit_types::ProviderError> {
+        match self.0.borrow_mut().next() {
+            None => Ok(None),
+            Some(Ok(event)) => Ok(Some(wit::MessagesEvent {
+                event_type: event.event_type,
+                data: event.data.to_string(),
+            })),
+            Some(Err(err)) => Err(err.into()),
+        }
+    }
+}
+
 impl From<ProviderError> for wit_types::ProviderError {
     fn from(err: ProviderError) -> Self {
         use wit_types::ProviderError as W;
@@ -51,10 +72,30 @@ impl From<ProviderError> for wit_types::ProviderError {
             ProviderError::Unauthenticated(m) => W::Unauthenticated(m),
             ProviderError::PermissionDenied(m) => W::PermissionDenied(m),
             ProviderError::NotFound(m) => W::NotFound(m),
-            ProviderError::RateLimited(m) => W::RateLimited(m),
-            ProviderError::Upstream { status, message } => {
-                W::Upstream(wit_types::UpstreamError { status, message })
+            ProviderError::RateLimited(message) => W::RateLimited(wit_types::RateLimit {
+                message,
+                retry_after_seconds: None,
+            }),
+            ProviderError::RetryAfter { message, seconds } => {
+                W::RateLimited(wit_types::RateLimit {
+                    message,
+                    retry_after_seconds: Some(seconds),
+                })
             }
+            ProviderError::Upstream { status, message } => W::Upstream(wit_types::UpstreamError {
+                status,
+                message,
+                headers: Vec::new(),
+            }),
+            ProviderError::UpstreamWithHeaders {
+                status,
+                message,
+                headers,
+            } => W::Upstream(wit_types::UpstreamError {
+                status,
+                message,
+                headers,
+            }),
             ProviderError::BadGateway(m) => W::BadGateway(m),
             ProviderError::Timeout(m) => W::Timeout(m),
             ProviderError::Unsupported(m) => W::Unsupported(m),
@@ -107,47 +148,77 @@ fn with_provider<P: Provider, R>(
             .provider
             .downcast_ref::<P>()
             .ok_or_else(|| ProviderError::Internal("plugin state has the wrong type".into()))?;
-        let ctx = Context::from_host(
+        let model = ctx.model.map(|m| ModelTarget {
+            id: m.id,
+            provider_model_id: m.provider_model_id,
+            metadata: m
+                .metadata_json
+                .and_then(|json| Context::json_object(&json))
+                .unwrap_or_default(),
+        });
+        let mut context = Context::from_host(
             ctx.request_id,
             ctx.provider_data,
             ctx.deadline_ms,
             &state.provider_id,
             &state.provider_type,
         );
-        call(provider, &ctx)
+        if let Some(model) = model {
+            context = context.with_model(model);
+        }
+        call(provider, &context)
     })
 }
 
-fn parse_request(request_json: &str) -> Result<Value, ProviderError> {
-    serde_json::from_str(request_json).map_err(|err| {
+/// The request body as JSON, with `model` set to the upstream id the host resolved (the host
+/// may pass the client's body as it arrived).
+fn parse_request(body: &[u8], ctx: &Context) -> Result<Value, ProviderError> {
+    let mut request: Value = serde_json::from_slice(body).map_err(|err| {
         ProviderError::InvalidRequest(format!("the request body is not valid JSON: {err}"))
-    })
+    })?;
+    if let (Some(model), Value::Object(fields)) = (ctx.model(), &mut request) {
+        fields.insert(
+            "model".into(),
+            Value::String(model.provider_model_id.clone()),
+        );
+    }
+    Ok(request)
 }
 
-fn json_call<P: Provider>(
+fn body_call<P: Provider>(
     ctx: wit_types::RequestContext,
-    request_json: String,
+    body: Vec<u8>,
     call: impl FnOnce(&P, &Context, Value) -> Result<Value, ProviderError>,
-) -> Result<String, wit_types::ProviderError> {
-    let request = parse_request(&request_json)?;
-    Ok(with_provider::<P, _>(ctx, |p, ctx| call(p, ctx, request))?.to_string())
+) -> Result<Vec<u8>, wit_types::ProviderError> {
+    let answer = with_provider::<P, _>(ctx, |p, ctx| call(p, ctx, parse_request(&body, ctx)?))?;
+    Ok(serde_json::to_vec(&answer).map_err(|err| {
+        ProviderError::Internal(format!("the answer cannot be serialized: {err}"))
+    })?)
 }
 
 fn stream_call<P: Provider>(
     ctx: wit_types::RequestContext,
-    request_json: String,
+    body: Vec<u8>,
     call: impl FnOnce(&P, &Context, Value) -> Result<ChunkStream, ProviderError>,
 ) -> Result<wit::ChatStream, wit_types::ProviderError> {
-    let request = parse_request(&request_json)?;
-    let stream = with_provider::<P, _>(ctx, |p, ctx| call(p, ctx, request))?;
+    let stream = with_provider::<P, _>(ctx, |p, ctx| call(p, ctx, parse_request(&body, ctx)?))?;
     Ok(wit::ChatStream::new(StreamResource(RefCell::new(stream))))
 }
 
 impl<P: Provider> wit::Guest for Export<P> {
     type ChatStream = StreamResource;
+    type EventStream = EventResource;
 
     fn describe() -> wit::Descriptor {
         let d = P::describe();
+        let native = P::native_operations();
+        let mut native_operations = wit::NativeOperations::empty();
+        if native.messages {
+            native_operations = native_operations | wit::NativeOperations::MESSAGES;
+        }
+        if native.count_tokens {
+            native_operations = native_operations | wit::NativeOperations::COUNT_TOKENS;
+        }
         wit::Descriptor {
             name: d.name,
             version: d.version,
@@ -155,6 +226,7 @@ impl<P: Provider> wit::Guest for Export<P> {
             outbound_hosts: d.outbound_hosts,
             env_vars: d.env_vars,
             secret_config_keys: d.secret_config_keys,
+            native_operations,
         }
     }
 
@@ -197,41 +269,61 @@ impl<P: Provider> wit::Guest for Export<P> {
 
     fn chat_completion(
         ctx: wit_types::RequestContext,
-        request_json: String,
-    ) -> Result<String, wit_types::ProviderError> {
-        json_call::<P>(ctx, request_json, |p, ctx, req| p.chat_completion(ctx, req))
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, wit_types::ProviderError> {
+        body_call::<P>(ctx, body, |p, ctx, req| p.chat_completion(ctx, req))
     }
 
     fn chat_completion_stream(
         ctx: wit_types::RequestContext,
-        request_json: String,
+        body: Vec<u8>,
     ) -> Result<wit::ChatStream, wit_types::ProviderError> {
-        stream_call::<P>(ctx, request_json, |p, ctx, req| {
-            p.chat_completion_stream(ctx, req)
-        })
+        stream_call::<P>(ctx, body, |p, ctx, req| p.chat_completion_stream(ctx, req))
     }
 
     fn completion(
         ctx: wit_types::RequestContext,
-        request_json: String,
-    ) -> Result<String, wit_types::ProviderError> {
-        json_call::<P>(ctx, request_json, |p, ctx, req| p.completion(ctx, req))
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, wit_types::ProviderError> {
+        body_call::<P>(ctx, body, |p, ctx, req| p.completion(ctx, req))
     }
 
     fn completion_stream(
         ctx: wit_types::RequestContext,
-        request_json: String,
+        body: Vec<u8>,
     ) -> Result<wit::ChatStream, wit_types::ProviderError> {
-        stream_call::<P>(ctx, request_json, |p, ctx, req| {
-            p.completion_stream(ctx, req)
-        })
+        stream_call::<P>(ctx, body, |p, ctx, req| p.completion_stream(ctx, req))
     }
 
     fn embeddings(
         ctx: wit_types::RequestContext,
-        request_json: String,
-    ) -> Result<String, wit_types::ProviderError> {
-        json_call::<P>(ctx, request_json, |p, ctx, req| p.embeddings(ctx, req))
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, wit_types::ProviderError> {
+        body_call::<P>(ctx, body, |p, ctx, req| p.embeddings(ctx, req))
+    }
+
+    fn messages(
+        ctx: wit_types::RequestContext,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, wit_types::ProviderError> {
+        body_call::<P>(ctx, body, |p, ctx, req| p.messages(ctx, req))
+    }
+
+    fn messages_stream(
+        ctx: wit_types::RequestContext,
+        body: Vec<u8>,
+    ) -> Result<wit::EventStream, wit_types::ProviderError> {
+        let stream = with_provider::<P, _>(ctx, |p, ctx| {
+            p.messages_stream(ctx, parse_request(&body, ctx)?)
+        })?;
+        Ok(wit::EventStream::new(EventResource(RefCell::new(stream))))
+    }
+
+    fn count_tokens(
+        ctx: wit_types::RequestContext,
+        body: Vec<u8>,
+    ) -> Result<Vec<u8>, wit_types::ProviderError> {
+        body_call::<P>(ctx, body, |p, ctx, req| p.count_tokens(ctx, req))
     }
 
     fn health(ctx: wit_types::RequestContext) -> wit_types::HealthStatus {

@@ -2,7 +2,8 @@
 //!
 //! An ogx provider plugin is a WebAssembly component (built for `wasm32-wasip2`) that serves
 //! one or more `provider_type`s of the ogx gateway. The host speaks to it through the WIT
-//! package `ogx:provider@0.1.0` (in `wit/ogx-provider@0.1.0/` of the ogx repository). This crate
+//! package `ogx:provider@0.2.0` (in `wit/ogx-provider@0.2.0/` of the ogx repository; the host
+//! still serves plugins built against 0.1.0 by earlier versions of this crate). This crate
 //! hides that interface: implement [`Provider`], register the type with [`export_provider!`],
 //! and build with `cargo build --target wasm32-wasip2 --release`.
 //!
@@ -97,8 +98,12 @@ pub mod kv;
 pub mod log;
 
 pub use context::Context;
+pub use context::ModelTarget;
 pub use error::{ProviderError, python_repr, upstream_error_message};
-pub use provider::{ChunkStream, Descriptor, Health, Model, ModelType, Provider, Settings};
+pub use provider::{
+    ChunkStream, Descriptor, EventStream, Health, MessagesEvent, Model, ModelType,
+    NativeOperations, Provider, Settings,
+};
 pub use serde_json::{Map, Value};
 
 /// The raw bindings generated from the WIT package. Plugin authors use the curated API above;
@@ -106,8 +111,8 @@ pub use serde_json::{Map, Value};
 #[doc(hidden)]
 pub mod __bindings {
     wit_bindgen::generate!({
-        path: "../../wit/ogx-provider@0.1.0",
-        world: "ogx:provider/plugin@0.1.0",
+        path: "../../wit/ogx-provider@0.2.0",
+        world: "ogx:provider/plugin@0.2.0",
         pub_export_macro: true,
         export_macro_name: "__export_ogx_plugin",
         default_bindings_module: "ogx_provider_sdk::__bindings",

@@ -123,11 +123,57 @@ impl Iterator for ChunkStream {
     }
 }
 
+/// One Anthropic server-sent event of a native Messages stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessagesEvent {
+    /// The SSE `event:` name, e.g. `content_block_delta`.
+    pub event_type: String,
+    /// The event's object; its `type` field equals `event_type`.
+    pub data: Value,
+}
+
+/// A streamed native Messages answer: Anthropic events, pulled by the host one at a time,
+/// ending after `message_stop`. An `Err` item ends the stream and reaches the client as an
+/// `error` event.
+pub struct EventStream(Box<dyn Iterator<Item = Result<MessagesEvent, ProviderError>>>);
+
+impl EventStream {
+    /// A stream of events.
+    pub fn new<I>(events: I) -> Self
+    where
+        I: IntoIterator<Item = Result<MessagesEvent, ProviderError>>,
+        I::IntoIter: 'static,
+    {
+        EventStream(Box::new(events.into_iter()))
+    }
+}
+
+impl Iterator for EventStream {
+    type Item = Result<MessagesEvent, ProviderError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next()
+    }
+}
+
+/// The optional operations a plugin serves natively ([`Provider::native_operations`]). For
+/// one it does not list, the host does not call the plugin: it translates `/v1/messages` to
+/// and from `chat_completion`, and estimates token counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NativeOperations {
+    /// [`Provider::messages`] and [`Provider::messages_stream`]: the upstream speaks
+    /// Anthropic's Messages API.
+    pub messages: bool,
+    /// [`Provider::count_tokens`]: the upstream counts tokens.
+    pub count_tokens: bool,
+}
+
 /// A provider plugin. Implement it on a type that holds what `init` prepared, and register
 /// the type with [`crate::export_provider!`].
 ///
-/// Request bodies are the client's OpenAI JSON with `model` already replaced by the upstream
-/// model id; unknown fields are kept. Answers are OpenAI JSON objects.
+/// Request bodies are the client's OpenAI (or, for the Messages operations, Anthropic) JSON
+/// with `model` already replaced by the upstream model id ([`Context::model`] says more about
+/// the model); unknown fields are kept. Answers are JSON objects of the same API.
 pub trait Provider: Sized + 'static {
     /// The shape of the provider's `config:` block. Unknown keys should be ignored (OGX
     /// ignores them), so do not use `#[serde(deny_unknown_fields)]`.
@@ -190,6 +236,32 @@ pub trait Provider: Sized + 'static {
     fn health(&self, ctx: &Context) -> Health {
         let _ = ctx;
         Health::NotImplemented
+    }
+
+    /// The operations below that this plugin serves natively; the default is none. Override
+    /// it together with them: the host calls them only when they are listed here.
+    fn native_operations() -> NativeOperations {
+        NativeOperations::default()
+    }
+
+    /// `POST /v1/messages` without streaming, natively: the request is Anthropic's; returns
+    /// an Anthropic `message` object.
+    fn messages(&self, ctx: &Context, request: Value) -> Result<Value, ProviderError> {
+        let _ = request;
+        unsupported(ctx, "/v1/messages")
+    }
+
+    /// `POST /v1/messages` with `"stream": true`, natively; yields Anthropic's events. An
+    /// error returned here (before the first event) is a normal HTTP error.
+    fn messages_stream(&self, ctx: &Context, request: Value) -> Result<EventStream, ProviderError> {
+        let _ = request;
+        unsupported(ctx, "streaming /v1/messages")
+    }
+
+    /// `POST /v1/messages/count_tokens`, natively; returns `{"input_tokens": N}`.
+    fn count_tokens(&self, ctx: &Context, request: Value) -> Result<Value, ProviderError> {
+        let _ = request;
+        unsupported(ctx, "/v1/messages/count_tokens")
     }
 }
 

@@ -24,8 +24,8 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 
-use super::AwsEnv;
 use super::credentials::{Loader, ResolvedSource, SourceKey, key_id_prefix};
+use crate::environment::Environment;
 use crate::imports::http::HttpError;
 
 /// Refresh this long before expiry, serving the current credentials meanwhile (botocore's
@@ -61,7 +61,7 @@ impl RefreshWindows {
     /// The defaults, overridden by [`ADVISORY_REFRESH_ENV`] / [`MANDATORY_REFRESH_ENV`]; a
     /// value that is not a whole number of seconds is ignored with a warning. The advisory
     /// window is never shorter than the mandatory one.
-    pub fn from_env(env: &AwsEnv) -> Self {
+    pub fn from_env(env: &Environment) -> Self {
         let read = |var: &str, default: Duration| match env.get(var) {
             None => default,
             Some(value) => match value.trim().parse::<u64>() {
@@ -104,7 +104,7 @@ impl CredentialCache {
         GLOBAL
             .get_or_init(|| {
                 Arc::new(CredentialCache::new(RefreshWindows::from_env(
-                    &AwsEnv::Process,
+                    &Environment::Process,
                 )))
             })
             .clone()

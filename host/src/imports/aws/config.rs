@@ -11,7 +11,7 @@
 
 use serde_json::Value;
 
-use super::AwsEnv;
+use crate::environment::Environment;
 
 /// STS `DurationSeconds` when `session_ttl` is unset or 0 (OGX's `DEFAULT_SESSION_TTL`).
 pub const DEFAULT_SESSION_TTL_SECONDS: u32 = 3600;
@@ -70,7 +70,7 @@ pub struct ProviderAwsConfig {
 impl ProviderAwsConfig {
     /// Reads the fields from `config` (the provider's `config` object; anything else counts as
     /// empty), falling back to `env` for absent keys.
-    pub fn from_json(config: &Value, env: &AwsEnv) -> Result<Self, AwsConfigError> {
+    pub fn from_json(config: &Value, env: &Environment) -> Result<Self, AwsConfigError> {
         let empty = serde_json::Map::new();
         let object = config.as_object().unwrap_or(&empty);
         let text = |field: &'static str, var: &str| -> Result<Option<String>, AwsConfigError> {

@@ -22,10 +22,10 @@ use aws_sdk_sts::config::Region;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::AwsEnv;
 use super::cache::CredentialCache;
 use super::config::{AwsConfigError, DEFAULT_SESSION_TTL_SECONDS, ProviderAwsConfig, Secret};
 use super::sts;
+use crate::environment::Environment;
 use crate::imports::http::{AwsCredentialSource, HttpError};
 
 /// The error text when the default chain finds nothing.
@@ -42,19 +42,19 @@ pub struct AwsIdentity {
     config: Arc<ProviderAwsConfig>,
     /// The config's static keys, prepared once: `Err` for half a key pair.
     static_base: Result<Option<StaticBase>, HttpError>,
-    env: AwsEnv,
+    env: Environment,
     cache: Arc<CredentialCache>,
 }
 
 impl AwsIdentity {
     /// Reads the provider's config block (see [`ProviderAwsConfig::from_json`]) and uses the
     /// process-wide [`CredentialCache::global`].
-    pub fn from_provider_config(config: &Value, env: AwsEnv) -> Result<Self, AwsConfigError> {
+    pub fn from_provider_config(config: &Value, env: Environment) -> Result<Self, AwsConfigError> {
         let config = ProviderAwsConfig::from_json(config, &env)?;
         Ok(AwsIdentity::new(config, env, CredentialCache::global()))
     }
 
-    pub fn new(config: ProviderAwsConfig, env: AwsEnv, cache: Arc<CredentialCache>) -> Self {
+    pub fn new(config: ProviderAwsConfig, env: Environment, cache: Arc<CredentialCache>) -> Self {
         let static_base = StaticBase::from_config(&config);
         AwsIdentity {
             config: Arc::new(config),
@@ -154,7 +154,7 @@ pub(crate) struct ResolvedSource {
     pub(crate) region: String,
     pub(crate) base: BaseCredentials,
     pub(crate) role: Option<RoleAssumption>,
-    pub(crate) env: AwsEnv,
+    pub(crate) env: Environment,
 }
 
 /// What tells cache entries apart: every field of a [`ResolvedSource`], the static secret and
@@ -175,7 +175,7 @@ impl ResolvedSource {
         static_base: Option<StaticBase>,
         source: &AwsCredentialSource,
         region: &str,
-        env: &AwsEnv,
+        env: &Environment,
     ) -> Self {
         let pick = |over: &Option<String>, base: &Option<String>| {
             over.as_ref()
@@ -347,7 +347,7 @@ fn chain_error_message(error: &CredentialsError) -> &'static str {
 async fn default_chain(
     profile: Option<&str>,
     region: &str,
-    env: &AwsEnv,
+    env: &Environment,
     http_client: Option<aws_smithy_runtime_api::client::http::SharedHttpClient>,
 ) -> Result<SharedCredentialsProvider, HttpError> {
     let mut loader =
@@ -367,12 +367,12 @@ async fn default_chain(
 }
 
 /// aws-config reads the process environment; its override is test-only, as is
-/// [`AwsEnv::Vars`] in practice.
+/// [`Environment::Vars`] in practice.
 #[cfg(test)]
-fn injected_env(loader: aws_config::ConfigLoader, env: &AwsEnv) -> aws_config::ConfigLoader {
+fn injected_env(loader: aws_config::ConfigLoader, env: &Environment) -> aws_config::ConfigLoader {
     match env {
-        AwsEnv::Process => loader,
-        AwsEnv::Vars(vars) => {
+        Environment::Process => loader,
+        Environment::Vars(vars) => {
             let map: std::collections::HashMap<String, String> =
                 vars.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
             loader.env(aws_types::os_shim_internal::Env::from(map))
@@ -381,8 +381,8 @@ fn injected_env(loader: aws_config::ConfigLoader, env: &AwsEnv) -> aws_config::C
 }
 
 #[cfg(not(test))]
-fn injected_env(loader: aws_config::ConfigLoader, env: &AwsEnv) -> aws_config::ConfigLoader {
-    if matches!(env, AwsEnv::Vars(_)) {
+fn injected_env(loader: aws_config::ConfigLoader, env: &Environment) -> aws_config::ConfigLoader {
+    if matches!(env, Environment::Vars(_)) {
         tracing::debug!("the AWS default chain reads the process environment");
     }
     loader

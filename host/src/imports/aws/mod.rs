@@ -23,8 +23,8 @@
 //! not in `Debug` output, not in the cache key (the static secret is stored there as a salted
 //! SHA-256 digest).
 //!
-//! Lookups of the environment go through [`AwsEnv`], so tests inject variables instead of
-//! mutating the process environment.
+//! Lookups of the environment go through the host's one reader, [`Environment`], so tests
+//! inject variables instead of mutating the process environment.
 
 mod cache;
 mod config;
@@ -35,9 +35,7 @@ mod sts;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Arc;
+use crate::environment::Environment;
 
 pub use cache::{
     ADVISORY_REFRESH_ENV, CREDENTIAL_LOAD_TIMEOUT, CredentialCache, DEFAULT_ADVISORY_REFRESH,
@@ -51,83 +49,19 @@ pub use sts::{STS_CONNECT_TIMEOUT, STS_OPERATION_TIMEOUT};
 /// Turns off every `AWS_ENDPOINT_URL*` override when set to `true`, as in the AWS SDKs.
 pub const IGNORE_CONFIGURED_ENDPOINT_URLS_ENV: &str = "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS";
 
-/// Where AWS-related environment variables are read: the process environment in production,
-/// a fixed map in tests. A variable set to the empty string counts as unset, as in OGX.
-#[derive(Clone, Default)]
-pub enum AwsEnv {
-    /// `std::env::var`.
-    #[default]
-    Process,
-    /// Only these variables exist.
-    Vars(Arc<BTreeMap<String, String>>),
-}
-
-impl AwsEnv {
-    /// The process environment.
-    pub fn process() -> Self {
-        AwsEnv::Process
-    }
-
-    /// An environment holding exactly `pairs`.
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(
-        pairs: impl IntoIterator<Item = (K, V)>,
-    ) -> Self {
-        AwsEnv::Vars(Arc::new(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        ))
-    }
-
-    /// The variable's value when it is set and not empty.
-    pub fn get(&self, name: &str) -> Option<String> {
-        let value = match self {
-            AwsEnv::Process => std::env::var(name).ok(),
-            AwsEnv::Vars(vars) => vars.get(name).cloned(),
-        };
-        value.filter(|v| !v.is_empty())
-    }
-
-    /// Tells environments apart in cache keys: 0 for the process, a hash of the map otherwise.
-    fn fingerprint(&self) -> u64 {
-        match self {
-            AwsEnv::Process => 0,
-            AwsEnv::Vars(vars) => {
-                let mut hasher = DefaultHasher::new();
-                vars.hash(&mut hasher);
-                hasher.finish() | 1
-            }
-        }
-    }
-}
-
-impl std::fmt::Debug for AwsEnv {
-    // Values may be secrets (`AWS_SECRET_ACCESS_KEY`): show names only.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AwsEnv::Process => f.write_str("AwsEnv::Process"),
-            AwsEnv::Vars(vars) => f
-                .debug_tuple("AwsEnv::Vars")
-                .field(&vars.keys().collect::<Vec<_>>())
-                .finish(),
-        }
-    }
-}
-
 /// The endpoint configured for a service in the process environment:
 /// `AWS_ENDPOINT_URL_<SERVICE>`, then `AWS_ENDPOINT_URL`; `None` when neither is set (empty
 /// counts as unset) or `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`. `service_env_suffix` is the
 /// service's env name (`STS`, `BEDROCK_RUNTIME`); `bedrock-runtime` is accepted too.
 pub fn endpoint_override(service_env_suffix: &str) -> Option<String> {
-    endpoint_override_in(&AwsEnv::Process, service_env_suffix)
+    endpoint_override_in(&Environment::Process, service_env_suffix)
 }
 
 /// Egress patterns (`scheme://host:port`) for the endpoint overrides the operator set among
 /// `declared` variables: a plugin that declares `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` may reach
 /// the host that variable names, because setting it is the operator's choice. Unparsable values
 /// give nothing (the plugin's request then fails with a clear error).
-pub fn endpoint_override_hosts(declared: &[String], env: &AwsEnv) -> Vec<String> {
+pub fn endpoint_override_hosts(declared: &[String], env: &Environment) -> Vec<String> {
     let ignore = env
         .get(IGNORE_CONFIGURED_ENDPOINT_URLS_ENV)
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
@@ -148,7 +82,7 @@ pub fn endpoint_override_hosts(declared: &[String], env: &AwsEnv) -> Vec<String>
 }
 
 /// [`endpoint_override`] reading `env`.
-pub fn endpoint_override_in(env: &AwsEnv, service_env_suffix: &str) -> Option<String> {
+pub fn endpoint_override_in(env: &Environment, service_env_suffix: &str) -> Option<String> {
     let ignore = env
         .get(IGNORE_CONFIGURED_ENDPOINT_URLS_ENV)
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));

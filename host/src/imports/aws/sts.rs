@@ -3,7 +3,7 @@
 //! identity), and the HTTP client the AWS SDK uses when extra CAs are configured.
 //!
 //! The STS client is regional (the signing region), honours `AWS_ENDPOINT_URL_STS` /
-//! `AWS_ENDPOINT_URL` (and `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`) read through [`AwsEnv`],
+//! `AWS_ENDPOINT_URL` (and `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`) read through [`Environment`],
 //! trusts `AWS_CA_BUNDLE` / `SSL_CERT_FILE` in addition to the system roots, and is bounded by
 //! [`STS_CONNECT_TIMEOUT`] / [`STS_OPERATION_TIMEOUT`]. `AssumeRoleWithWebIdentity` is sent
 //! unsigned; the token file is read (and trimmed) on every call, so rotated projected tokens
@@ -24,8 +24,8 @@ use aws_sdk_sts::config::{BehaviorVersion, Region, SharedHttpClient};
 use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
 use aws_smithy_http_client::tls;
 
-use super::AwsEnv;
 use super::credentials::provide;
+use crate::environment::Environment;
 use crate::imports::http::HttpError;
 
 /// Time allowed to connect to STS.
@@ -200,7 +200,7 @@ fn sts_error<E: ProvideErrorMetadata>(operation: &str, error: &SdkError<E>) -> H
 /// An HTTP client for the AWS SDK that trusts the PEM files named by `AWS_CA_BUNDLE` and
 /// `SSL_CERT_FILE` besides the system roots (rustls over aws-lc-rs, like the rest of the host);
 /// `None` when neither is set, leaving the SDK's default client.
-pub(crate) fn http_client_for(env: &AwsEnv) -> Result<Option<SharedHttpClient>, HttpError> {
+pub(crate) fn http_client_for(env: &Environment) -> Result<Option<SharedHttpClient>, HttpError> {
     let mut trust_store = tls::TrustStore::default();
     let mut any = false;
     for var in CA_BUNDLE_ENV_VARS {

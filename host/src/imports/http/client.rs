@@ -275,6 +275,11 @@ impl OutboundClient {
                     ));
                 }
             },
+            Auth::Unavailable(source) => {
+                return Err(HttpError::Credentials(format!(
+                    "{source} are not available in this ogx yet: configure the provider with an API key (bearer auth) instead"
+                )));
+            }
         }
         let prepared = reqwest::Request::try_from(prepared).map_err(|error| {
             HttpError::InvalidRequest(format!(

@@ -54,7 +54,7 @@ async fn echo_round_trip_with_provider_data_env_and_kv() {
     let call = CallContext {
         request_id: "req-1".into(),
         provider_data: Some(r#"{"openai_api_key":"sk-caller"}"#.into()),
-        timeout: None,
+        ..ctx("req-1")
     };
     let body = json!({"model": "echo-model", "messages": [{"role": "user", "content": "hello"}]});
     let summary = chat_content(&echo.chat_completion(call, body.to_string()).await.unwrap());

@@ -87,22 +87,26 @@ fn search_path_order() {
 
 #[test]
 fn import_allow_list() {
-    for ok in [
-        "ogx:provider/kv@0.1.0",
-        "wasi:cli/environment@0.2.6",
-        "wasi:io/streams@0.2.0",
-        "wasi:filesystem/preopens@0.2.6",
+    use crate::runtime::InterfaceVersion::{V0_1_0, V0_2_0};
+    for (ok, version) in [
+        ("ogx:provider/kv@0.1.0", V0_1_0),
+        ("ogx:provider/outbound-http@0.2.0", V0_2_0),
+        ("wasi:cli/environment@0.2.6", V0_1_0),
+        ("wasi:io/streams@0.2.0", V0_2_0),
+        ("wasi:filesystem/preopens@0.2.6", V0_2_0),
     ] {
-        assert!(discovery::import_allowed(ok), "{ok}");
+        assert!(discovery::import_allowed(ok, version), "{ok}");
     }
-    for denied in [
-        "wasi:sockets/tcp@0.2.6",
-        "wasi:http/outgoing-handler@0.2.6",
-        "ogx:provider/kv@0.2.0",
-        "ogx-test:forbidden/secrets",
-        "wasi:cli/environment@0.3.0",
+    for (denied, version) in [
+        ("wasi:sockets/tcp@0.2.6", V0_2_0),
+        ("wasi:http/outgoing-handler@0.2.6", V0_1_0),
+        ("ogx:provider/kv@0.2.0", V0_1_0),
+        ("ogx:provider/kv@0.1.0", V0_2_0),
+        ("ogx:provider/kv@0.9.0", V0_2_0),
+        ("ogx-test:forbidden/secrets", V0_2_0),
+        ("wasi:cli/environment@0.3.0", V0_2_0),
     ] {
-        assert!(!discovery::import_allowed(denied), "{denied}");
+        assert!(!discovery::import_allowed(denied, version), "{denied}");
     }
 }
 
@@ -168,7 +172,7 @@ async fn other_version_and_bad_import_fail_with_their_fix() {
     let dir = plugins_dir(&fixtures, &["other_version"]);
     let text = only_error(&start(dir.path()));
     assert!(
-        text.contains("ogx_fixture_other_version.wasm is built against ogx:provider@0.2.0; this ogx serves ogx:provider@0.1.0 plugins: rebuild it with ogx-provider-sdk 0.1"),
+        text.contains("ogx_fixture_other_version.wasm is built against ogx:provider@0.9.0; this ogx serves ogx:provider@0.1.0 and 0.2.0 plugins: it needs a newer ogx (upgrade ogx), or rebuild it with ogx-provider-sdk 0.2"),
         "{text}"
     );
 

@@ -7,8 +7,10 @@
 
 mod calls;
 mod loading;
+mod versions;
 
-use super::{CallContext, EnvLookup, PluginRuntime, RuntimeLimits, RuntimeOptions};
+use super::{CallContext, PluginRuntime, RuntimeLimits, RuntimeOptions};
+use crate::environment::Environment;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -70,7 +72,7 @@ fn options(dir: &Path) -> RuntimeOptions {
         cache_dir: Some(shared_cache_dir()),
         limits: test_limits(),
         kv: None,
-        env: EnvLookup::from_pairs([
+        env: Environment::from_pairs([
             ("OGX_TEST_VISIBLE", "visible-value"),
             ("OGX_TEST_HIDDEN", "hidden-value"),
         ]),
@@ -86,6 +88,7 @@ fn ctx(request_id: &str) -> CallContext {
         request_id: request_id.into(),
         provider_data: None,
         timeout: None,
+        model: None,
     }
 }
 

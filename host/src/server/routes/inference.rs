@@ -53,7 +53,8 @@ async fn serve(
         .route(&request.model)
         .ok_or_else(|| ApiError::model_not_found(&request.model))?;
     check_model_type(&request.model, &route, endpoint.model_type())?;
-    let context = state.call_context(&headers, &route.provider);
+    let mut context = state.call_context(&headers, &route.provider);
+    context.model = Some(route.target(&request.model));
     let client_model = request.model.clone();
     let input_messages = request.body.get("messages").cloned().unwrap_or_default();
     let stream = request.stream;

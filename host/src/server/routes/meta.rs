@@ -47,6 +47,7 @@ async fn describe(state: &AppState, info: &ProviderInfo) -> Value {
                 request_id: format!("health-{}", info.provider_id),
                 provider_data: None,
                 timeout: Some(HEALTH_CHECK_TIMEOUT),
+                model: None,
             };
             match provider.health(context).await {
                 Ok(health) => json!({ "status": health.status, "message": health.message }),

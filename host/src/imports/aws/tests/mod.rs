@@ -1,6 +1,6 @@
 //! Tests of the AWS identity: config and env handling here, signing in `signing.rs`, STS and
 //! the cache against a real moto server in `sts.rs`. No test mutates the process environment:
-//! every lookup goes through an injected [`AwsEnv`].
+//! every lookup goes through an injected [`Environment`].
 
 mod moto;
 mod signing;
@@ -15,7 +15,7 @@ use crate::imports::http::{AwsCredentialSource, HttpError};
 
 /// An environment where the default chain finds nothing by itself: no shared files, no
 /// instance metadata.
-pub(super) fn isolated_env(extra: &[(&str, &str)]) -> AwsEnv {
+pub(super) fn isolated_env(extra: &[(&str, &str)]) -> Environment {
     let mut pairs = vec![
         ("AWS_CONFIG_FILE", "/nonexistent/ogx-test/config"),
         (
@@ -26,12 +26,12 @@ pub(super) fn isolated_env(extra: &[(&str, &str)]) -> AwsEnv {
         ("HOME", "/nonexistent/ogx-test"),
     ];
     pairs.extend_from_slice(extra);
-    AwsEnv::from_pairs(pairs)
+    Environment::from_pairs(pairs)
 }
 
 pub(super) fn identity(
     config: serde_json::Value,
-    env: AwsEnv,
+    env: Environment,
     windows: RefreshWindows,
 ) -> AwsIdentity {
     let parsed = ProviderAwsConfig::from_json(&config, &env).expect("valid config");
@@ -43,13 +43,14 @@ pub(super) const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 #[test]
 fn config_defaults_without_env_are_unset() {
     let config =
-        ProviderAwsConfig::from_json(&json!({}), &AwsEnv::from_pairs::<&str, &str>([])).unwrap();
+        ProviderAwsConfig::from_json(&json!({}), &Environment::from_pairs::<&str, &str>([]))
+            .unwrap();
     assert_eq!(config, ProviderAwsConfig::default());
 }
 
 #[test]
 fn config_reads_ogx_env_defaults_and_empty_means_unset() {
-    let env = AwsEnv::from_pairs([
+    let env = Environment::from_pairs([
         ("AWS_ACCESS_KEY_ID", "AKIDENV"),
         ("AWS_SECRET_ACCESS_KEY", SECRET),
         ("AWS_SESSION_TOKEN", ""),
@@ -85,7 +86,7 @@ fn config_reads_ogx_env_defaults_and_empty_means_unset() {
 
 #[test]
 fn config_keys_present_win_over_env_even_when_empty() {
-    let env = AwsEnv::from_pairs([("AWS_ROLE_ARN", "arn:env"), ("AWS_PROFILE", "env")]);
+    let env = Environment::from_pairs([("AWS_ROLE_ARN", "arn:env"), ("AWS_PROFILE", "env")]);
     let config = ProviderAwsConfig::from_json(
         &json!({"aws_role_arn": "", "profile_name": null, "region_name": "us-west-2"}),
         &env,
@@ -98,7 +99,7 @@ fn config_keys_present_win_over_env_even_when_empty() {
 
 #[test]
 fn session_ttl_table() {
-    let none = AwsEnv::from_pairs::<&str, &str>([]);
+    let none = Environment::from_pairs::<&str, &str>([]);
     let cases: &[(serde_json::Value, Result<Option<u32>, &str>)] = &[
         (json!({"session_ttl": 900}), Ok(Some(900))),
         (json!({"session_ttl": "1200"}), Ok(Some(1200))),
@@ -116,7 +117,7 @@ fn session_ttl_table() {
             Err(field) => assert!(got.unwrap_err().to_string().contains(field), "{config}"),
         }
     }
-    let bad_env = AwsEnv::from_pairs([("AWS_SESSION_TTL", "abc")]);
+    let bad_env = Environment::from_pairs([("AWS_SESSION_TTL", "abc")]);
     assert_eq!(
         ProviderAwsConfig::from_json(&json!({}), &bad_env).unwrap_err(),
         AwsConfigError::InvalidEnv {
@@ -141,7 +142,7 @@ fn endpoint_override_hosts_come_from_declared_variables_only() {
     ]
     .map(String::from)
     .to_vec();
-    let env = AwsEnv::from_pairs([
+    let env = Environment::from_pairs([
         ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", "http://127.0.0.1:9000/"),
         ("AWS_ENDPOINT_URL", "https://proxy.internal"),
         ("AWS_ENDPOINT_URL_STS", "http://sts.internal:4566"),
@@ -154,12 +155,12 @@ fn endpoint_override_hosts_come_from_declared_variables_only() {
             "https://proxy.internal:443".to_string()
         ]
     );
-    let ignored = AwsEnv::from_pairs([
+    let ignored = Environment::from_pairs([
         ("AWS_ENDPOINT_URL", "https://proxy.internal"),
         ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
     ]);
     assert!(endpoint_override_hosts(&declared, &ignored).is_empty());
-    let broken = AwsEnv::from_pairs([("AWS_ENDPOINT_URL", "not a url")]);
+    let broken = Environment::from_pairs([("AWS_ENDPOINT_URL", "not a url")]);
     assert!(endpoint_override_hosts(&declared, &broken).is_empty());
 }
 
@@ -212,7 +213,7 @@ fn endpoint_override_table() {
         ),
     ];
     for (vars, service, expected) in cases {
-        let env = AwsEnv::from_pairs(vars.iter().copied());
+        let env = Environment::from_pairs(vars.iter().copied());
         assert_eq!(
             endpoint_override_in(&env, service).as_deref(),
             *expected,
@@ -223,7 +224,7 @@ fn endpoint_override_table() {
 
 #[test]
 fn refresh_windows_defaults_and_overrides() {
-    let none = AwsEnv::from_pairs::<&str, &str>([]);
+    let none = Environment::from_pairs::<&str, &str>([]);
     assert_eq!(
         RefreshWindows::from_env(&none),
         RefreshWindows {
@@ -233,13 +234,14 @@ fn refresh_windows_defaults_and_overrides() {
     );
     assert_eq!(DEFAULT_ADVISORY_REFRESH.as_secs(), 900);
     assert_eq!(DEFAULT_MANDATORY_REFRESH.as_secs(), 600);
-    let env = AwsEnv::from_pairs([(ADVISORY_REFRESH_ENV, "30"), (MANDATORY_REFRESH_ENV, "20")]);
+    let env =
+        Environment::from_pairs([(ADVISORY_REFRESH_ENV, "30"), (MANDATORY_REFRESH_ENV, "20")]);
     let windows = RefreshWindows::from_env(&env);
     assert_eq!(
         (windows.advisory.as_secs(), windows.mandatory.as_secs()),
         (30, 20)
     );
-    let env = AwsEnv::from_pairs([(ADVISORY_REFRESH_ENV, "5"), (MANDATORY_REFRESH_ENV, "x")]);
+    let env = Environment::from_pairs([(ADVISORY_REFRESH_ENV, "5"), (MANDATORY_REFRESH_ENV, "x")]);
     let windows = RefreshWindows::from_env(&env);
     assert_eq!(
         windows.mandatory, DEFAULT_MANDATORY_REFRESH,
@@ -260,10 +262,10 @@ fn source_resolution_table() {
             "aws_role_session_name": "cfg-session",
             "session_ttl": 1800,
         }),
-        &AwsEnv::from_pairs::<&str, &str>([]),
+        &Environment::from_pairs::<&str, &str>([]),
     )
     .unwrap();
-    let env = AwsEnv::default();
+    let env = Environment::default();
     let resolve = |source: AwsCredentialSource| {
         credentials::ResolvedSource::resolve(&config, None, &source, "us-west-2", &env)
     };
@@ -399,7 +401,7 @@ async fn profile_from_shared_files() {
 
     let named = identity(
         json!({"profile_name": "ogx-test"}),
-        AwsEnv::from_pairs(files),
+        Environment::from_pairs(files),
         RefreshWindows::default(),
     );
     let creds = named.credentials("us-east-1", &source).await.unwrap();
@@ -409,13 +411,17 @@ async fn profile_from_shared_files() {
     with_env_profile.push(("AWS_PROFILE", "ogx-test"));
     let from_env = identity(
         json!({}),
-        AwsEnv::from_pairs(with_env_profile),
+        Environment::from_pairs(with_env_profile),
         Default::default(),
     );
     let creds = from_env.credentials("us-east-1", &source).await.unwrap();
     assert_eq!(creds.access_key_id(), "AKIDPROFILE");
 
-    let default = identity(json!({}), AwsEnv::from_pairs(files), Default::default());
+    let default = identity(
+        json!({}),
+        Environment::from_pairs(files),
+        Default::default(),
+    );
     let creds = default.credentials("us-east-1", &source).await.unwrap();
     assert_eq!(creds.access_key_id(), "AKIDDEFAULT");
 
@@ -442,7 +448,7 @@ async fn nothing_configured_gives_the_sanitized_error() {
 
 #[test]
 fn debug_output_never_shows_secrets() {
-    let env = AwsEnv::from_pairs([
+    let env = Environment::from_pairs([
         ("AWS_SECRET_ACCESS_KEY", SECRET),
         ("AWS_SESSION_TOKEN", "TOKENVALUE"),
     ]);

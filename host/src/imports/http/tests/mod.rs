@@ -4,7 +4,8 @@
 //! This module is that fake upstream and the request builders every test uses; the tests are
 //! split by what they exercise: `send` (buffered exchanges: headers, authentication, limits,
 //! timeouts), `policy` (egress checks and redirects), `streaming` (`send_streaming` and the
-//! body's frames) and `options` (building a client from its options).
+//! body's frames) and `options` (building a client from its options). The runtime's tests use
+//! the same upstream to answer real plugins.
 
 mod options;
 mod policy;
@@ -19,20 +20,20 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// One thing the fake upstream does after reading a request.
 #[derive(Clone)]
-enum Step {
+pub(crate) enum Step {
     Write(Vec<u8>),
     Sleep(Duration),
 }
 
 /// A loopback upstream that answers every connection with the same script and records
 /// each request it read (head and body, as text).
-struct Upstream {
+pub(crate) struct Upstream {
     addr: SocketAddr,
     requests: Arc<Mutex<Vec<String>>>,
 }
 
 impl Upstream {
-    async fn start(script: Vec<Step>) -> Upstream {
+    pub(crate) async fn start(script: Vec<Step>) -> Upstream {
         Self::start_with(move |_| script.clone()).await
     }
 
@@ -71,11 +72,11 @@ impl Upstream {
         Upstream { addr, requests }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
-    fn requests(&self) -> Vec<String> {
+    pub(crate) fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
     }
 }
@@ -113,7 +114,7 @@ async fn read_request(socket: &mut TcpStream) -> Option<String> {
     Some(String::from_utf8_lossy(&buffer).to_string())
 }
 
-fn response(status: &str, headers: &[&str], body: &[u8]) -> Vec<u8> {
+pub(crate) fn response(status: &str, headers: &[&str], body: &[u8]) -> Vec<u8> {
     let mut text = format!(
         "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n",
         body.len()
