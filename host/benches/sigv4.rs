@@ -10,8 +10,9 @@ use std::time::SystemTime;
 use aws_credential_types::Credentials;
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
+use ogx::environment::Environment;
 use ogx::imports::aws::{
-    AwsEnv, AwsIdentity, AwsSigner, CredentialCache, ProviderAwsConfig, RefreshWindows,
+    AwsIdentity, AwsSigner, CredentialCache, ProviderAwsConfig, RefreshWindows,
     sign_with_credentials,
 };
 use ogx::imports::http::{AwsCredentialSource, AwsSigning};
@@ -34,7 +35,7 @@ fn chat_request() -> http::Request<Bytes> {
 }
 
 fn identity() -> AwsIdentity {
-    let env = AwsEnv::from_pairs([("AWS_EC2_METADATA_DISABLED", "true")]);
+    let env = Environment::from_pairs([("AWS_EC2_METADATA_DISABLED", "true")]);
     let config = ProviderAwsConfig::from_json(
         &serde_json::json!({
             "aws_access_key_id": "ASIAEXAMPLEKEY",

@@ -93,13 +93,21 @@ def request_fields(body: dict[str, Any]) -> dict[str, Any]:
 
 def canonical_message(message: dict[str, Any]) -> None:
     """Spellings of one chat message that mean the same to OpenAI, made one: an image's
-    default `detail: auto`, an empty `content` beside `tool_calls`, and the stream `index`
-    OGX leaves on the tool calls it sends back."""
+    default `detail: auto`, an empty `content` beside `tool_calls`, the stream `index`
+    OGX leaves on the tool calls it sends back, and the spacing of a call's JSON `arguments`
+    (Python's `json.dumps` writes `{"a": 1}`, others `{"a":1}`)."""
     if message.get("tool_calls") and message.get("content") in ("", []):
         del message["content"]
     for call in message.get("tool_calls") or []:
         if isinstance(call, dict):
             call.pop("index", None)
+            function = call.get("function")
+            if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                try:
+                    function["arguments"] = json.dumps(json.loads(function["arguments"]),
+                                                       sort_keys=True)
+                except ValueError:
+                    pass  # not JSON: compared as written
     if isinstance(message.get("content"), list):
         for part in message["content"]:
             image = part.get("image_url") if isinstance(part, dict) else None

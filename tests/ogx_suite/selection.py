@@ -103,21 +103,11 @@ DESELECTED: dict[str, str] = {
         "needs guardrails (the Safety/Moderations API): not served",
 }
 
-MESSAGES = T + "messages/test_messages.py::"
-NO_MESSAGES = "POST /v1/messages (Anthropic's Messages API) is not served yet: 404"
 EVENT_RESPONSE_ID = ("streamed Responses events carry no `response_id` (OGX adds it to "
                      "content_part and delta events; the test reads it)")
 UNTYPED_EVENT = "the OGX client reads one of ogx's Responses stream events as an untyped dict"
 
 KNOWN_GAPS: dict[str, str] = {
-    **{MESSAGES + name: NO_MESSAGES for name in (
-        "test_messages_non_streaming_basic", "test_messages_non_streaming_with_system",
-        "test_messages_non_streaming_multi_turn", "test_messages_streaming_basic",
-        "test_messages_streaming_collects_full_text", "test_messages_non_streaming_with_temperature",
-        "test_messages_non_streaming_with_stop_sequences", "test_messages_with_tool_definitions",
-        "test_messages_tool_use_round_trip", "test_messages_error_empty_messages",
-        "test_messages_response_headers", "test_messages_content_block_array",
-        "test_messages_error_missing_model", "test_messages_upstream_error_preserved")},
     **{OPENAI_RESPONSES + name: EVENT_RESPONSE_ID for name in (
         "test_openai_response_streaming_includes_usage",
         "test_openai_response_with_prompt_cache_key_streaming",
