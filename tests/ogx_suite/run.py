@@ -253,6 +253,8 @@ def summarize(reports: list[dict], elapsed: float) -> int:
         summary += f"; pytest exit status {broken} (not a test failure: see above)"
     print(f"\nogx-suite {verdict}: OGX {OGX_VERSION} integration tests: {summary or 'nothing ran'} "
           f"in {elapsed:.0f}s")
+    # The plain closing line CI reads (failures: failed, errors and unexpected passes).
+    print(f"ogx-suite: {totals['passed']} passed, {bad} failed, {totals['skipped']} skipped")
     return 0 if ok else 1
 
 
