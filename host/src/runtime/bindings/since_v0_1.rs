@@ -21,10 +21,10 @@ wasmtime::component::bindgen!({
     },
 });
 
+use self::ogx::provider::types as old_types;
 use exports::ogx::provider::provider as old;
 use latest::exports::ogx::provider::provider as new;
 use latest::ogx::provider::types as new_types;
-use self::ogx::provider::types as old_types;
 
 impl From<old::Descriptor> for new::Descriptor {
     fn from(d: old::Descriptor) -> Self {
