@@ -75,20 +75,8 @@ pub fn parse(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::responses::tests::{entry, storage};
     use serde_json::json;
-
-    fn entry(provider_type: &str, config: Value) -> ProviderEntry {
-        ProviderEntry {
-            provider_id: "builtin".into(),
-            provider_type: provider_type.into(),
-            config,
-            network: Default::default(),
-        }
-    }
-
-    fn storage() -> StorageConfig {
-        StorageConfig::default_for(&|_| None)
-    }
 
     #[test]
     fn the_starter_entry_enables_the_api_unless_an_apis_list_leaves_it_out() {

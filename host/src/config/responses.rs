@@ -131,11 +131,12 @@ pub(super) fn builtin_entry<'a>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn entry(provider_type: &str, config: Value) -> ProviderEntry {
+    /// A `builtin` provider entry of `provider_type` (the Messages config's tests share it).
+    pub(crate) fn entry(provider_type: &str, config: Value) -> ProviderEntry {
         ProviderEntry {
             provider_id: "builtin".into(),
             provider_type: provider_type.into(),
@@ -144,7 +145,8 @@ mod tests {
         }
     }
 
-    fn storage() -> StorageConfig {
+    /// The default storage with no environment.
+    pub(crate) fn storage() -> StorageConfig {
         StorageConfig::default_for(&|_| None)
     }
 
