@@ -6,6 +6,7 @@
 //! server records chat completions in [`storage`]. [`responses`] and [`messages`] serve the
 //! Responses and Anthropic Messages APIs on top of the providers' chat completions.
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod environment;
