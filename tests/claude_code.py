@@ -111,8 +111,10 @@ def run(workdir: Path) -> dict:
                          tool_calls=[("Read", {"file_path": str(notes)})], when=main_loop),
                     Turn(content=f"The secret word is {SECRET}.", when=answers_the_read))
         try:
+            # The mock speaks chat completions only: the Messages API is served by translation.
             config = vllm_config(mock.base_url, distro_name="claude-code-e2e",
                                  apis=("inference", "models", "messages"),
+                                 extra_provider_config={"native_messages": False},
                                  more_providers=MESSAGES_PROVIDER)
             server = launcher.start(config)
             claude = subprocess.run(

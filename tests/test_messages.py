@@ -1,5 +1,6 @@
 """The Anthropic Messages API as a user of the Anthropic Python SDK sees it, on the `remote::vllm`
-plugin against the mock OpenAI-compatible upstream playing scripted turns: ogx translates each
+plugin (its native Messages path switched off with `native_messages: false`) against the mock
+OpenAI-compatible upstream playing scripted turns: ogx translates each
 request to one chat completion, and what the upstream received is checked. Plain and streamed
 answers, a tool round trip, images, thinking, stop sequences, cached-token usage, count_tokens,
 and the failures a client must be told about in Anthropic's error shape."""
@@ -32,7 +33,10 @@ TEXT_EVENTS = ["message_start", "ping", "content_block_start", "content_block_de
 
 def messages_config(upstream_url: str, apis=("inference", "models", "messages"),
                     providers: str = MESSAGES_PROVIDER) -> str:
+    # The mock speaks only chat completions: vLLM's native Messages path is switched off, so
+    # these tests exercise the translation (tests/test_messages_native.py has the native path).
     return vllm_config(upstream_url, distro_name="messages-e2e", apis=apis,
+                       extra_provider_config={"native_messages": False},
                        more_providers=providers)
 
 

@@ -9,12 +9,14 @@
 //!   streaming events and the final Message object;
 //! - [`tokens`]: the token estimate `count_tokens` answers while no provider counts natively.
 //!
-//! **Paths.** How a provider serves Messages is a [`MessagesPath`]. Today every provider takes
-//! [`MessagesPath::Translated`]: the host translates to and from the provider's chat
-//! completions, as it does for the Responses API. Providers that speak Messages themselves
-//! (Anthropic, vLLM, Ollama, Claude on Bedrock) will get a native path once the plugin
-//! interface has an operation for it; [`MessagesPath::of`] is where that choice is made, and
-//! the server's route answers both paths from the same Anthropic events.
+//! **Paths.** How a provider serves Messages is a [`MessagesPath`]. A provider whose plugin
+//! lists the native `messages` operation (plugin interface 0.2.0) takes
+//! [`MessagesPath::Native`]: the body goes to the plugin as Anthropic's and its Anthropic
+//! answer comes back untouched (OGX 1.5.0's passthrough for Anthropic, DeepSeek, Fireworks,
+//! Meta, Ollama and vLLM). Every other provider, and one whose plugin declines the operation
+//! for its type, takes [`MessagesPath::Translated`]: the host translates to and from the
+//! provider's chat completions, as it does for the Responses API. [`MessagesPath::of`] is
+//! where that choice is made.
 //!
 //! **Failures** are [`MessagesError`]s (400 for a request that cannot be served, 413 for a body
 //! over the limit, 404 when the API is not enabled, 501 for routes not served yet); the server
@@ -25,7 +27,7 @@ pub mod events;
 pub mod request;
 pub mod tokens;
 
-use crate::runtime::Provider;
+use crate::runtime::{NativeOperation, Provider};
 
 /// The `anthropic-version` every answer carries (the one version Anthropic's API has).
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -57,14 +59,19 @@ pub(crate) fn invalid(path: &str, problem: &str) -> MessagesError {
 pub enum MessagesPath {
     /// The host translates the request to the provider's chat completions and the answer back.
     Translated,
+    /// The plugin serves Anthropic's Messages API itself.
+    Native,
 }
 
 impl MessagesPath {
-    /// The path `provider` takes. Plugin interface 0.1.0 has no Messages operation, so every
-    /// provider is translated; a plugin that declares the native operation will take a
-    /// native path here.
-    pub fn of(_provider: &Provider) -> Self {
-        MessagesPath::Translated
+    /// The path `provider` takes: native when its plugin lists the operation and has not
+    /// declined it for this provider.
+    pub fn of(provider: &Provider) -> Self {
+        if provider.serves_native(NativeOperation::Messages) {
+            MessagesPath::Native
+        } else {
+            MessagesPath::Translated
+        }
     }
 }
 

@@ -29,7 +29,7 @@ pub use cache::CacheOutcome;
 pub use discovery::{PluginCatalog, PluginEntry, PluginLoadError};
 pub use limits::{LimitOverrides, RuntimeLimits};
 pub use loading::{PluginRuntime, RuntimeOptions};
-pub use provider::{ChunkStream, EventStream, Provider};
+pub use provider::{ChunkStream, EventStream, NativeOperation, Provider};
 
 use std::time::Duration;
 

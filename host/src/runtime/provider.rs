@@ -22,6 +22,7 @@ use futures::Stream;
 use futures::future::BoxFuture;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use wasmtime::component::ResourceAny;
@@ -48,6 +49,25 @@ pub struct Provider {
     config: serde_json::Value,
     config_json: String,
     handles: Arc<ProviderHandles>,
+    /// Native operations the descriptor lists but the plugin answered `unsupported` for
+    /// this provider (a plugin serving several types may speak Messages for some only).
+    declined: DeclinedNative,
+}
+
+/// See [`Provider::native_messages`]: set once, never cleared.
+#[derive(Default)]
+struct DeclinedNative {
+    messages: AtomicBool,
+    count_tokens: AtomicBool,
+}
+
+/// A native operation a plugin may list in its descriptor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NativeOperation {
+    /// `messages` and `messages-stream`.
+    Messages,
+    /// `count-tokens`.
+    CountTokens,
 }
 
 impl Provider {
@@ -71,6 +91,7 @@ impl Provider {
             config,
             config_json,
             handles,
+            declined: DeclinedNative::default(),
         }
     }
 
@@ -86,6 +107,36 @@ impl Provider {
     pub fn descriptor(&self) -> &Descriptor {
         &self.descriptor
     }
+    /// Whether to call the plugin's native `operation`: its descriptor lists it and it has
+    /// not answered `unsupported` for this provider ([`Provider::decline_native`]).
+    pub fn serves_native(&self, operation: NativeOperation) -> bool {
+        match operation {
+            NativeOperation::Messages => {
+                self.descriptor.native_messages && !self.declined.messages.load(Ordering::Relaxed)
+            }
+            NativeOperation::CountTokens => {
+                self.descriptor.native_count_tokens
+                    && !self.declined.count_tokens.load(Ordering::Relaxed)
+            }
+        }
+    }
+
+    /// Notes that the plugin answered `unsupported` to native `operation` for this provider:
+    /// the host serves it another way from now on.
+    pub fn decline_native(&self, operation: NativeOperation) {
+        let flag = match operation {
+            NativeOperation::Messages => &self.declined.messages,
+            NativeOperation::CountTokens => &self.declined.count_tokens,
+        };
+        if !flag.swap(true, Ordering::Relaxed) {
+            tracing::info!(
+                provider = %self.id,
+                "provider type {} has no native {operation:?} operation: translating instead",
+                self.provider_type
+            );
+        }
+    }
+
     /// Path of the plugin's `.wasm` file.
     pub fn plugin_path(&self) -> &std::path::Path {
         &self.plugin.path

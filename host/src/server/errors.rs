@@ -195,8 +195,18 @@ impl IntoResponse for AnthropicError {
     fn into_response(self) -> Response {
         self.0.log();
         let (status, _) = self.0.status_and_message();
-        (status, Json(self.body())).into_response()
+        with_retry_after((status, Json(self.body())).into_response(), &self.0)
     }
+}
+
+/// `response` with `Retry-After` when the provider said how long to wait.
+fn with_retry_after(mut response: Response, error: &ApiError) -> Response {
+    if let Some(seconds) = retry_after_seconds(error) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, seconds.into());
+    }
+    response
 }
 
 /// Anthropic's error type for a status (its documented pairs; any other status is `api_error`).
@@ -258,13 +268,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.log();
         let (status, _) = self.status_and_message();
-        let mut response = (status, Json(self.body())).into_response();
-        if let Some(seconds) = retry_after_seconds(&self) {
-            response
-                .headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, seconds.into());
-        }
-        response
+        with_retry_after((status, Json(self.body())).into_response(), &self)
     }
 }
 

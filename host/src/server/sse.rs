@@ -43,6 +43,20 @@ impl EventSink {
         }
         true
     }
+
+    /// Sends one event whose data is JSON text already, passed on byte for byte (a data text
+    /// with a line break, which would end the SSE field, is re-encoded on one line first).
+    /// False once the client has gone away.
+    pub async fn send_json_text(&self, kind: &str, data: &str) -> bool {
+        let frame = if data.contains(['\n', '\r']) {
+            let value: serde_json::Value = serde_json::from_str(data)
+                .unwrap_or_else(|_| serde_json::Value::String(data.into()));
+            format!("event: {kind}\ndata: {value}\n\n")
+        } else {
+            format!("event: {kind}\ndata: {data}\n\n")
+        };
+        self.0.send(Bytes::from(frame)).await.is_ok()
+    }
 }
 
 /// A 200 SSE answer of named events (`event:` and `data:` lines) that `produce` sends on a task

@@ -68,6 +68,12 @@ pub struct Config {
     pub project: Option<String>,
     /// NVIDIA: rerank model id -> hosted rerank URL; its ids are listed as rerank models.
     pub rerank_model_to_url: Option<Map<String, Value>>,
+    /// DeepSeek: the root of its native Anthropic Messages API (`/v1/messages` is appended).
+    #[serde(deserialize_with = "blank_is_none")]
+    pub anthropic_base_url: Option<String>,
+    /// `false`: serve `/v1/messages` by translation to chat completions even where the type's
+    /// upstream speaks Messages natively (an older vLLM without `/v1/messages`, say).
+    pub native_messages: Option<bool>,
 }
 
 /// OGX's default `rerank_model_to_url` of `remote::nvidia`.
@@ -120,6 +126,10 @@ pub struct Resolved {
     pub headers: Vec<(String, String)>,
     /// NVIDIA's rerank model ids, listed besides the upstream's models.
     pub rerank_models: Vec<String>,
+    /// The root `/v1/messages` is appended to, for the types that speak Messages natively
+    /// (see [`Family::native_messages`]): the base URL without its `/v1`, or DeepSeek's
+    /// separate `anthropic_base_url`.
+    pub anthropic_root: Option<String>,
 }
 
 impl Resolved {
@@ -242,6 +252,10 @@ pub fn validate(
         .map_err(invalid)?,
         _ => Vec::new(),
     };
+    let anthropic_root = match config.native_messages {
+        Some(false) => None,
+        _ => anthropic_root(family, base_url.as_deref(), config.anthropic_base_url),
+    };
     Ok(Resolved {
         family,
         base_url,
@@ -253,7 +267,27 @@ pub fn validate(
         forward_headers,
         headers,
         rerank_models,
+        anthropic_root,
     })
+}
+
+/// See [`Resolved::anthropic_root`].
+fn anthropic_root(
+    family: Family,
+    base_url: Option<&str>,
+    configured: Option<String>,
+) -> Option<String> {
+    family.native_messages()?;
+    let root = match family {
+        Family::Deepseek => {
+            configured.unwrap_or_else(|| crate::family::DEEPSEEK_ANTHROPIC_BASE_URL.to_string())
+        }
+        _ => {
+            let base = base_url?.trim_end_matches('/');
+            base.strip_suffix("/v1").unwrap_or(base).to_string()
+        }
+    };
+    Some(root.trim_end_matches('/').to_string())
 }
 
 fn is_token(name: &str) -> bool {

@@ -128,14 +128,40 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 pub const NVIDIA_HOSTED_HOST: &str = "integrate.api.nvidia.com";
 
 /// Every environment variable the family reads, for `describe`.
-pub const ENV_VARS: [&str; 6] = [
+pub const ENV_VARS: [&str; 7] = [
     "CEREBRAS_BASE_URL",
     "DEEPSEEK_BASE_URL",
+    "DEEPSEEK_ANTHROPIC_BASE_URL",
     "MISTRAL_BASE_URL",
     "NVIDIA_BASE_URL",
     "ANTHROPIC_BASE_URL",
     "GEMINI_BASE_URL",
 ];
+
+/// How a type's upstream takes Anthropic's Messages API natively (OGX 1.5.0's
+/// `AnthropicMixin` adapters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NativeMessages {
+    /// How the credential is sent.
+    pub auth: AnthropicAuth,
+    /// The value sent as `x-api-key` when there is no credential (`None`: no header).
+    pub no_key_placeholder: Option<&'static str>,
+    /// Whether the upstream has `/v1/messages/count_tokens`; without it, tokens are counted
+    /// by a `max_tokens: 1` message, as OGX does.
+    pub count_tokens: bool,
+}
+
+/// The credential header of a native Messages request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnthropicAuth {
+    /// `x-api-key: <key>` (Anthropic's own style).
+    ApiKey,
+    /// `Authorization: Bearer <key>` (vLLM).
+    Bearer,
+}
+
+/// DeepSeek's Anthropic-compatible API root (OGX's `DEFAULT_ANTHROPIC_BASE_URL`).
+pub const DEEPSEEK_ANTHROPIC_BASE_URL: &str = "https://api.deepseek.com/anthropic";
 
 impl Family {
     /// Every type, in the order `describe` lists them.
@@ -241,6 +267,26 @@ impl Family {
             Family::Nvidia => Some("NVIDIA_BASE_URL"),
             Family::Anthropic => Some("ANTHROPIC_BASE_URL"),
             Family::Gemini => Some("GEMINI_BASE_URL"),
+            _ => None,
+        }
+    }
+
+    /// How the type serves `/v1/messages` natively; `None`: the host translates to chat.
+    pub fn native_messages(self) -> Option<NativeMessages> {
+        let api_key = |count_tokens, no_key_placeholder| NativeMessages {
+            auth: AnthropicAuth::ApiKey,
+            no_key_placeholder,
+            count_tokens,
+        };
+        match self {
+            Family::Anthropic => Some(api_key(true, None)),
+            Family::Meta | Family::Ollama => Some(api_key(true, Some("no-key-required"))),
+            Family::Fireworks | Family::Deepseek => Some(api_key(false, Some("no-key-required"))),
+            Family::Vllm => Some(NativeMessages {
+                auth: AnthropicAuth::Bearer,
+                no_key_placeholder: None,
+                count_tokens: true,
+            }),
             _ => None,
         }
     }

@@ -14,14 +14,15 @@
 pub mod config;
 pub mod family;
 pub mod listing;
+pub mod messages;
 pub mod rewrite;
 pub mod sse;
 pub mod target;
 
 use ogx_provider_sdk::http::{Framing, Request};
 use ogx_provider_sdk::{
-    ChunkStream, Context, Descriptor, Health, Map, Model, ModelType, Provider, ProviderError,
-    Settings, Value, config as host_config, log,
+    ChunkStream, Context, Descriptor, EventStream, Health, Map, Model, ModelType, NativeOperations,
+    Provider, ProviderError, Settings, Value, config as host_config, log,
 };
 
 use crate::config::{Config, Resolved};
@@ -350,8 +351,11 @@ impl Provider for OpenAiCompatible {
             }
             _ => None,
         };
-        let config =
-            config::validate(family, &settings.provider_id, settings.config, env_base_url)?;
+        let mut config = settings.config;
+        if family == Family::Deepseek && config.anthropic_base_url.is_none() {
+            config.anthropic_base_url = host_config::env("DEEPSEEK_ANTHROPIC_BASE_URL");
+        }
+        let config = config::validate(family, &settings.provider_id, config, env_base_url)?;
         Ok(OpenAiCompatible { config })
     }
 
@@ -436,6 +440,27 @@ impl Provider for OpenAiCompatible {
             .unwrap_or_default();
         rewrite::finish_embeddings(self.config.family, model, &mut answer);
         Ok(answer)
+    }
+
+    /// The types that speak Messages natively serve these ([`messages`]); the others answer
+    /// `unsupported` and the host translates.
+    fn native_operations() -> NativeOperations {
+        NativeOperations {
+            messages: true,
+            count_tokens: true,
+        }
+    }
+
+    fn messages(&self, ctx: &Context, request: Value) -> Result<Value, ProviderError> {
+        messages::create(&self.config, ctx, request)
+    }
+
+    fn messages_stream(&self, ctx: &Context, request: Value) -> Result<EventStream, ProviderError> {
+        messages::stream(&self.config, ctx, request)
+    }
+
+    fn count_tokens(&self, ctx: &Context, request: Value) -> Result<Value, ProviderError> {
+        messages::count_tokens(&self.config, ctx, request)
     }
 
     fn health(&self, _ctx: &Context) -> Health {

@@ -9,9 +9,10 @@
 //! has no authentication yet, and neither header is logged or passed on.
 //!
 //! A request is resolved like a chat completion (the model's route, which must be an `llm`)
-//! and served on the provider's [`MessagesPath`]: today, translated to one chat-completions
-//! call ([`crate::messages::convert`]) whose answer becomes Anthropic's events
-//! ([`crate::messages::events`]). Streamed requests stream from the provider; others make one
+//! and served on the provider's [`MessagesPath`]: natively by the plugin
+//! ([`super::messages_native`]) where the upstream speaks Messages, otherwise translated to one
+//! chat-completions call ([`crate::messages::convert`]) whose answer becomes Anthropic's
+//! events ([`crate::messages::events`]). Streamed requests stream from the provider; others make one
 //! plain call. Messages are not recorded in the chat-completion history, as in OGX.
 //!
 //! **Failures.** Before the provider's answer starts, every failure is an HTTP error (400 bad
@@ -21,11 +22,12 @@
 //! without it (models that do not reason refuse the field; the answer then has no thinking).
 
 use super::inference::{answer_object, chat_stream, check_model_type};
+use super::messages_native as native;
 use crate::messages::events::MessageBuilder;
 use crate::messages::request::{MessagesRequest, Purpose};
 use crate::messages::{ANTHROPIC_VERSION, MessagesError, MessagesPath, convert, new_id, tokens};
 use crate::registry::Route;
-use crate::runtime::ChunkStream;
+use crate::runtime::{ChunkStream, NativeOperation};
 use crate::server::errors::{AnthropicError, ApiError};
 use crate::server::{AppState, sse};
 use crate::stream_event::Event;
@@ -69,17 +71,29 @@ pub async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AnthropicError> {
     let (request, route) = checked(&state, body, Purpose::Create)?;
-    match MessagesPath::of(&route.provider) {
-        MessagesPath::Translated => translated(&state, &headers, request, route).await,
+    if MessagesPath::of(&route.provider) == MessagesPath::Native
+        && let native::Outcome::Answered(answer) =
+            native::create(&state, &headers, &request, &route).await
+    {
+        return answer;
     }
+    translated(&state, &headers, request, route).await
 }
 
-/// `POST /v1/messages/count_tokens`: the estimate of [`tokens::estimate`].
+/// `POST /v1/messages/count_tokens`: the upstream's count where the provider counts natively,
+/// else the estimate of [`tokens::estimate`].
 pub async fn count_tokens(
     State(state): State<AppState>,
+    headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AnthropicError> {
     let (request, route) = checked(&state, body, Purpose::CountTokens)?;
+    if route.provider.serves_native(NativeOperation::CountTokens)
+        && let native::Outcome::Answered(answer) =
+            native::count_tokens(&state, &headers, &request, &route).await
+    {
+        return answer;
+    }
     let chat = convert::chat_request(
         &request,
         &route.upstream_model,

@@ -5,6 +5,7 @@
 pub mod history;
 pub mod inference;
 pub mod messages;
+pub mod messages_native;
 pub mod meta;
 pub mod models;
 pub mod prompts;
