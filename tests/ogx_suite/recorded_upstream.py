@@ -201,12 +201,16 @@ def message_keys(message: dict[str, Any]) -> set[str]:
 
 
 def answer_keys(response: dict[str, Any]) -> set[str]:
-    """`message_keys` of a recorded chat answer, plain or streamed."""
+    """`message_keys` of a recorded chat answer, plain or streamed (a streamed `/v1/messages`
+    recording, whose items are the SSE lines as text, has none)."""
     body = response.get("body")
     if response.get("is_streaming") and isinstance(body, list):
         text, calls = "", set()
         for chunk in body:
-            for choice in (data_of(chunk) or {}).get("choices") or []:
+            chunk = data_of(chunk)
+            if not isinstance(chunk, dict):
+                continue
+            for choice in chunk.get("choices") or []:
                 delta = choice.get("delta") or {}
                 text += delta.get("content") or ""
                 calls |= {c["id"] for c in delta.get("tool_calls") or [] if c.get("id")}

@@ -25,8 +25,8 @@ class Group:
     options: tuple[str, ...] = field(default_factory=tuple)
 
 
-# Models as OGX's CI records them: the `ollama` setup for the base suite, `gpt` for the
-# Responses and Messages (translation path) suites.
+# Models as OGX's CI records them: the `ollama` setup for the base suite and the Messages
+# suite's native path, `gpt` for the Responses and Messages (translation path) suites.
 OLLAMA_TEXT = "--text-model=ollama/llama3.2:3b-instruct-fp16"
 OLLAMA_EMBEDDING = "--embedding-model=ollama/nomic-embed-text:v1.5"
 OLLAMA_VISION = "--vision-model=ollama/qwen3-vl:2b"
@@ -38,6 +38,9 @@ GROUPS: tuple[Group, ...] = (
     # Messages and Responses share the `gpt` setup's models, so one pytest run (one start-up
     # of OGX's conftest, which imports all of ogx) serves both.
     Group("gpt", (T + "messages", T + "responses"), (GPT_TEXT, "--vision-model=openai/gpt-4o")),
+    # The Messages tests again on Ollama, which OGX (and ogx) serve on the native path: OGX's
+    # recordings of them are Ollama's own `/v1/messages` answers.
+    Group("ollama-messages", (T + "messages",), (OLLAMA_TEXT,)),
 )
 
 # The upstream model names the recordings are indexed for (the provider_model_id of each).
