@@ -55,12 +55,21 @@ def require_binary() -> Path:
     return OGX_BIN
 
 
+# Compiled plugins, shared by every `ogx` the tests start (and by tests/ogx_suite/run.py, and
+# by later runs on the same machine): the cache is keyed by the wasm's sha256 and wasmtime's
+# settings, so a plugin is compiled once per build instead of once per test session. A test
+# can still pass its own OGX_PLUGIN_CACHE_DIR in `extra`.
+PLUGIN_CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") \
+    / "ogx-tests" / "plugin-cache"
+
+
 def ogx_env(home: Path, plugins_dir: object = DEFAULT,
             extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment an `ogx` process gets."""
     env = {k: v for k, v in os.environ.items() if not _DROPPED_ENV.match(k)}
     env.update(HOME=str(home), NO_PROXY="127.0.0.1,localhost", no_proxy="127.0.0.1,localhost",
-               AWS_EC2_METADATA_DISABLED="true", RUST_BACKTRACE="1")
+               AWS_EC2_METADATA_DISABLED="true", RUST_BACKTRACE="1",
+               OGX_PLUGIN_CACHE_DIR=str(PLUGIN_CACHE_DIR))
     if plugins_dir is DEFAULT:
         plugins_dir = PLUGINS_DIR
     if plugins_dir is not None:
