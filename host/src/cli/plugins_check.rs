@@ -411,3 +411,73 @@ pub async fn call(args: PluginsCallArgs) -> anyhow::Result<()> {
     println!("{printed}");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::InterfaceVersion;
+
+    fn call_args(operation: Option<&str>) -> PluginsCallArgs {
+        PluginsCallArgs {
+            file: "p.wasm".into(),
+            config: "c.yaml".into(),
+            request: None,
+            operation: operation.map(str::to_owned),
+            provider_type: None,
+            provider_data: None,
+        }
+    }
+
+    fn descriptor(types: &[&str]) -> Descriptor {
+        Descriptor {
+            name: "p".into(),
+            version: "1".into(),
+            provider_types: types.iter().map(|t| (*t).to_owned()).collect(),
+            outbound_hosts: vec![],
+            env_vars: vec![],
+            secret_config_keys: vec![],
+            interface: InterfaceVersion::LATEST,
+            native_messages: false,
+            native_count_tokens: false,
+        }
+    }
+
+    #[test]
+    fn the_operation_comes_from_the_body_unless_given() {
+        let op = |args: &PluginsCallArgs, body: Option<Value>| operation(args, body.as_ref());
+        let plain = call_args(None);
+        assert_eq!(op(&plain, None).unwrap(), "models");
+        assert_eq!(op(&plain, Some(json!({"messages": []}))).unwrap(), "chat");
+        assert_eq!(
+            op(&plain, Some(json!({"messages": [], "stream": true}))).unwrap(),
+            "chat-stream"
+        );
+        assert_eq!(
+            op(&plain, Some(json!({"prompt": "x"}))).unwrap(),
+            "completion"
+        );
+        assert_eq!(
+            op(&plain, Some(json!({"input": "x"}))).unwrap(),
+            "embeddings"
+        );
+        assert!(op(&plain, Some(json!({"x": 1}))).is_err());
+        assert_eq!(op(&call_args(Some("health")), None).unwrap(), "health");
+    }
+
+    #[test]
+    fn a_bare_block_initialises_the_plugins_first_type_or_the_one_asked() {
+        let d = descriptor(&["remote::a", "remote::b"]);
+        let block = ConfigFile::Block(json!({"base_url": "http://x"}));
+        let first = target(Some(&block), &d, None).unwrap();
+        assert_eq!(
+            (first.provider_id.as_str(), first.provider_type.as_str()),
+            ("a", "remote::a")
+        );
+        assert_eq!(first.config["base_url"], "http://x");
+        let second = target(Some(&block), &d, Some("remote::b")).unwrap();
+        assert_eq!(second.provider_type, "remote::b");
+        let unserved = target(Some(&block), &d, Some("remote::c")).err().unwrap();
+        assert!(unserved.to_string().contains("serves remote::a, remote::b"));
+        assert_eq!(target(None, &d, None).unwrap().config, json!({}));
+    }
+}
