@@ -160,6 +160,7 @@ def test_the_plugin_serves_chat_through_ogx(built_plugin, module_ogx_server):
     with MockOpenAI(require_key="sk-acme") as mock:
         config = (
             "version: 2\n"
+            "distro_name: plugin-authoring\n"
             "apis: [inference, models]\n"
             "providers:\n"
             "  inference:\n"
