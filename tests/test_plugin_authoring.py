@@ -184,12 +184,13 @@ def test_the_plugin_serves_chat_through_ogx(built_plugin, module_ogx_server):
         client = server.client()
 
         answer = client.chat.completions.create(
-            model="acme-model", messages=[{"role": "user", "content": "served?"}])
+            model="acme/acme-model", messages=[{"role": "user", "content": "served?"}])
         assert answer.choices[0].message.content == answer_for("served?")
         assert mock.last_request("/v1/chat/completions").json["model"] == "mock-alpha"
 
         stream = client.chat.completions.create(
-            model="acme-model", messages=[{"role": "user", "content": "stream it"}], stream=True)
+            model="acme/acme-model", messages=[{"role": "user", "content": "stream it"}],
+            stream=True)
         text = "".join(chunk.choices[0].delta.content or ""
                        for chunk in stream if chunk.choices)
         assert text == answer_for("stream it")
