@@ -155,6 +155,13 @@ def test_call_runs_one_chat_against_a_loopback_upstream(built_plugin, run_ogx, s
         assert listing.returncode == 0, listing.output
         assert [m["id"] for m in json.loads(listing.stdout)] == list(mock.models)
 
+        wrong_key = scratch / "wrong-key.json"
+        wrong_key.write_text(json.dumps({"base_url": mock.base_url, "api_key": "sk-wrong"}))
+        refused = ogx(run_ogx, "call", built_plugin, "--config", wrong_key, "--request", request)
+        assert refused.returncode == 1, refused.output
+        assert "the provider answered 401" in refused.stderr, refused.output
+        assert "sk-wrong" not in refused.output
+
 
 def test_the_plugin_serves_chat_through_ogx(built_plugin, module_ogx_server):
     with MockOpenAI(require_key="sk-acme") as mock:

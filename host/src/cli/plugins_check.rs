@@ -16,6 +16,7 @@ use crate::runtime::discovery::{
     ALLOWED_OGX_IMPORTS, ALLOWED_WASI_PACKAGES, LOAD_STAGES, PluginLoadError,
 };
 use crate::runtime::{CallContext, CallError, Descriptor, PluginRuntime, Provider};
+use crate::server::errors::ApiError;
 use anyhow::{Context as _, anyhow, bail};
 use futures::StreamExt;
 use serde_json::{Value, json};
@@ -318,10 +319,17 @@ fn operation(args: &PluginsCallArgs, body: Option<&Value>) -> anyhow::Result<Str
     })
 }
 
+/// The error as an API client would get it (status and message, from the server's one
+/// mapping), with the details only the author should see for traps and timeouts.
 fn provider_error(error: CallError) -> anyhow::Error {
-    match error {
-        CallError::Provider(e) => anyhow!("the provider answered an error: {e:?}"),
-        other => anyhow!("the call failed: {other}"),
+    let detail = match &error {
+        CallError::Provider(_) => None,
+        other => Some(other.to_string()),
+    };
+    let (status, message) = ApiError::Call(error).status_and_message();
+    match detail {
+        None => anyhow!("the provider answered {status}: {message}"),
+        Some(detail) => anyhow!("the call failed ({detail}); a client gets {status}: {message}"),
     }
 }
 
