@@ -7,6 +7,7 @@
 //! Responses and Anthropic Messages APIs on top of the providers' chat completions.
 
 pub mod auth;
+pub mod authoring;
 pub mod cli;
 pub mod config;
 pub mod environment;

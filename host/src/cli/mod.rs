@@ -1,12 +1,17 @@
 //! The command line: `ogx run CONFIG|DISTRIBUTION` starts the server (OGX 1.5.0's main
 //! command; `ogx stack run` is its deprecated spelling, which warns as OGX does); `ogx plugins
-//! list` shows the plugins found and why any could not be loaded.
+//! list` shows the plugins found and why any could not be loaded; `ogx plugins new`,
+//! `validate` and `call` are for plugin authors (see `plugins_authoring`).
 //!
 //! Errors are printed as one `error: ...` paragraph that says what to fix, and the process
 //! exits with status 1 (2 for a command-line mistake, from clap).
 
 mod plugins;
+mod plugins_authoring;
+mod plugins_check;
 mod run;
+
+pub use plugins_authoring::{PluginsCallArgs, PluginsNewArgs, PluginsValidateArgs};
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -49,6 +54,12 @@ enum StackCommand {
 enum PluginsCommand {
     /// List the plugins found on the search path, their provider types and any load error.
     List(PluginsListArgs),
+    /// Write a new provider plugin crate for an OpenAI-compatible upstream.
+    New(PluginsNewArgs),
+    /// Load one plugin file through every stage (and `init` with a config), and describe it.
+    Validate(PluginsValidateArgs),
+    /// Run one operation of one plugin file against its upstream, without a server.
+    Call(PluginsCallArgs),
 }
 
 /// Options of `ogx run`.
@@ -121,6 +132,15 @@ pub fn main() -> ExitCode {
             Command::Plugins {
                 command: PluginsCommand::List(args),
             } => plugins::list(args).await,
+            Command::Plugins {
+                command: PluginsCommand::New(args),
+            } => plugins_authoring::new(args),
+            Command::Plugins {
+                command: PluginsCommand::Validate(args),
+            } => plugins_check::validate(args).await,
+            Command::Plugins {
+                command: PluginsCommand::Call(args),
+            } => plugins_check::call(args).await,
         }
     });
     match outcome {

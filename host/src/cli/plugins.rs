@@ -31,6 +31,17 @@ pub async fn start_runtime(
     loaded: Option<&LoadedConfig>,
     plugin_kv: Option<Arc<KvStore>>,
 ) -> anyhow::Result<PluginRuntime> {
+    let mut options = runtime_options(plugins_dirs, loaded)?;
+    options.kv = plugin_kv;
+    tokio::task::spawn_blocking(move || PluginRuntime::start(options)).await?
+}
+
+/// The runtime's options from the command line's directories and the config's `plugins:`
+/// section (search path, cache, limits), with the plugins' kv in memory.
+pub fn runtime_options(
+    plugins_dirs: &[PathBuf],
+    loaded: Option<&LoadedConfig>,
+) -> anyhow::Result<RuntimeOptions> {
     let mut first_dirs: Vec<PathBuf> = plugins_dirs.to_vec();
     let mut overrides = LimitOverrides::default();
     let mut cache_dir = None;
@@ -59,8 +70,7 @@ pub async fn start_runtime(
         options.cache_dir = cache_dir;
     }
     options.limits = RuntimeLimits::from_overrides(&overrides, env.lookup())?;
-    options.kv = plugin_kv;
-    tokio::task::spawn_blocking(move || PluginRuntime::start(options)).await?
+    Ok(options)
 }
 
 /// Prints every plugin found: its interface version and provider types, or why it could not

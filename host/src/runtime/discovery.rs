@@ -120,7 +120,35 @@ pub enum PluginLoadError {
     },
 }
 
+/// The load stages in order, as `ogx plugins validate` names them.
+pub const LOAD_STAGES: [&str; 8] = [
+    "read",
+    "component",
+    "compile",
+    "interface version",
+    "imports",
+    "exports",
+    "describe",
+    "init",
+];
+
 impl PluginLoadError {
+    /// The load stage (one of [`LOAD_STAGES`]) that failed.
+    pub fn stage(&self) -> &'static str {
+        use PluginLoadError::*;
+        match self {
+            Unreadable { .. } => "read",
+            NotWasm { .. } | CoreModule { .. } => "component",
+            Compile { .. } => "compile",
+            WrongVersion { .. } => "interface version",
+            ForbiddenImport { .. } => "imports",
+            Link { .. } | MissingExport { .. } => "exports",
+            Describe { .. } | NoProviderTypes { .. } | DuplicateType { .. } => "describe",
+            Setup { .. } | Message(_) | UnknownProviderType { .. } => "init",
+            PluginFailed { source, .. } => source.stage(),
+        }
+    }
+
     /// The plugin file the error is about, if any.
     pub fn path(&self) -> Option<&Path> {
         use PluginLoadError::*;
@@ -181,6 +209,20 @@ pub struct Candidate {
     pub contents: Result<(Vec<u8>, [u8; 32]), String>,
 }
 
+impl Candidate {
+    /// Reads one file (`ogx plugins validate` names it directly); an unreadable file keeps
+    /// its error for the load stages to report.
+    pub fn read(path: PathBuf) -> Candidate {
+        let contents = std::fs::read(&path)
+            .map(|bytes| {
+                let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+                (bytes, digest)
+            })
+            .map_err(|e| e.to_string());
+        Candidate { path, contents }
+    }
+}
+
 /// The `*.wasm` files directly inside each directory, in search-path order (sorted by name
 /// within a directory). Missing or unreadable directories are skipped. A file whose bytes are
 /// identical to one found earlier (the same plugin copied into two directories, or one
@@ -200,23 +242,19 @@ pub fn candidate_files(search_path: &[PathBuf]) -> Vec<Candidate> {
         found.sort();
         for path in found {
             // Unreadable files stay in the list, so loading reports why.
-            let contents = match std::fs::read(&path) {
-                Ok(bytes) => {
-                    let digest: [u8; 32] = sha2::Sha256::digest(&bytes).into();
-                    if let Some(first) = first_with_content.get(&digest) {
-                        tracing::debug!(
-                            "{} is identical to {}: loaded once",
-                            path.display(),
-                            first.display()
-                        );
-                        continue;
-                    }
-                    first_with_content.insert(digest, path.clone());
-                    Ok((bytes, digest))
+            let candidate = Candidate::read(path);
+            if let Ok((_, digest)) = &candidate.contents {
+                if let Some(first) = first_with_content.get(digest) {
+                    tracing::debug!(
+                        "{} is identical to {}: loaded once",
+                        candidate.path.display(),
+                        first.display()
+                    );
+                    continue;
                 }
-                Err(e) => Err(e.to_string()),
-            };
-            files.push(Candidate { path, contents });
+                first_with_content.insert(*digest, candidate.path.clone());
+            }
+            files.push(candidate);
         }
     }
     files

@@ -76,6 +76,17 @@ impl PluginRuntime {
     /// Builds the engine and loads every plugin on the search path. Plugins that fail to load
     /// are kept in the catalog with their error; only a broken engine is an `Err`.
     pub fn start(options: RuntimeOptions) -> anyhow::Result<Self> {
+        let files = discovery::candidate_files(&options.search_path);
+        Self::start_with(options, files)
+    }
+
+    /// Builds the engine and loads the one plugin file `path` through the same stages,
+    /// ignoring the search path (`ogx plugins validate` and `ogx plugins call`).
+    pub fn load_file(options: RuntimeOptions, path: PathBuf) -> anyhow::Result<Self> {
+        Self::start_with(options, vec![Candidate::read(path)])
+    }
+
+    fn start_with(options: RuntimeOptions, files: Vec<Candidate>) -> anyhow::Result<Self> {
         let (sandbox, linker) = engine::start(&options.limits)?;
         let kv =
             match &options.kv {
@@ -85,7 +96,6 @@ impl PluginRuntime {
                 })?),
             };
         let cache = ComponentCache::new(options.cache_dir.clone());
-        let files = discovery::candidate_files(&options.search_path);
         let loaded = load_in_parallel(&sandbox, &linker, &cache, files)?;
         let mut entries = Vec::new();
         let mut pres = Vec::new();

@@ -1,4 +1,5 @@
-//! Outbound HTTP through the host's pooled client (the WIT `outbound-http` import).
+//! Outbound HTTP through the host's pooled client (the WIT `outbound-http` import). On the
+//! host target (native `cargo test`) requests go to the [`crate::testing`] fake host instead.
 //!
 //! The host sends only to hosts the plugin declared in [`crate::Descriptor::outbound_hosts`]
 //! and the operator allowed, never to link-local or cloud-metadata addresses, with a bounded
@@ -312,29 +313,40 @@ impl Request {
     /// Sends the request and reads the whole response (bounded by a host limit). An error
     /// status is still `Ok`: see [`Response::error_for_status`].
     pub fn send(self) -> Result<Response, HttpError> {
-        let response = wit::send(&self.into_wit()?)?;
-        Ok(Response {
-            status: response.status,
-            headers: response.headers,
-            body: response.body,
-        })
+        let request = self.into_wit()?;
+        #[cfg(target_arch = "wasm32")]
+        {
+            let response = wit::send(&request)?;
+            Ok(Response {
+                status: response.status,
+                headers: response.headers,
+                body: response.body,
+            })
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        crate::testing::send(&request)
     }
 
     /// Sends the request and returns as soon as the response head arrives; the body is read
     /// frame by frame, split as `framing` says.
     pub fn send_streaming(self, framing: Framing) -> Result<StreamingResponse, HttpError> {
-        let framing = match framing {
-            Framing::Raw => wit::Framing::Raw,
-            Framing::Sse => wit::Framing::Sse,
-            Framing::AwsEventStream => wit::Framing::AwsEventStream,
+        let request = self.into_wit()?;
+        #[cfg(target_arch = "wasm32")]
+        let (status, headers, inner) = {
+            let framing = match framing {
+                Framing::Raw => wit::Framing::Raw,
+                Framing::Sse => wit::Framing::Sse,
+                Framing::AwsEventStream => wit::Framing::AwsEventStream,
+            };
+            let response = wit::send_streaming(&request, framing)?;
+            (response.status, response.headers, response.body)
         };
-        let response = wit::send_streaming(&self.into_wit()?, framing)?;
+        #[cfg(not(target_arch = "wasm32"))]
+        let (status, headers, inner) = crate::testing::send_streaming(&request, framing)?;
         Ok(StreamingResponse {
-            status: response.status,
-            headers: response.headers,
-            body: BodyStream {
-                inner: Some(response.body),
-            },
+            status,
+            headers,
+            body: BodyStream { inner: Some(inner) },
         })
     }
 }
@@ -458,8 +470,15 @@ impl Frame {
 /// A response body being received, as an iterator of frames. It ends after the last frame
 /// or the first error; dropping it closes the upstream connection.
 pub struct BodyStream {
-    inner: Option<wit::BodyStream>,
+    inner: Option<BodySource>,
 }
+
+/// Where frames come from: the host's stream resource, or (native tests) the fake host's
+/// recorded frames.
+#[cfg(target_arch = "wasm32")]
+type BodySource = wit::BodyStream;
+#[cfg(not(target_arch = "wasm32"))]
+type BodySource = std::collections::VecDeque<Frame>;
 
 impl fmt::Debug for BodyStream {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -472,6 +491,16 @@ impl fmt::Debug for BodyStream {
 impl Iterator for BodyStream {
     type Item = Result<Frame, HttpError>;
 
+    #[cfg(not(target_arch = "wasm32"))]
+    fn next(&mut self) -> Option<Self::Item> {
+        let frame = self.inner.as_mut()?.pop_front();
+        if frame.is_none() {
+            self.inner = None;
+        }
+        frame.map(Ok)
+    }
+
+    #[cfg(target_arch = "wasm32")]
     fn next(&mut self) -> Option<Self::Item> {
         let result = self.inner.as_ref()?.next();
         match result {

@@ -2,6 +2,7 @@
 //!
 //! Every provider id has its own namespace: two providers served by the same plugin never see
 //! each other's keys. Keys and values have host-defined size limits ([`KvError::TooLarge`]).
+//! In native tests the store is the [`crate::testing`] fake host's map.
 
 use std::fmt;
 
@@ -46,20 +47,38 @@ impl From<wit::KvError> for KvError {
 
 /// The value stored under `key`, or `None`.
 pub fn get(key: &str) -> Result<Option<Vec<u8>>, KvError> {
-    Ok(wit::get(key)?)
+    #[cfg(target_arch = "wasm32")]
+    return Ok(wit::get(key)?);
+    #[cfg(not(target_arch = "wasm32"))]
+    Ok(crate::testing::kv_get(key))
 }
 
 /// Stores `value` under `key`, replacing what was there.
 pub fn set(key: &str, value: &[u8]) -> Result<(), KvError> {
-    Ok(wit::set(key, value)?)
+    #[cfg(target_arch = "wasm32")]
+    return Ok(wit::set(key, value)?);
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        crate::testing::kv_set(key, value);
+        Ok(())
+    }
 }
 
 /// Removes `key`; removing a missing key is not an error.
 pub fn delete(key: &str) -> Result<(), KvError> {
-    Ok(wit::delete(key)?)
+    #[cfg(target_arch = "wasm32")]
+    return Ok(wit::delete(key)?);
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        crate::testing::kv_delete(key);
+        Ok(())
+    }
 }
 
 /// The keys that start with `prefix`, in ascending order.
 pub fn list_keys(prefix: &str) -> Result<Vec<String>, KvError> {
-    Ok(wit::list_keys(prefix)?)
+    #[cfg(target_arch = "wasm32")]
+    return Ok(wit::list_keys(prefix)?);
+    #[cfg(not(target_arch = "wasm32"))]
+    Ok(crate::testing::kv_list(prefix))
 }

@@ -2,16 +2,22 @@
 //!
 //! An ogx provider plugin is a WebAssembly component (built for `wasm32-wasip2`) that serves
 //! one or more `provider_type`s of the ogx gateway. The host speaks to it through the WIT
-//! package `ogx:provider@0.2.0` (in `wit/ogx-provider@0.2.0/` of the ogx repository; the host
-//! still serves plugins built against 0.1.0 by earlier versions of this crate). This crate
-//! hides that interface: implement [`Provider`], register the type with [`export_provider!`],
-//! and build with `cargo build --target wasm32-wasip2 --release`.
+//! package `ogx:provider@0.2.0`, which travels inside this crate (`wit/ogx-provider@0.2.0/`);
+//! the crate's version follows it (0.2.x binds 0.2.0; the host still serves plugins built
+//! against 0.1.0 by earlier versions of this crate). This crate hides that interface:
+//! implement [`Provider`], register the type with [`export_provider!`], and build with
+//! `cargo build --target wasm32-wasip2 --release` (or `cargo component build --release`).
+//! `ogx plugins new NAME` writes a complete plugin crate to start from.
 //!
 //! What a plugin can use besides its own code:
 //! - [`http`]: outbound HTTP through the host, with bearer or AWS SigV4 auth added by the host;
 //! - [`config::env`]: the environment variables the plugin declared, and nothing else;
 //! - [`kv`]: a small persistent store, namespaced per provider id;
 //! - [`log`]: log lines tagged by the host with the provider and request ids.
+//!
+//! On the host target (`cargo test` without `--target`), those imports are served by the
+//! fake host of the `testing` module (recorded HTTP answers, recorded requests), so provider
+//! logic is tested natively, without wasm or a server.
 //!
 //! A complete plugin that answers every chat completion with the upstream's reply:
 //!
@@ -73,7 +79,7 @@
 //! crate-type = ["cdylib"]
 //!
 //! [dependencies]
-//! ogx-provider-sdk = { path = "../sdk" }
+//! ogx-provider-sdk = "0.2"
 //! serde = { version = "1", features = ["derive"] }
 //!
 //! # Only for `cargo component build` users; plain `cargo build` ignores it.
@@ -96,6 +102,8 @@ pub mod config;
 pub mod http;
 pub mod kv;
 pub mod log;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 
 pub use context::Context;
 pub use context::ModelTarget;
@@ -111,7 +119,7 @@ pub use serde_json::{Map, Value};
 #[doc(hidden)]
 pub mod __bindings {
     wit_bindgen::generate!({
-        path: "../../wit/ogx-provider@0.2.0",
+        path: "wit/ogx-provider@0.2.0",
         world: "ogx:provider/plugin@0.2.0",
         pub_export_macro: true,
         export_macro_name: "__export_ogx_plugin",
