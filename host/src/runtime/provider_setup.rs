@@ -5,6 +5,11 @@
 //! verification) and the AWS identity that signs `aws-sigv4` requests, the view
 //! of the declared environment variables, and the provider's `kv` namespace.
 //!
+//! The entry's secrets are registered with [`crate::secrets`] here, so that nothing the
+//! host sends on the provider's behalf can come back out: the `config:` values under secret
+//! keys, the credential values of `network.headers`, and the values of the secret
+//! environment variables the plugin declares (`OPENAI_API_KEY`, `AWS_SESSION_TOKEN`, ...).
+//!
 //! Every environment variable involved is read through the runtime's one [`Environment`], so
 //! a runtime started with an injected environment (tests) sees nothing of the process's.
 //!
@@ -19,6 +24,7 @@ use crate::imports::aws::{AwsIdentity, AwsSigner, endpoint_override_hosts};
 use crate::imports::config::EnvView;
 use crate::imports::http::{ClientOptions, EgressPolicy, OutboundClient};
 use crate::imports::kv::KvStore;
+use crate::secrets;
 use std::sync::Arc;
 
 /// The imports of provider `provider_id`, whose plugin is described by `descriptor` and whose
@@ -31,6 +37,7 @@ pub(crate) fn handles(
     kv: &Arc<KvStore>,
     provider_id: &str,
 ) -> Result<Arc<ProviderHandles>, String> {
+    register_secrets(descriptor, config, network, env);
     let mut outbound_hosts = descriptor.outbound_hosts.clone();
     outbound_hosts.extend(endpoint_override_hosts(&descriptor.env_vars, env));
     let policy = EgressPolicy::new(&outbound_hosts, false).map_err(|e| e.to_string())?;
@@ -61,4 +68,28 @@ pub(crate) fn handles(
         env: EnvView::new(descriptor.env_vars.iter(), env.clone()),
         kv: kv.namespace(provider_id),
     }))
+}
+
+/// Registers the entry's secrets process-wide (see the module documentation).
+fn register_secrets(
+    descriptor: &Descriptor,
+    config: &serde_json::Value,
+    network: &NetworkSettings,
+    env: &Environment,
+) {
+    secrets::register(secrets::secret_values(config));
+    secrets::register(
+        network
+            .headers
+            .iter()
+            .filter(|(name, _)| secrets::is_credential_header(name))
+            .map(|(_, value)| value),
+    );
+    secrets::register(
+        descriptor
+            .env_vars
+            .iter()
+            .filter(|name| secrets::is_secret_key(name))
+            .filter_map(|name| env.get(name)),
+    );
 }
