@@ -4,7 +4,8 @@
 //! model to a provider, [`runtime`] runs that provider's plugin in a fresh sandboxed instance,
 //! and the plugin reaches upstreams only through the host functions in [`imports`]. The
 //! server records chat completions in [`storage`]. [`responses`] and [`messages`] serve the
-//! Responses and Anthropic Messages APIs on top of the providers' chat completions.
+//! Responses and Anthropic Messages APIs on top of the providers' chat completions. [`secrets`]
+//! scrubs every secret the host knows from the bodies, headers and log lines that leave it.
 
 pub mod auth;
 pub mod authoring;
@@ -16,6 +17,7 @@ pub mod messages;
 pub mod registry;
 pub mod responses;
 pub mod runtime;
+pub mod secrets;
 pub mod server;
 pub mod serving_threads;
 pub mod storage;

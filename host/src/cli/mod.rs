@@ -110,6 +110,7 @@ pub struct PluginsListArgs {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
+    crate::secrets::log::install_panic_hook();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -150,11 +151,12 @@ pub fn main() -> ExitCode {
 }
 
 fn fail(error: anyhow::Error) -> ExitCode {
-    eprintln!("error: {error:#}");
+    let text = format!("error: {error:#}");
+    eprintln!("{}", crate::secrets::global().scrub_str(&text));
     ExitCode::FAILURE
 }
 
-/// Logs go to stderr. `RUST_LOG` sets the filter; otherwise OGX's `OGX_LOGGING`
+/// Logs go to stderr, scrubbed of every secret the host knows. `RUST_LOG` sets the filter; otherwise OGX's `OGX_LOGGING`
 /// (`all=debug`) sets the level; otherwise `info`.
 fn init_logging() {
     let env = crate::environment::Environment::process();
@@ -169,7 +171,7 @@ fn init_logging() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::secrets::log::ScrubbingStderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();

@@ -1,5 +1,8 @@
 //! `ogx plugins list`, and the plugin set-up shared with `ogx run`: the search path from the
-//! command line and the config, the runtime's limits from the config, and the printed catalog.
+//! command line and the config, the runtime's limits and sandbox policy from the config, and
+//! the printed catalog. With `--config`, the listing ends with the effective sandbox policy of
+//! every configured provider (`plugins.policy` merged with the plugin's declaration and the
+//! runtime's limits), each value with the key that set it.
 
 use super::PluginsListArgs;
 use crate::config::{self, LoadedConfig};
@@ -20,6 +23,9 @@ pub async fn list(args: PluginsListArgs) -> anyhow::Result<()> {
     };
     let runtime = start_runtime(&args.plugins_dirs, loaded.as_ref(), None).await?;
     print_catalog(&runtime);
+    if let Some(loaded) = &loaded {
+        print_policies(&runtime, loaded);
+    }
     Ok(())
 }
 
@@ -37,7 +43,7 @@ pub async fn start_runtime(
 }
 
 /// The runtime's options from the command line's directories and the config's `plugins:`
-/// section (search path, cache, limits), with the plugins' kv in memory.
+/// section (search path, cache, limits, sandbox policy), with the plugins' kv in memory.
 pub fn runtime_options(
     plugins_dirs: &[PathBuf],
     loaded: Option<&LoadedConfig>,
@@ -45,7 +51,9 @@ pub fn runtime_options(
     let mut first_dirs: Vec<PathBuf> = plugins_dirs.to_vec();
     let mut overrides = LimitOverrides::default();
     let mut cache_dir = None;
+    let mut policy = Default::default();
     if let Some(loaded) = loaded {
+        policy = loaded.config.plugins.policy.clone();
         let plugins = &loaded.config.plugins;
         first_dirs.extend(plugins.dirs.iter().cloned());
         cache_dir = plugins.cache_dir.clone();
@@ -70,6 +78,7 @@ pub fn runtime_options(
         options.cache_dir = cache_dir;
     }
     options.limits = RuntimeLimits::from_overrides(&overrides, env.lookup())?;
+    options.policy = policy;
     Ok(options)
 }
 
@@ -102,5 +111,63 @@ pub fn print_catalog(runtime: &PluginRuntime) {
     }
     if catalog.entries.is_empty() {
         println!("  (no .wasm files in the search path)");
+    }
+}
+
+/// Prints the sandbox policy each configured provider runs under.
+pub fn print_policies(runtime: &PluginRuntime, loaded: &LoadedConfig) {
+    let limits = runtime.limits();
+    let policy = &loaded.config.plugins.policy;
+    println!("Sandbox policy per provider (plugins.policy):");
+    for entry in loaded.config.providers.values().flatten() {
+        let effective = policy.for_provider(&entry.provider_id);
+        println!("  {} ({})", entry.provider_id, entry.provider_type);
+        let declared = match runtime.catalog().plugin_for(&entry.provider_type) {
+            Some(plugin) => match &plugin.outcome {
+                Ok(descriptor) => format!("[{}]", descriptor.outbound_hosts.join(", ")),
+                Err(_) => "(plugin not loaded)".to_owned(),
+            },
+            None => "(no plugin serves this type)".to_owned(),
+        };
+        let mut hosts = format!("the plugin's {declared}");
+        for list in &effective.allowed_hosts {
+            hosts.push_str(&format!(" ∩ {} [{}]", list.key, list.value.join(", ")));
+        }
+        println!("    allowed hosts: {hosts}");
+        let denied: Vec<String> = effective
+            .denied_cidrs
+            .iter()
+            .map(|d| format!("{} ({})", d.value, d.key))
+            .collect();
+        println!(
+            "    denied CIDRs: {}",
+            if denied.is_empty() {
+                "none".to_owned()
+            } else {
+                denied.join(", ")
+            }
+        );
+        println!(
+            "    link-local and metadata addresses: {}",
+            match &effective.allow_link_local {
+                Some(setting) if setting.value => format!("allowed ({})", setting.key),
+                Some(setting) => format!("refused ({})", setting.key),
+                None => "refused (default)".to_owned(),
+            }
+        );
+        println!(
+            "    memory: {}",
+            match &effective.memory_mb {
+                Some(setting) => format!("{} MiB ({})", setting.value, setting.key),
+                None => format!("{} MiB (runtime)", limits.memory_bytes / (1024 * 1024)),
+            }
+        );
+        println!(
+            "    call timeout: {}",
+            match &effective.call_timeout_ms {
+                Some(setting) => format!("{} ms ({})", setting.value, setting.key),
+                None => format!("{} ms (runtime)", limits.call_timeout.as_millis()),
+            }
+        );
     }
 }

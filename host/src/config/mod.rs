@@ -16,6 +16,7 @@ pub mod env;
 pub mod fields;
 pub mod messages;
 pub mod network;
+pub mod plugin_policy;
 pub mod postgres_uri;
 pub mod provider_types;
 pub mod redact;

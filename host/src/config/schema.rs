@@ -249,6 +249,8 @@ pub struct PluginsConfig {
     /// Where compiled components are cached, resolved against the config file's directory.
     pub cache_dir: Option<PathBuf>,
     pub limits: PluginLimits,
+    /// `plugins.policy`: the operator's sandbox policy, global and per provider.
+    pub policy: super::plugin_policy::PluginPolicy,
 }
 
 /// Overrides of the runtime's named limits; `None` keeps the runtime's default.

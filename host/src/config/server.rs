@@ -51,7 +51,7 @@ const CORS_KEYS: &[&str] = &[
     "expose_headers",
     "max_age",
 ];
-const PLUGINS_KEYS: &[&str] = &["dirs", "cache_dir", "limits"];
+const PLUGINS_KEYS: &[&str] = &["dirs", "cache_dir", "limits", "policy"];
 const LIMITS_KEYS: &[&str] = &[
     "memory_mb",
     "call_timeout_ms",
@@ -292,5 +292,7 @@ pub fn parse_plugins(
         dirs,
         cache_dir,
         limits,
+        // Read by `validate` once the providers are known (`plugin_policy::parse`).
+        policy: Default::default(),
     })
 }

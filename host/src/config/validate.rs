@@ -118,7 +118,16 @@ pub fn validate(
     }
     let models = models(&root, &providers, &mut warnings)?;
     let server = parse_server(root.get("server"), &storage, &mut warnings)?;
-    let plugins = parse_plugins(root.get("plugins"), config_dir, lookup, &mut warnings)?;
+    let mut plugins = parse_plugins(root.get("plugins"), config_dir, lookup, &mut warnings)?;
+    let provider_ids: Vec<&str> = providers
+        .values()
+        .flatten()
+        .map(|entry| entry.provider_id.as_str())
+        .collect();
+    plugins.policy = super::plugin_policy::parse(
+        root.get("plugins").and_then(|p| p.get("policy")),
+        &provider_ids,
+    )?;
     let container_image = root.string("container_image")?;
     let responses = super::responses::parse(
         providers.get("responses").map_or(&[], Vec::as_slice),

@@ -25,16 +25,19 @@
 //! timeouts `Timeout`, a body that breaks off or misframes `Protocol`, a limit `TooLarge`.
 //! Error texts name the host but never a header value, a token or the URL's query.
 
+mod addresses;
 mod body_stream;
 mod client;
 mod egress;
 mod framing;
 
+pub use addresses::{
+    ALLOW_LINK_LOCAL_KEY, AddressRules, ForbiddenAddress, Refusal, filter_resolved,
+    is_forbidden_address,
+};
 pub use body_stream::BodyStream;
 pub use client::{ClientSetupError, OutboundClient, StreamingResponse, is_hop_by_hop};
-pub use egress::{
-    EgressPolicy, ForbiddenAddress, PolicyError, filter_resolved, is_forbidden_address,
-};
+pub use egress::{EgressPolicy, PolicyError};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;

@@ -14,8 +14,11 @@
 //! line says how much. An output line that grows past the same limit without a newline is
 //! logged in pieces of that size, so a plugin cannot make the host buffer without end.
 //!
-//! **Failures.** None: logging never fails a call. The host cannot tell secrets from other
-//! text, so plugins must not log them.
+//! **Scrubbed.** Every secret the host knows ([`crate::secrets`]: config secrets, the
+//! request's provider-data keys, the tokens sent upstream) is replaced with `********` before
+//! the line is logged, whatever subscriber writes it.
+//!
+//! **Failures.** None: logging never fails a call.
 
 use std::borrow::Cow;
 use std::sync::Mutex;
@@ -61,6 +64,8 @@ impl PluginLogger {
     /// Writes one line, cleaned and capped (see the module documentation).
     pub fn log(&self, level: LogLevel, message: &str) {
         let message = clean_message(message);
+        let message = crate::secrets::scrub_log(message.as_bytes());
+        let message = String::from_utf8_lossy(&message);
         macro_rules! emit {
             ($level:expr) => {
                 tracing::event!(

@@ -4,6 +4,9 @@
 //! Every interface version served gets the same implementation (a macro over its generated
 //! types); only `outbound-http`'s `auth` differs between versions.
 //!
+//! The credentials a plugin sends upstream are added to its request's secrets
+//! ([`crate::secrets`]) before the request goes out.
+//!
 //! Also the WASI stdout/stderr sink: a plugin's `println!` becomes log lines of its provider.
 //!
 //! Expected failures are WIT error values. The guest traps only on a host invariant violation
@@ -29,6 +32,22 @@ impl HostState {
                 "the plugin called an import from `describe`, which must not call imports"
             )
         })
+    }
+
+    /// Adds the credentials a plugin sends upstream (a bearer token, credential header
+    /// values) to the request's secrets, so that an upstream echoing them is scrubbed.
+    fn remember_credentials(&self, request: &native_http::OutboundRequest) {
+        let request_id = &self.logger.request_id;
+        if let native_http::Auth::Bearer(token) = &request.auth {
+            crate::secrets::add_for_request(request_id, token);
+        }
+        for (name, value) in &request.headers {
+            if crate::secrets::is_credential_header(name) {
+                for form in crate::secrets::forms(value) {
+                    crate::secrets::add_for_request(request_id, &form);
+                }
+            }
+        }
     }
 
     /// The outbound timeout: the plugin's wish, capped at the time left for the call.
@@ -135,9 +154,11 @@ macro_rules! version_imports {
                 ) -> wasmtime::Result<Result<wit_http::Response, wit_http::HttpError>> {
                     let timeout = self.outbound_timeout(req.timeout_ms);
                     let client = self.handles()?.clone();
+                    let request = to_native_request(req, timeout);
+                    self.remember_credentials(&request);
                     Ok(client
                         .http
-                        .send(to_native_request(req, timeout))
+                        .send(request)
                         .await
                         .map(|r| wit_http::Response {
                             status: r.status,
@@ -160,11 +181,9 @@ macro_rules! version_imports {
                         wit_http::Framing::AwsEventStream => native_http::Framing::AwsEventStream,
                     };
                     let client = self.handles()?.clone();
-                    match client
-                        .http
-                        .send_streaming(to_native_request(req, timeout), framing)
-                        .await
-                    {
+                    let request = to_native_request(req, timeout);
+                    self.remember_credentials(&request);
+                    match client.http.send_streaming(request, framing).await {
                         Ok(native_http::StreamingResponse {
                             status,
                             headers,

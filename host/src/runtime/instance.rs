@@ -1,5 +1,6 @@
 //! One plugin instance serving one call: a semaphore permit (a pooling-allocator slot), a
-//! fresh `Store<HostState>` with a memory limit and a CPU budget, instantiation from the
+//! fresh `Store<HostState>` with a memory limit (the provider's from `plugins.policy`, else
+//! the runtime's) and a CPU budget, instantiation from the
 //! plugin's pre-instantiated `PluginPre`, `init`, then the operation, each a typed method
 //! (the version a plugin was built against is `bindings`' concern).
 //!
@@ -48,6 +49,16 @@ pub(crate) struct ProviderHandles {
     pub http: OutboundClient,
     pub env: EnvView,
     pub kv: KvNamespace,
+    pub limits: ProviderLimits,
+}
+
+/// The operator's limits for one provider (`plugins.policy`); `None` keeps the runtime's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct ProviderLimits {
+    /// Linear memory per instance, at most the runtime's.
+    pub memory_bytes: Option<usize>,
+    /// Wall-clock limit of one call.
+    pub call_timeout: Option<Duration>,
 }
 
 /// Facts about the request the store serves.
@@ -118,6 +129,11 @@ impl Instance {
             .stdout(sink(OutputStream::Stdout))
             .stderr(sink(OutputStream::Stderr))
             .build();
+        let memory_bytes = who
+            .handles
+            .as_ref()
+            .and_then(|h| h.limits.memory_bytes)
+            .unwrap_or(sandbox.limits.memory_bytes);
         let state = HostState {
             handles: who.handles,
             logger: who.logger.clone(),
@@ -127,7 +143,7 @@ impl Instance {
             table: ResourceTable::new(),
             wasi,
             limits: StoreLimitsBuilder::new()
-                .memory_size(sandbox.limits.memory_bytes)
+                .memory_size(memory_bytes)
                 .trap_on_grow_failure(true)
                 .build(),
             cpu_ticks_used: 0,

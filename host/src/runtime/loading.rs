@@ -15,6 +15,7 @@ use super::instance::{HostState, Instance, InstanceFor, LoadedPlugin, Sandbox};
 use super::provider_setup;
 use super::{Descriptor, Provider, RuntimeLimits};
 use crate::config::network::NetworkSettings;
+use crate::config::plugin_policy::PluginPolicy;
 use crate::environment::Environment;
 use crate::imports::kv::KvStore;
 use crate::imports::logging::PluginLogger;
@@ -45,6 +46,8 @@ pub struct RuntimeOptions {
     /// import (only the names they declare), the AWS credential chain's settings, endpoint
     /// overrides and CA bundles.
     pub env: Environment,
+    /// The operator's sandbox policy (`plugins.policy`), applied to each provider bound.
+    pub policy: PluginPolicy,
 }
 
 impl RuntimeOptions {
@@ -58,6 +61,7 @@ impl RuntimeOptions {
             limits: RuntimeLimits::default(),
             kv: None,
             env,
+            policy: PluginPolicy::default(),
         }
     }
 }
@@ -70,6 +74,7 @@ pub struct PluginRuntime {
     plugins: HashMap<String, Arc<LoadedPlugin>>,
     kv: Arc<KvStore>,
     env: Environment,
+    policy: PluginPolicy,
 }
 
 impl PluginRuntime {
@@ -126,6 +131,7 @@ impl PluginRuntime {
             plugins,
             kv,
             env: options.env,
+            policy: options.policy,
         })
     }
 
@@ -182,11 +188,15 @@ impl PluginRuntime {
         };
         let handles = provider_setup::handles(
             descriptor,
-            config,
-            network,
+            provider_setup::EntrySettings {
+                provider_id,
+                config,
+                network,
+                policy: &self.policy.for_provider(provider_id),
+            },
             &self.env,
             &self.kv,
-            provider_id,
+            &self.sandbox.limits,
         )
         .map_err(|reason| PluginLoadError::Setup {
             provider_id: provider_id.into(),

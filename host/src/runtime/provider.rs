@@ -3,7 +3,8 @@
 //! with the entry's settings, then the operation, under the runtime's limits.
 //!
 //! Wall clock: each call, from waiting for an instance slot to the operation's result, runs
-//! under `tokio::time::timeout(min(ctx.timeout, call_timeout))`; when it fires the future,
+//! under `tokio::time::timeout(min(ctx.timeout, call_timeout))` (`call_timeout` being the
+//! provider's `plugins.policy` value, else the runtime's); when it fires the future,
 //! and with it the store, is dropped and the caller gets `CallError::Timeout`.
 //!
 //! Streams: the store and the guest's stream resource (`chat-stream` or `messages-stream`)
@@ -152,7 +153,11 @@ impl Provider {
     }
 
     fn call_limit(&self, ctx: &CallContext) -> Duration {
-        let max = self.sandbox.limits.call_timeout;
+        let max = self
+            .handles
+            .limits
+            .call_timeout
+            .unwrap_or(self.sandbox.limits.call_timeout);
         ctx.timeout.map_or(max, |t| t.min(max))
     }
 

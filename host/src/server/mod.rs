@@ -10,6 +10,7 @@ pub mod listen;
 pub mod provider_data;
 pub mod request;
 pub mod routes;
+pub mod scrub;
 pub mod sse;
 
 use crate::registry::Registry;
@@ -277,6 +278,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
+        // Layers that learn a request's secrets (authentication, gateway keys) go above this
+        // line, inside the scrubbing layer: it must see every answer last.
+        .layer(middleware::from_fn(scrub::scrub_secrets))
         .layer(middleware::from_fn(tag_request))
         .with_state(state)
 }

@@ -15,7 +15,8 @@
 //! evicted: there is one per (provider, region, source) in use, a handful per process.
 //!
 //! Logs at info when credentials are obtained: the source kind, the first four characters of
-//! the access key id and the expiry, nothing else.
+//! the access key id and the expiry, nothing else. Credentials obtained are registered with
+//! [`crate::secrets`], so that no output of the process can repeat them.
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
@@ -276,6 +277,16 @@ impl Slot {
         state.generation += 1;
         match result {
             Ok(creds) if !expired(&creds, now) => {
+                // Whatever the source, the host now holds these: scrub them from all output.
+                crate::secrets::register(
+                    [
+                        Some(creds.access_key_id()),
+                        Some(creds.secret_access_key()),
+                        creds.session_token(),
+                    ]
+                    .into_iter()
+                    .flatten(),
+                );
                 tracing::info!(
                     source = self.source.kind(),
                     access_key = key_id_prefix(&creds),

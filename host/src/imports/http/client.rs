@@ -1,8 +1,9 @@
 //! [`OutboundClient`]: request checks, header handling, authentication, timeouts and the
 //! mapping of transport failures to [`HttpError`]; see the parent module for the rules.
 
+use super::addresses::{ForbiddenAddress, PolicyResolver};
 use super::body_stream::BodyStream;
-use super::egress::{self, EgressPolicy, ForbiddenAddress};
+use super::egress::EgressPolicy;
 use super::framing::FrameDecoder;
 use super::{
     Auth, ClientOptions, Framing, HOP_BY_HOP_HEADERS, HttpError, MAX_REDIRECTS, OutboundRequest,
@@ -327,8 +328,8 @@ fn build_client(
     reqwest::Client::builder()
         .no_proxy()
         .connect_timeout(options.connect_timeout)
-        .dns_resolver(egress::PolicyResolver {
-            allow_link_local: policy.allows_link_local(),
+        .dns_resolver(PolicyResolver {
+            rules: policy.addresses(),
         })
         .redirect(reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() > MAX_REDIRECTS {

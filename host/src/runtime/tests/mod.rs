@@ -76,6 +76,7 @@ fn options(dir: &Path) -> RuntimeOptions {
             ("OGX_TEST_VISIBLE", "visible-value"),
             ("OGX_TEST_HIDDEN", "hidden-value"),
         ]),
+        policy: Default::default(),
     }
 }
 
