@@ -19,3 +19,4 @@ pub mod server;
 pub mod serving_threads;
 pub mod storage;
 pub mod stream_event;
+pub mod telemetry;

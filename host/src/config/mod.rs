@@ -15,6 +15,7 @@ pub mod document;
 pub mod env;
 pub mod fields;
 pub mod messages;
+pub mod metrics;
 pub mod network;
 pub mod postgres_uri;
 pub mod provider_types;

@@ -29,12 +29,14 @@ mod body_stream;
 mod client;
 mod egress;
 mod framing;
+mod upstream_clock;
 
 pub use body_stream::BodyStream;
 pub use client::{ClientSetupError, OutboundClient, StreamingResponse, is_hop_by_hop};
 pub use egress::{
     EgressPolicy, ForbiddenAddress, PolicyError, filter_resolved, is_forbidden_address,
 };
+pub use upstream_clock::UpstreamClock;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -163,6 +165,8 @@ pub struct OutboundRequest {
     /// Total time for the exchange; `None` for the client's default. The runtime caps it at
     /// the time left for the API request.
     pub timeout: Option<Duration>,
+    /// The API request's clock of upstream time; `None` when nobody measures.
+    pub clock: Option<Arc<UpstreamClock>>,
 }
 
 impl fmt::Debug for OutboundRequest {

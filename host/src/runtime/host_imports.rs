@@ -95,6 +95,7 @@ macro_rules! version_imports {
             fn to_native_request(
                 req: wit_http::Request,
                 timeout: Duration,
+                clock: Option<Arc<native_http::UpstreamClock>>,
             ) -> native_http::OutboundRequest {
                 use wit_http::Method;
                 native_http::OutboundRequest {
@@ -111,6 +112,7 @@ macro_rules! version_imports {
                     body: req.body,
                     auth: $auth(req.auth),
                     timeout: Some(timeout),
+                    clock,
                 }
             }
 
@@ -137,7 +139,11 @@ macro_rules! version_imports {
                     let client = self.handles()?.clone();
                     Ok(client
                         .http
-                        .send(to_native_request(req, timeout))
+                        .send(to_native_request(
+                            req,
+                            timeout,
+                            self.request.upstream_clock.clone(),
+                        ))
                         .await
                         .map(|r| wit_http::Response {
                             status: r.status,
@@ -162,7 +168,10 @@ macro_rules! version_imports {
                     let client = self.handles()?.clone();
                     match client
                         .http
-                        .send_streaming(to_native_request(req, timeout), framing)
+                        .send_streaming(
+                            to_native_request(req, timeout, self.request.upstream_clock.clone()),
+                            framing,
+                        )
                         .await
                     {
                         Ok(native_http::StreamingResponse {

@@ -89,6 +89,7 @@ fn ctx(request_id: &str) -> CallContext {
         provider_data: None,
         timeout: None,
         model: None,
+        upstream_clock: None,
     }
 }
 
