@@ -43,6 +43,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let env = Environment::process();
     let serving_threads = serving_threads::configure(env.lookup())?;
     let loaded = load_config(&args, &env)?;
+    let telemetry = telemetry_settings(&loaded, &env)?;
     if args.enable_ui {
         tracing::warn!("--enable-ui is ignored: ogx has no web UI");
     }
@@ -119,7 +120,6 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         responses,
         messages: loaded.config.messages.clone(),
     };
-    let telemetry = telemetry_settings(&loaded, &env)?;
     if let Some(port) = telemetry.metrics_port {
         let address = SocketAddr::new(address.ip(), port);
         let metrics_listener = listen::bind(address).await?;
