@@ -5,6 +5,8 @@
 //! and the plugin reaches upstreams only through the host functions in [`imports`]. The
 //! server records chat completions in [`storage`]. [`responses`] and [`messages`] serve the
 //! Responses and Anthropic Messages APIs on top of the providers' chat completions.
+//! [`telemetry`] holds what every layer records for operators (metrics, the per-request record,
+//! the log's format).
 
 pub mod auth;
 pub mod cli;
