@@ -548,6 +548,20 @@ fn indent(text: &str) -> String {
     text.lines().map(|line| format!("  {line}\n")).collect()
 }
 
+/// Metrics and where they are served (`server.metrics`, `OGX_METRICS`, `OGX_METRICS_PORT`);
+/// turns them on for the process when asked.
+fn telemetry_settings(
+    loaded: &LoadedConfig,
+    env: &Environment,
+) -> anyhow::Result<crate::telemetry::Settings> {
+    let settings = crate::telemetry::Settings::from_env(&loaded.config.server.metrics, env)
+        .map_err(|error| anyhow::anyhow!(error))?;
+    if settings.metrics {
+        crate::telemetry::metrics::install();
+    }
+    Ok(settings)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -573,18 +587,4 @@ mod tests {
             "{error}"
         );
     }
-}
-
-/// Metrics and where they are served (`server.metrics`, `OGX_METRICS`, `OGX_METRICS_PORT`);
-/// turns them on for the process when asked.
-fn telemetry_settings(
-    loaded: &LoadedConfig,
-    env: &Environment,
-) -> anyhow::Result<crate::telemetry::Settings> {
-    let settings = crate::telemetry::Settings::from_env(&loaded.config.server.metrics, env)
-        .map_err(|error| anyhow::anyhow!(error))?;
-    if settings.metrics {
-        crate::telemetry::metrics::install();
-    }
-    Ok(settings)
 }
