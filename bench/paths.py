@@ -11,7 +11,7 @@ the request its floor is measured with. Every path gets, in the same rounds:
 - The upstream directly, sent the floor request with the upstream's model id (the absolute
   floor: "added" latency is over it).
 
-A new path (Converse, /v1/messages, authentication or metrics on) is one more `BenchPath` in
+A new path (Converse, /v1/messages, authentication, metrics or tracing on) is one more `BenchPath` in
 `PATHS`: a fragment for what it turns on, the request a client sends, and headers if it needs
 them. Config fragments are plain data; strings may hold `{upstream}` (the upstream's URL) and
 `{state}` (the run's folder for this ogx), filled in when the config is written. Fragments merge
@@ -90,6 +90,9 @@ RESPONSES = {
 # No chat-completion history. A build of ogx that does not know the key warns
 # "unknown key ... (ignored)" at start; bench/run.py reports that under the tables.
 HISTORY_OFF = {"storage": {"stores": {"inference": {"enabled": False}}}}
+# Prometheus metrics recorded on every request (`GET /metrics` on the API port). Tracing
+# paths (sampled at 1 % and 100 %) join when ogx exports traces.
+METRICS_ON = {"server": {"metrics": {"enabled": True}}}
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,7 @@ PATHS: tuple[BenchPath, ...] = (
     BenchPath("responses", (VLLM, RESPONSES), RESPONSE, "vllm/bench-model",
               floor=CHAT_STREAM),
     BenchPath("vllm-history-off", (VLLM, HISTORY_OFF), CHAT, "vllm/bench-model"),
+    BenchPath("vllm-metrics", (VLLM, METRICS_ON), CHAT, "vllm/bench-model"),
     # ogx translates these to Converse; the floor proxy forwards the chat completion as sent,
     # so their floor is what a minimal proxy costs for the same client request.
     BenchPath("bedrock-converse", (BEDROCK, CONVERSE), CHAT, f"bedrock/{CONVERSE_MODEL}",

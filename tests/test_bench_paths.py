@@ -79,6 +79,11 @@ def test_openai_compatible_path(name, ogx_server, mock_upstream, tmp_path):
     server = start(ogx_server, path, mock_upstream.url, tmp_path)
     check_answer(path, send(server, path))
     check_upstream_request(path, mock_upstream.last_request("/v1/chat/completions").json)
+    metrics = server.get("/metrics")
+    if bench_paths.METRICS_ON in path.fragments:
+        assert 'ogx_requests_total{api="inference",route="/v1/chat/completions"' in metrics.text
+    else:
+        assert metrics.status_code == 404
 
 
 @pytest.mark.parametrize("name", [n for n, p in PATHS.items() if is_bedrock(p)])

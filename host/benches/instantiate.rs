@@ -34,6 +34,7 @@ fn context() -> CallContext {
         provider_data: None,
         timeout: None,
         model: None,
+        upstream_clock: None,
     }
 }
 

@@ -6,6 +6,8 @@
 //! server records chat completions in [`storage`]. [`responses`] and [`messages`] serve the
 //! Responses and Anthropic Messages APIs on top of the providers' chat completions. [`secrets`]
 //! scrubs every secret the host knows from the bodies, headers and log lines that leave it.
+//! [`telemetry`] holds what every layer records for operators (metrics, the per-request record,
+//! the log's format).
 
 pub mod auth;
 pub mod authoring;
@@ -22,3 +24,4 @@ pub mod server;
 pub mod serving_threads;
 pub mod storage;
 pub mod stream_event;
+pub mod telemetry;

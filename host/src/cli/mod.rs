@@ -109,7 +109,9 @@ pub struct PluginsListArgs {
 /// Runs the command line and gives the process's exit status.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    if let Err(error) = init_logging() {
+        return fail(anyhow::anyhow!(error));
+    }
     crate::secrets::log::install_panic_hook();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -156,23 +158,21 @@ fn fail(error: anyhow::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Logs go to stderr, scrubbed of every secret the host knows. `RUST_LOG` sets the filter; otherwise OGX's `OGX_LOGGING`
-/// (`all=debug`) sets the level; otherwise `info`.
-fn init_logging() {
+/// Logs go to stderr, scrubbed of every secret the host knows, as `OGX_LOG_FORMAT` says (text
+/// or JSON). `RUST_LOG` sets the filter; otherwise OGX's `OGX_LOGGING` (`all=debug`,
+/// `server=warning,...`); otherwise `info`. Fails on an `OGX_LOG_FORMAT` that is not a format.
+fn init_logging() -> Result<(), String> {
+    use crate::telemetry::logs;
     let env = crate::environment::Environment::process();
-    let filter = env.get("RUST_LOG").or_else(|| {
-        let spec = env.get("OGX_LOGGING")?;
-        spec.split([',', ';']).find_map(|part| {
-            let (category, level) = part.split_once('=')?;
-            (category.trim() == "all").then(|| level.trim().to_lowercase())
-        })
-    });
-    let filter = tracing_subscriber::EnvFilter::try_new(filter.as_deref().unwrap_or("info"))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(crate::secrets::log::ScrubbingStderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+    let format = logs::LogFormat::parse(env.get("OGX_LOG_FORMAT").as_deref())?;
+    let (filter, problems) = match (env.get("RUST_LOG"), env.get("OGX_LOGGING")) {
+        (Some(filter), _) => (filter, Vec::new()),
+        (None, Some(spec)) => logs::ogx_logging_directives(&spec),
+        (None, None) => ("info".to_string(), Vec::new()),
+    };
+    logs::install(format, &filter);
+    for problem in problems {
+        tracing::warn!("{problem}; it is ignored");
+    }
+    Ok(())
 }

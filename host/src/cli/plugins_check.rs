@@ -371,6 +371,7 @@ pub async fn call(args: PluginsCallArgs) -> anyhow::Result<()> {
         provider_data: args.provider_data.clone(),
         timeout: None,
         model: None,
+        upstream_clock: None,
     };
     let body_text = body.as_ref().map(Value::to_string).unwrap_or_default();
     let printed = match op.as_str() {

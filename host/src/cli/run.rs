@@ -19,7 +19,7 @@ use crate::environment::Environment;
 use crate::registry::Registry;
 use crate::runtime::{PluginRuntime, Provider};
 use crate::server::listen::{self, TlsFiles};
-use crate::server::{AppState, ProviderInfo, router};
+use crate::server::{AppState, ProviderInfo, metrics_router, router};
 use crate::serving_threads;
 use crate::storage::backends::StorageBackends;
 use crate::storage::inference_store::{self, InferenceStore, SqlTable, TableError};
@@ -43,6 +43,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let env = Environment::process();
     let serving_threads = serving_threads::configure(env.lookup())?;
     let loaded = load_config(&args, &env)?;
+    let telemetry = telemetry_settings(&loaded, &env)?;
     if args.enable_ui {
         tracing::warn!("--enable-ui is ignored: ogx has no web UI");
     }
@@ -119,7 +120,24 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         responses,
         messages: loaded.config.messages.clone(),
     };
-    let served = listen::serve(listener, router(state), tls).await;
+    if let Some(port) = telemetry.metrics_port {
+        let address = SocketAddr::new(address.ip(), port);
+        let metrics_listener = listen::bind(address).await?;
+        println!("Metrics on http://{address}/metrics");
+        let metrics = axum::serve(metrics_listener, metrics_router(state.clone()))
+            .with_graceful_shutdown(listen::shutdown_signal());
+        tokio::spawn(async move {
+            if let Err(error) = metrics.await {
+                tracing::error!("the metrics port stopped: {error}");
+            }
+        });
+    }
+    let served = listen::serve(
+        listener,
+        router(state, telemetry.metrics_on_api_port()),
+        tls,
+    )
+    .await;
     let Some(inference_store) = inference_store else {
         return served;
     };
@@ -528,6 +546,20 @@ fn tls_files(loaded: &LoadedConfig) -> Option<TlsFiles> {
 
 fn indent(text: &str) -> String {
     text.lines().map(|line| format!("  {line}\n")).collect()
+}
+
+/// Metrics and where they are served (`server.metrics`, `OGX_METRICS`, `OGX_METRICS_PORT`);
+/// turns them on for the process when asked.
+fn telemetry_settings(
+    loaded: &LoadedConfig,
+    env: &Environment,
+) -> anyhow::Result<crate::telemetry::Settings> {
+    let settings = crate::telemetry::Settings::from_env(&loaded.config.server.metrics, env)
+        .map_err(|error| anyhow::anyhow!(error))?;
+    if settings.metrics {
+        crate::telemetry::metrics::install();
+    }
+    Ok(settings)
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ pub mod document;
 pub mod env;
 pub mod fields;
 pub mod messages;
+pub mod metrics;
 pub mod network;
 pub mod plugin_policy;
 pub mod postgres_uri;

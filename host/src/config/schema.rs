@@ -165,6 +165,17 @@ pub struct ServerConfig {
     /// OGX 1.5.0's `insecure`: allow plain HTTP. ogx serves plain HTTP without TLS files either
     /// way; read so that `--insecure` and this key mean the same.
     pub insecure: bool,
+    /// `server.metrics`: Prometheus metrics at `GET /metrics`.
+    pub metrics: MetricsConfig,
+}
+
+/// `server.metrics` (see `config/metrics.rs`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetricsConfig {
+    /// Default false; `OGX_METRICS=1` turns metrics on as well.
+    pub enabled: bool,
+    /// Serve `/metrics` on this port instead of the API port.
+    pub port: Option<u16>,
 }
 
 impl Default for ServerConfig {
@@ -181,6 +192,7 @@ impl Default for ServerConfig {
             quota: None,
             cors: None,
             insecure: false,
+            metrics: MetricsConfig::default(),
         }
     }
 }

@@ -35,6 +35,7 @@ const SERVER_KEYS: &[&str] = &[
     "tenancy",
     "tls_config",
     "hsts_max_age",
+    "metrics",
 ];
 const QUOTA_KEYS: &[&str] = &[
     "kvstore",
@@ -112,6 +113,7 @@ pub fn parse_server(
         quota: removed_in_ogx_1_5(&s, "quota", warnings, |w| parse_quota(&s, storage, w)),
         cors: removed_in_ogx_1_5(&s, "cors", warnings, |w| parse_cors(&s, w)),
         insecure: s.bool("insecure")?.unwrap_or(false),
+        metrics: super::metrics::parse_metrics(s.get("metrics"), warnings)?,
     })
 }
 

@@ -30,6 +30,7 @@ mod body_stream;
 mod client;
 mod egress;
 mod framing;
+mod upstream_clock;
 
 pub use addresses::{
     ALLOW_LINK_LOCAL_KEY, AddressRules, ForbiddenAddress, Refusal, filter_resolved,
@@ -38,6 +39,7 @@ pub use addresses::{
 pub use body_stream::BodyStream;
 pub use client::{ClientSetupError, OutboundClient, StreamingResponse, is_hop_by_hop};
 pub use egress::{EgressPolicy, PolicyError};
+pub use upstream_clock::UpstreamClock;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -166,6 +168,8 @@ pub struct OutboundRequest {
     /// Total time for the exchange; `None` for the client's default. The runtime caps it at
     /// the time left for the API request.
     pub timeout: Option<Duration>,
+    /// The API request's clock of upstream time; `None` when nobody measures.
+    pub clock: Option<Arc<UpstreamClock>>,
 }
 
 impl fmt::Debug for OutboundRequest {

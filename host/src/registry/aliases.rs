@@ -85,6 +85,7 @@ async fn first_listed(provider: &Provider, model_type: &str) -> Result<String, S
         provider_data: None,
         timeout: Some(LISTING_TIMEOUT),
         model: None,
+        upstream_clock: None,
     };
     let id = provider.id();
     let listed = provider.list_models(context).await.map_err(|error| {

@@ -278,6 +278,7 @@ impl Registry {
             provider_data: None,
             timeout: Some(LISTING_TIMEOUT),
             model: None,
+            upstream_clock: None,
         };
         match provider.list_models(context).await {
             Ok(listed) => {

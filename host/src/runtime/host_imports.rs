@@ -114,6 +114,7 @@ macro_rules! version_imports {
             fn to_native_request(
                 req: wit_http::Request,
                 timeout: Duration,
+                clock: Option<Arc<native_http::UpstreamClock>>,
             ) -> native_http::OutboundRequest {
                 use wit_http::Method;
                 native_http::OutboundRequest {
@@ -130,6 +131,7 @@ macro_rules! version_imports {
                     body: req.body,
                     auth: $auth(req.auth),
                     timeout: Some(timeout),
+                    clock,
                 }
             }
 
@@ -154,7 +156,7 @@ macro_rules! version_imports {
                 ) -> wasmtime::Result<Result<wit_http::Response, wit_http::HttpError>> {
                     let timeout = self.outbound_timeout(req.timeout_ms);
                     let client = self.handles()?.clone();
-                    let request = to_native_request(req, timeout);
+                    let request = to_native_request(req, timeout, self.request.upstream_clock.clone());
                     self.remember_credentials(&request);
                     Ok(client
                         .http
@@ -181,7 +183,8 @@ macro_rules! version_imports {
                         wit_http::Framing::AwsEventStream => native_http::Framing::AwsEventStream,
                     };
                     let client = self.handles()?.clone();
-                    let request = to_native_request(req, timeout);
+                    let request =
+                        to_native_request(req, timeout, self.request.upstream_clock.clone());
                     self.remember_credentials(&request);
                     match client.http.send_streaming(request, framing).await {
                         Ok(native_http::StreamingResponse {

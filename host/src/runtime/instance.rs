@@ -19,7 +19,7 @@ use super::bindings::{Bindings, BodyOperation, ChunkStreamOperation, PluginPre};
 use super::host_imports::LogSink;
 use super::{CallContext, CallError, ProviderError, RuntimeLimits};
 use crate::imports::config::EnvView;
-use crate::imports::http::OutboundClient;
+use crate::imports::http::{OutboundClient, UpstreamClock};
 use crate::imports::kv::KvNamespace;
 use crate::imports::logging::{OutputStream, PluginLogger};
 use std::sync::Arc;
@@ -64,6 +64,8 @@ pub(crate) struct ProviderLimits {
 /// Facts about the request the store serves.
 pub(crate) struct RequestState {
     pub deadline: Instant,
+    /// Where the outbound exchanges add their upstream time.
+    pub upstream_clock: Option<Arc<UpstreamClock>>,
 }
 
 impl RequestState {
@@ -107,6 +109,7 @@ pub(crate) struct InstanceFor {
     pub handles: Option<Arc<ProviderHandles>>,
     pub logger: Arc<PluginLogger>,
     pub deadline: Instant,
+    pub upstream_clock: Option<Arc<UpstreamClock>>,
 }
 
 impl Instance {
@@ -139,6 +142,7 @@ impl Instance {
             logger: who.logger.clone(),
             request: RequestState {
                 deadline: who.deadline,
+                upstream_clock: who.upstream_clock,
             },
             table: ResourceTable::new(),
             wasi,

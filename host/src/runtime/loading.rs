@@ -346,6 +346,7 @@ async fn describe(sandbox: &Sandbox, plugin: &LoadedPlugin) -> Result<Descriptor
             handles: None,
             logger,
             deadline: Instant::now() + DESCRIBE_TIMEOUT,
+            upstream_clock: None,
         };
         let mut instance = Instance::create(sandbox, plugin, who).await?;
         instance.describe().await

@@ -45,6 +45,9 @@ pub struct CallContext {
     /// The model the request names, passed to plugins built against 0.2.0 and later; `None`
     /// for calls that serve no model (listing, health) or when the caller did not say.
     pub model: Option<ModelTarget>,
+    /// The API request's clock of upstream time, which the call's outbound exchanges add to;
+    /// `None` when nobody measures.
+    pub upstream_clock: Option<std::sync::Arc<crate::imports::http::UpstreamClock>>,
 }
 
 /// The model a call serves, as the registry resolved it.

@@ -19,6 +19,7 @@ use super::bindings::{BodyOperation, ChunkStreamOperation};
 use super::instance::{Instance, InstanceFor, LoadedPlugin, ProviderHandles, Sandbox};
 use super::{CallContext, CallError, Descriptor, Health, ListedModel, MessagesEvent};
 use crate::imports::logging::PluginLogger;
+use crate::telemetry::metrics;
 use futures::Stream;
 use futures::future::BoxFuture;
 use std::pin::Pin;
@@ -175,7 +176,9 @@ impl Provider {
                 &self.plugin.name,
             )),
             deadline,
+            upstream_clock: ctx.upstream_clock.clone(),
         };
+        let started = Instant::now();
         let mut instance = Instance::create(&self.sandbox, &self.plugin, who).await?;
         let settings = ProviderSettings {
             provider_id: self.id.clone(),
@@ -183,6 +186,7 @@ impl Provider {
             config_json: self.config_json.clone(),
         };
         instance.init(&settings).await?;
+        metrics::plugin_instantiated(&self.id, started.elapsed());
         Ok(instance)
     }
 
@@ -193,7 +197,9 @@ impl Provider {
         let deadline = Instant::now() + limit;
         let call = async {
             let mut instance = self.ready_instance(ctx, deadline).await?;
+            let started = Instant::now();
             let output = op(&mut instance, ctx).await;
+            metrics::plugin_called(&self.id, output.is_ok(), started.elapsed());
             retire(instance);
             output
         };
@@ -368,8 +374,10 @@ impl Provider {
         let deadline = Instant::now() + limit;
         let opening = async {
             let mut instance = self.ready_instance(ctx, deadline).await?;
-            let stream = open(&mut instance, ctx).await?;
-            Ok((instance, stream))
+            let started = Instant::now();
+            let stream = open(&mut instance, ctx).await;
+            metrics::plugin_called(&self.id, stream.is_ok(), started.elapsed());
+            Ok((instance, stream?))
         };
         let (instance, stream) = tokio::time::timeout(limit, opening)
             .await

@@ -7,6 +7,7 @@
 pub mod errors;
 pub mod history;
 pub mod listen;
+pub mod observability;
 pub mod provider_data;
 pub mod request;
 pub mod routes;
@@ -20,8 +21,8 @@ use crate::storage::prompts::PromptStore;
 use crate::storage::responses_store::ResponsesStore;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use std::sync::Arc;
@@ -76,6 +77,7 @@ impl AppState {
             ),
             timeout: None,
             model: None,
+            upstream_clock: crate::telemetry::record::current().map(|r| r.upstream.clone()),
         }
     }
 }
@@ -228,10 +230,15 @@ pub const ROUTES: &[RouteInfo] = &[
     },
 ];
 
-/// The API router.
-pub fn router(state: AppState) -> Router {
+/// The API router; with `metrics_route`, `GET /metrics` too.
+pub fn router(state: AppState, metrics_route: bool) -> Router {
     use routes::{history, inference, messages, meta, models, prompts, responses};
-    Router::new()
+    let router = if metrics_route {
+        Router::new().route("/metrics", get(observability::metrics_text))
+    } else {
+        Router::new()
+    };
+    router
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*model_id}", get(models::get))
         .route(
@@ -281,31 +288,15 @@ pub fn router(state: AppState) -> Router {
         // Layers that learn a request's secrets (authentication, gateway keys) go above this
         // line, inside the scrubbing layer: it must see every answer last.
         .layer(middleware::from_fn(scrub::scrub_secrets))
-        .layer(middleware::from_fn(tag_request))
+        .layer(middleware::from_fn(observability::observe))
         .with_state(state)
 }
 
-/// Gives every request an id (the client's `x-request-id`, or a new one), echoes it on the
-/// response, and logs the request's outcome.
-async fn tag_request(mut request: Request, next: Next) -> Response {
-    let id = match request
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-    {
-        Some(id) if !id.is_empty() && id.len() <= 128 => id.to_string(),
-        _ => uuid::Uuid::new_v4().simple().to_string(),
-    };
-    let value = HeaderValue::from_str(&id).unwrap_or_else(|_| HeaderValue::from_static("invalid"));
-    request
-        .headers_mut()
-        .insert(REQUEST_ID_HEADER, value.clone());
-    let (method, path) = (request.method().clone(), request.uri().path().to_string());
-    let started = std::time::Instant::now();
-    let mut response = next.run(request).await;
-    tracing::info!(request_id = %id, "{method} {path} -> {} in {:?}", response.status().as_u16(), started.elapsed());
-    response.headers_mut().insert(REQUEST_ID_HEADER, value);
-    response
+/// The router of a separate metrics port: only `GET /metrics`.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(observability::metrics_text))
+        .with_state(state)
 }
 
 async fn unknown_route(request: Request) -> Response {
@@ -377,7 +368,10 @@ mod tests {
             .uri(path)
             .body(Body::from("{}"))
             .unwrap();
-        let response = router(empty_state().await).oneshot(request).await.unwrap();
+        let response = router(empty_state().await, false)
+            .oneshot(request)
+            .await
+            .unwrap();
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
@@ -438,7 +432,10 @@ mod tests {
                 r#"{"model":"x/y","messages":[{"role":"user","content":"hi"}]}"#,
             ))
             .unwrap();
-        let response = router(empty_state().await).oneshot(request).await.unwrap();
+        let response = router(empty_state().await, false)
+            .oneshot(request)
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         assert!(response.headers().contains_key(REQUEST_ID_HEADER));
     }
@@ -466,7 +463,7 @@ mod tests {
                 .uri(uri)
                 .body(Body::from("{not json"))
                 .unwrap();
-            let response = router(state.clone()).oneshot(request).await.unwrap();
+            let response = router(state.clone(), false).oneshot(request).await.unwrap();
             assert_eq!(response.status().as_u16(), status, "{uri}");
             assert_eq!(response.headers()["anthropic-version"], "2023-06-01");
             let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)

@@ -38,6 +38,15 @@ impl Endpoint {
             Endpoint::Embeddings => "embedding",
         }
     }
+
+    /// The OpenTelemetry GenAI `gen_ai.operation.name` of this endpoint.
+    pub fn operation_name(self) -> &'static str {
+        match self {
+            Endpoint::ChatCompletions => "chat",
+            Endpoint::Completions => "text_completion",
+            Endpoint::Embeddings => "embeddings",
+        }
+    }
 }
 
 /// A checked request body.

@@ -153,6 +153,14 @@ pub struct ShutdownReport {
     pub lost: u64,
 }
 
+/// The write queue at one moment: see [`InferenceStore::queue_state`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueState {
+    pub depth: usize,
+    pub written: u64,
+    pub lost: u64,
+}
+
 /// The chat-completion history: a [`CompletionTable`] behind a bounded write queue.
 pub struct InferenceStore {
     table: Arc<dyn CompletionTable>,
@@ -255,6 +263,19 @@ impl InferenceStore {
             Err(mpsc::error::TrySendError::Closed(completion)) => {
                 tracing::error!(id = %completion.id, "the inference store's writers stopped: chat completion not recorded");
             }
+        }
+    }
+
+    /// The write queue now: completions waiting for a writer, and those written and lost
+    /// since start (for `/metrics`).
+    pub fn queue_state(&self) -> QueueState {
+        let depth = lock(&self.queue)
+            .as_ref()
+            .map_or(0, |sender| sender.max_capacity() - sender.capacity());
+        QueueState {
+            depth,
+            written: self.progress.written.load(Ordering::Relaxed),
+            lost: self.progress.lost.load(Ordering::Relaxed),
         }
     }
 

@@ -273,6 +273,10 @@ impl Slot {
                 ))
             });
         let now = SystemTime::now();
+        crate::telemetry::metrics::credential_refresh(
+            "aws",
+            result.as_ref().is_ok_and(|creds| !expired(creds, now)),
+        );
         let mut state = self.state();
         state.generation += 1;
         match result {

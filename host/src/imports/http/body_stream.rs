@@ -3,12 +3,13 @@
 
 use super::client::{map_reqwest_error, seconds, timed_out};
 use super::framing::FrameDecoder;
-use super::{Frame, HttpError};
+use super::{Frame, HttpError, UpstreamClock};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -31,6 +32,8 @@ pub struct BodyStream {
     total: Duration,
     idle_timeout: Duration,
     state: StreamState,
+    /// Adds each wait for a chunk to the API request's upstream time.
+    clock: Option<Arc<UpstreamClock>>,
 }
 
 impl fmt::Debug for BodyStream {
@@ -60,7 +63,14 @@ impl BodyStream {
             total,
             idle_timeout,
             state: StreamState::Open,
+            clock: None,
         }
+    }
+
+    /// The same stream, adding its waits for chunks to `clock`.
+    pub(super) fn timed_by(mut self, clock: Option<Arc<UpstreamClock>>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The next frame; `Ok(None)` once the body has ended normally. After an error every
@@ -85,7 +95,12 @@ impl BodyStream {
     async fn read_chunk(&mut self) -> Result<(), HttpError> {
         let idle_deadline = Instant::now() + self.idle_timeout;
         let wait_until = idle_deadline.min(self.deadline);
-        match tokio::time::timeout_at(wait_until, self.chunks.next()).await {
+        let started = Instant::now();
+        let chunk = tokio::time::timeout_at(wait_until, self.chunks.next()).await;
+        if let Some(clock) = &self.clock {
+            clock.add(started.elapsed());
+        }
+        match chunk {
             Err(_) if wait_until == self.deadline => Err(timed_out(&self.host, self.total)),
             Err(_) => Err(HttpError::Timeout(format!(
                 "{} sent nothing for {}",

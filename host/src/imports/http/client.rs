@@ -128,12 +128,14 @@ impl OutboundClient {
 
     /// Sends a request and reads the whole response, up to `max_buffered_body_bytes`.
     pub async fn send(&self, request: OutboundRequest) -> Result<OutboundResponse, HttpError> {
+        let clock = request.clock.clone();
         let Prepared {
             request,
             host,
             deadline,
             total,
         } = self.prepare(request).await?;
+        let started = Instant::now();
         let exchange = async {
             let mut response = self
                 .client()
@@ -171,9 +173,14 @@ impl OutboundClient {
                 body,
             })
         };
-        tokio::time::timeout_at(deadline, exchange)
+        let result = tokio::time::timeout_at(deadline, exchange)
             .await
-            .unwrap_or_else(|_| Err(timed_out(&host, total)))
+            .unwrap_or_else(|_| Err(timed_out(&host, total)));
+        if let Some(clock) = clock {
+            clock.count_exchange();
+            clock.add(started.elapsed());
+        }
+        result
     }
 
     /// Sends a request and returns once the response head has arrived; the body follows
@@ -183,14 +190,20 @@ impl OutboundClient {
         request: OutboundRequest,
         framing: Framing,
     ) -> Result<StreamingResponse, HttpError> {
+        let clock = request.clock.clone();
         let Prepared {
             request,
             host,
             deadline,
             total,
         } = self.prepare(request).await?;
-        let response = match tokio::time::timeout_at(deadline, self.client().execute(request)).await
-        {
+        let started = Instant::now();
+        let head = tokio::time::timeout_at(deadline, self.client().execute(request)).await;
+        if let Some(clock) = &clock {
+            clock.count_exchange();
+            clock.add(started.elapsed());
+        }
+        let response = match head {
             Ok(result) => result.map_err(|error| map_reqwest_error(&error, &host))?,
             Err(_) => return Err(timed_out(&host, total)),
         };
@@ -212,7 +225,8 @@ impl OutboundClient {
             deadline,
             total,
             self.options.frame_idle_timeout,
-        );
+        )
+        .timed_by(clock);
         Ok(StreamingResponse {
             status,
             headers,

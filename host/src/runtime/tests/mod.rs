@@ -90,6 +90,7 @@ fn ctx(request_id: &str) -> CallContext {
         provider_data: None,
         timeout: None,
         model: None,
+        upstream_clock: None,
     }
 }
 

@@ -8,7 +8,7 @@ use crate::runtime::{ChunkStream, ProviderError};
 use crate::server::errors::ApiError;
 use crate::server::history::{self, StreamRecorder};
 use crate::server::request::{ApiRequest, Endpoint};
-use crate::server::{AppState, sse};
+use crate::server::{AppState, observability, sse};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -53,6 +53,7 @@ async fn serve(
         .route(&request.model)
         .ok_or_else(|| ApiError::model_not_found(&request.model))?;
     check_model_type(&request.model, &route, endpoint.model_type())?;
+    observability::routed(&route, &request.model, endpoint.operation_name());
     let mut context = state.call_context(&headers, &route.provider);
     context.model = Some(route.target(&request.model));
     let client_model = request.model.clone();
@@ -77,9 +78,11 @@ async fn serve(
                 .clone()
                 .map(|store| StreamRecorder::new(store, client_model.clone(), input_messages));
             sse::respond(
-                provider
-                    .chat_completion_stream(context, upstream_body)
-                    .await?,
+                observability::observed(
+                    provider
+                        .chat_completion_stream(context, upstream_body)
+                        .await?,
+                ),
                 client_model,
                 recorder,
             )
@@ -91,7 +94,7 @@ async fn serve(
         ),
         (Endpoint::Completions, true) => {
             sse::respond(
-                provider.completion_stream(context, upstream_body).await?,
+                observability::observed(provider.completion_stream(context, upstream_body).await?),
                 client_model,
                 None,
             )
@@ -114,10 +117,12 @@ pub(crate) async fn chat_stream(
     chat: Value,
 ) -> Result<ChunkStream, ApiError> {
     let context = state.call_context(headers, &route.provider);
-    let mut chunks = route
-        .provider
-        .chat_completion_stream(context, chat.to_string())
-        .await?;
+    let mut chunks = observability::observed(
+        route
+            .provider
+            .chat_completion_stream(context, chat.to_string())
+            .await?,
+    );
     let first = match chunks.next().await {
         Some(Err(error)) => return Err(error.into()),
         first => first,
@@ -141,14 +146,17 @@ fn json_answer(text: String, client_model: &str) -> Result<Response, ApiError> {
     Ok(Json(Value::Object(answer)).into_response())
 }
 
-/// A provider's JSON answer, parsed, with `model` set to the client's id. An answer that is
-/// not a JSON object is the upstream's fault: 502.
+/// A provider's JSON answer, parsed, with `model` set to the client's id; its `usage` is noted
+/// in the request's record. An answer that is not a JSON object is the upstream's fault: 502.
 pub(crate) fn answer_object(
     text: String,
     client_model: &str,
 ) -> Result<Map<String, Value>, ApiError> {
     match serde_json::from_str::<Value>(&text) {
         Ok(Value::Object(mut answer)) => {
+            if let Some(record) = crate::telemetry::record::current() {
+                record.answer(&answer);
+            }
             answer.insert("model".into(), Value::String(client_model.to_string()));
             Ok(answer)
         }

@@ -134,6 +134,7 @@ fn checked(
         .route(&request.model)
         .ok_or_else(|| ApiError::model_not_found(&request.model))?;
     check_model_type(&request.model, &route, "llm")?;
+    crate::server::observability::routed(&route, &request.model, "chat");
     Ok((request, route))
 }
 

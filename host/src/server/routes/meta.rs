@@ -48,6 +48,7 @@ async fn describe(state: &AppState, info: &ProviderInfo) -> Value {
                 provider_data: None,
                 timeout: Some(HEALTH_CHECK_TIMEOUT),
                 model: None,
+                upstream_clock: None,
             };
             match provider.health(context).await {
                 Ok(health) => json!({ "status": health.status, "message": health.message }),

@@ -58,6 +58,7 @@ pub async fn create(
         .route(&request.model)
         .ok_or_else(|| ApiError::model_not_found(&request.model))?;
     super::inference::check_model_type(&request.model, &route, "llm")?;
+    crate::server::observability::routed(&route, &request.model, "chat");
     let mut context = match &request.previous_response_id {
         Some(previous) => match store.get(previous).await? {
             Some(stored) => stored.messages.as_array().cloned().unwrap_or_default(),

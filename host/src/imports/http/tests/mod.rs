@@ -167,6 +167,7 @@ fn request(url: String) -> OutboundRequest {
         body: Vec::new(),
         auth: Auth::None,
         timeout: None,
+        clock: None,
     }
 }
 

@@ -247,3 +247,39 @@ async fn streaming_checks_policy_and_head_timeout() {
         .await;
     assert!(matches!(result, Err(HttpError::Timeout(_))), "{result:?}");
 }
+
+#[tokio::test]
+async fn the_upstream_clock_counts_each_exchange_and_every_wait_on_the_upstream() {
+    let clock = Arc::new(UpstreamClock::default());
+    let upstream = Upstream::start(vec![
+        pause(60),
+        chunked_head("text/event-stream"),
+        pause(60),
+        chunk(b"data: 1\n\n"),
+        pause(60),
+        chunk(b"data: 2\n\n"),
+        last_chunk(),
+    ])
+    .await;
+    let client = client(&["127.0.0.1"]);
+    let timed = |url: String| OutboundRequest {
+        clock: Some(clock.clone()),
+        ..request(url)
+    };
+    let mut streaming = client
+        .send_streaming(timed(upstream.url("/")), Framing::Sse)
+        .await
+        .unwrap();
+    assert_eq!(clock.exchanges(), 1);
+    assert_eq!(collect(&mut streaming.body).await.unwrap().len(), 2);
+    // The head and both chunks were waited for: at least the three pauses.
+    let streamed = clock.waited();
+    assert!(streamed >= Duration::from_millis(180), "{streamed:?}");
+
+    let buffered =
+        Upstream::start(vec![pause(60), Step::Write(response("200 OK", &[], b"ok"))]).await;
+    let answer = client.send(timed(buffered.url("/"))).await.unwrap();
+    assert_eq!(answer.body, b"ok");
+    assert_eq!(clock.exchanges(), 2);
+    assert!(clock.waited() >= streamed + Duration::from_millis(60));
+}

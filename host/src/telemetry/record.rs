@@ -1,0 +1,179 @@
+//! [`RequestRecord`]: what one API request learns about itself while it is served — the
+//! provider and model it was routed to, the upstream time of its exchanges, when its first
+//! streamed chunk came, the tokens its answer's `usage` reported — for its metrics, its log
+//! line and its timing headers.
+//!
+//! The server makes one per request and makes it the task's [`current`] record while the
+//! handler runs; whatever produces the answer (a handler, or the task that streams it) takes
+//! the `Arc` with it. Everything is write-once or atomic: a stream's task and the request's
+//! task may touch it at the same time. No prompt or completion text is kept.
+
+use crate::imports::http::UpstreamClock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+tokio::task_local! {
+    static CURRENT: Arc<RequestRecord>;
+}
+
+/// Where a request was routed, with bounded values (see `super::metrics`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routed {
+    /// The GenAI operation: `chat`, `text_completion` or `embeddings`.
+    pub operation: &'static str,
+    pub provider: String,
+    /// A model id the registry knows, or [`super::metrics::OTHER_MODEL`].
+    pub model: String,
+}
+
+/// Tokens an answer's `usage` reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tokens {
+    pub input: u64,
+    pub output: u64,
+}
+
+/// The facts of one request.
+#[derive(Debug)]
+pub struct RequestRecord {
+    pub started: Instant,
+    pub upstream: Arc<UpstreamClock>,
+    routed: OnceLock<Routed>,
+    first_chunk: OnceLock<Duration>,
+    usage_seen: AtomicBool,
+    input_tokens: AtomicU64,
+    output_tokens: AtomicU64,
+}
+
+impl RequestRecord {
+    pub fn new(started: Instant) -> Self {
+        RequestRecord {
+            started,
+            upstream: Arc::default(),
+            routed: OnceLock::new(),
+            first_chunk: OnceLock::new(),
+            usage_seen: AtomicBool::new(false),
+            input_tokens: AtomicU64::new(0),
+            output_tokens: AtomicU64::new(0),
+        }
+    }
+
+    /// Runs `future` with this record as the [`current`] one.
+    pub async fn scope<F: Future>(self: Arc<Self>, future: F) -> F::Output {
+        CURRENT.scope(self, future).await
+    }
+
+    /// Notes where the request went; the first note wins (a Responses turn that calls its
+    /// model twice is one routing).
+    pub fn route(&self, routed: Routed) {
+        let _ = self.routed.set(routed);
+    }
+
+    pub fn routed(&self) -> Option<&Routed> {
+        self.routed.get()
+    }
+
+    /// Notes one chunk of a streamed answer: the first sets the time to the first token; a
+    /// chunk that carries `usage` sets the token counts.
+    pub fn chunk(&self, chunk: &str) {
+        if self.first_chunk.get().is_none() {
+            let _ = self.first_chunk.set(self.started.elapsed());
+        }
+        // Only a chunk with a `"usage"` key is parsed again: inside a JSON string the quotes
+        // would be escaped, so text mentioning usage does not match.
+        if chunk.contains("\"usage\"")
+            && let Ok(serde_json::Value::Object(object)) = serde_json::from_str(chunk)
+        {
+            self.answer(&object);
+        }
+    }
+
+    /// Notes the `usage` of an answer object (a chat completion, a completion, embeddings),
+    /// when it has one.
+    pub fn answer(&self, answer: &serde_json::Map<String, serde_json::Value>) {
+        let Some(serde_json::Value::Object(usage)) = answer.get("usage") else {
+            return;
+        };
+        let count = |key: &str| usage.get(key).and_then(serde_json::Value::as_u64);
+        let input = count("prompt_tokens").or_else(|| count("input_tokens"));
+        let output = count("completion_tokens").or_else(|| count("output_tokens"));
+        if input.is_none() && output.is_none() {
+            return;
+        }
+        self.input_tokens
+            .store(input.unwrap_or(0), Ordering::Relaxed);
+        self.output_tokens
+            .store(output.unwrap_or(0), Ordering::Relaxed);
+        self.usage_seen.store(true, Ordering::Relaxed);
+    }
+
+    /// Time from arrival to the first streamed chunk; `None` for an answer not streamed.
+    pub fn time_to_first_chunk(&self) -> Option<Duration> {
+        self.first_chunk.get().copied()
+    }
+
+    /// The tokens reported, when an answer had a `usage`.
+    pub fn tokens(&self) -> Option<Tokens> {
+        self.usage_seen.load(Ordering::Relaxed).then(|| Tokens {
+            input: self.input_tokens.load(Ordering::Relaxed),
+            output: self.output_tokens.load(Ordering::Relaxed),
+        })
+    }
+
+    /// The time the gateway added so far: elapsed minus the upstream time.
+    pub fn added_time(&self, elapsed: Duration) -> Duration {
+        elapsed.saturating_sub(self.upstream.waited())
+    }
+}
+
+/// The record of the request whose handler is running on this task, if any.
+pub fn current() -> Option<Arc<RequestRecord>> {
+    CURRENT.try_with(Arc::clone).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn usage_comes_from_chat_answers_and_usage_chunks_only() {
+        let record = RequestRecord::new(Instant::now());
+        record.chunk(r#"{"choices":[{"delta":{"content":"the \"usage\" word"}}]}"#);
+        assert!(record.time_to_first_chunk().is_some());
+        assert_eq!(record.tokens(), None);
+        record.chunk(r#"{"choices":[],"usage": {"prompt_tokens":7,"completion_tokens":3}}"#);
+        assert_eq!(
+            record.tokens(),
+            Some(Tokens {
+                input: 7,
+                output: 3
+            })
+        );
+        let other = RequestRecord::new(Instant::now());
+        let answer = json!({"usage": {"input_tokens": 5, "output_tokens": 2}});
+        other.answer(answer.as_object().unwrap());
+        assert_eq!(
+            other.tokens(),
+            Some(Tokens {
+                input: 5,
+                output: 2
+            })
+        );
+        assert_eq!(other.time_to_first_chunk(), None);
+        other.answer(json!({"usage": null}).as_object().unwrap());
+        assert!(other.tokens().is_some());
+    }
+
+    #[tokio::test]
+    async fn the_current_record_is_the_scoped_one() {
+        assert!(current().is_none());
+        let record = Arc::new(RequestRecord::new(Instant::now()));
+        let seen = record
+            .clone()
+            .scope(async { current().map(|r| r.started) })
+            .await;
+        assert_eq!(seen, Some(record.started));
+    }
+}
