@@ -4,12 +4,14 @@
 //! Handlers never touch wasmtime: they call [`crate::runtime::Provider`] methods and turn
 //! every failure into an OpenAI error body through [`errors::ApiError`].
 
+pub mod cors;
 pub mod errors;
 pub mod history;
 pub mod listen;
 pub mod provider_data;
 pub mod request;
 pub mod routes;
+pub mod row_access;
 pub mod sse;
 
 use crate::registry::Registry;
@@ -45,6 +47,12 @@ pub struct AppState {
     pub responses: Option<Arc<ResponsesStore>>,
     /// The Messages API's config; `None` when the config does not enable it.
     pub messages: Option<crate::config::messages::MessagesConfig>,
+    /// `server.auth` and `server.tenancy` ([`crate::auth::middleware`]).
+    pub security: Arc<crate::auth::middleware::ServerSecurity>,
+    /// `server.cors`; `None` when off.
+    pub cors: Option<Arc<cors::Cors>>,
+    /// `server.quota`; `None` when off.
+    pub quota: Option<Arc<crate::quota::QuotaGuard>>,
 }
 
 /// A provider as `/v1/providers` shows it.
@@ -230,7 +238,7 @@ pub const ROUTES: &[RouteInfo] = &[
 /// The API router.
 pub fn router(state: AppState) -> Router {
     use routes::{history, inference, messages, meta, models, prompts, responses};
-    Router::new()
+    let router = Router::new()
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*model_id}", get(models::get))
         .route(
@@ -276,7 +284,30 @@ pub fn router(state: AppState) -> Router {
         .merge(messages::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES));
+    // Outermost last: request id, CORS, authentication (tenancy, route policy), quota.
+    let router = match &state.quota {
+        Some(quota) => router.layer(middleware::from_fn_with_state(
+            Arc::clone(quota),
+            crate::quota::enforce,
+        )),
+        None => router,
+    };
+    let router = match state.security.is_active() {
+        true => router.layer(middleware::from_fn_with_state(
+            Arc::clone(&state.security),
+            crate::auth::middleware::enforce,
+        )),
+        false => router,
+    };
+    let router = match &state.cors {
+        Some(cors) => router.layer(middleware::from_fn_with_state(
+            Arc::clone(cors),
+            cors::handle,
+        )),
+        None => router,
+    };
+    router
         .layer(middleware::from_fn(tag_request))
         .with_state(state)
 }
@@ -364,6 +395,9 @@ mod tests {
             ))),
             responses: None,
             messages: None,
+            security: Arc::new(crate::auth::middleware::ServerSecurity::disabled()),
+            cors: None,
+            quota: None,
         }
     }
 
