@@ -12,8 +12,8 @@
                                  bearer tokens in `kube_tokens`, 401 otherwise
   GET  /user, /user/orgs         GitHub's user and organisation memberships for `github_tokens`
 
-Every request is recorded (`requests`: method, path, headers, body) so tests can check what ogx
-sent. `sign(claims, ...)` makes a JWT with the current key (PyJWT), `forge(claims)` one with a
+Every request is recorded (`requests`: method, path, headers, body) (header names lowercased) so tests
+can check what ogx sent. `sign(claims, ...)` makes a JWT with the current key (PyJWT), `forge(claims)` one with a
 key the set never held."""
 from __future__ import annotations
 
@@ -80,7 +80,8 @@ class AuthServices(LoopbackServer):
             def _record(self) -> tuple[str, bytes]:
                 body = self._read_body() if self.command == "POST" else b""
                 with services.lock:
-                    services.recorded.append(Recorded(self.command, self.path, dict(self.headers), body))
+                    services.recorded.append(Recorded(
+                        self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                 return urlparse(self.path).path, body
 
             def _bearer(self) -> str:

@@ -47,7 +47,7 @@ def test_token_introspection(ogx_server, mock_upstream, services):
     assert ask(server, "opaque-alice") == answer_for("hi")
     call = [r for r in services.requests if r.path == "/introspect"][-1]
     assert "token=opaque-alice" in call.body.decode()
-    assert call.headers["Authorization"].startswith("Basic ")
+    assert call.headers["authorization"].startswith("Basic ")
     refused = server.get("/v1/models", headers=bearer("opaque-nobody"))
     assert (refused.status_code, refused.json()["error"]["message"]) == (401, "Token not active")
     missing = server.get("/v1/models")
@@ -84,7 +84,7 @@ def test_kubernetes_self_subject_review(ogx_server, mock_upstream, services):
         "type": "kubernetes", "api_server_url": services.url}}})
     assert ask(server, "sa-token") == answer_for("hi")
     review = [r for r in services.requests if "selfsubjectreviews" in r.path][-1]
-    assert review.headers["Authorization"] == "Bearer sa-token"
+    assert review.headers["authorization"] == "Bearer sa-token"
     assert json.loads(review.body)["kind"] == "SelfSubjectReview"
     refused = server.get("/v1/models", headers=bearer("stolen"))
     assert (refused.status_code, refused.json()["error"]["message"]) == (401, "Invalid token")

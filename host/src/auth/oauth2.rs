@@ -157,10 +157,10 @@ impl OAuth2Provider {
         }
         let _fetching = self.fetching.lock().await;
         // Another request may have refetched while this one waited.
-        if let Some(set) = self.keys.read().await.as_ref() {
-            if set.fetched.elapsed() < UNKNOWN_KID_REFETCH_INTERVAL {
-                return Ok(find_key(&set.keys, kid));
-            }
+        if let Some(set) = self.keys.read().await.as_ref()
+            && set.fetched.elapsed() < UNKNOWN_KID_REFETCH_INTERVAL
+        {
+            return Ok(find_key(&set.keys, kid));
         }
         let keys = self.fetch_keys().await?;
         let found = find_key(&keys, kid);

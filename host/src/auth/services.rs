@@ -260,10 +260,10 @@ impl ServiceProvider {
                 break;
             };
             for org in &orgs {
-                if let Some(name) = org.get("login").and_then(Value::as_str) {
-                    if !organizations.iter().any(|o| o == name) {
-                        organizations.push(name.to_owned());
-                    }
+                if let Some(name) = org.get("login").and_then(Value::as_str)
+                    && !organizations.iter().any(|o| o == name)
+                {
+                    organizations.push(name.to_owned());
                 }
             }
             if orgs.len() < 100 {
