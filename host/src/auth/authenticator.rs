@@ -115,6 +115,17 @@ impl ServiceClient {
         }
     }
 
+    /// Sends `request` to `service` (named in the log); one that cannot be reached is 503.
+    pub async fn send(
+        request: reqwest::RequestBuilder,
+        service: &str,
+    ) -> Result<reqwest::Response, AuthFailure> {
+        request.send().await.map_err(|error| {
+            tracing::warn!("Failed to reach {service}: {}", Self::describe(&error));
+            Self::failure(&error)
+        })
+    }
+
     /// A JSON answer's body (auth services answer small documents).
     pub async fn json_of<T: serde::de::DeserializeOwned>(
         response: reqwest::Response,

@@ -179,13 +179,7 @@ impl OAuth2Provider {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.map_err(|error| {
-            tracing::warn!(
-                "Failed to reach JWKS endpoint: {}",
-                ServiceClient::describe(&error)
-            );
-            ServiceClient::failure(&error)
-        })?;
+        let response = ServiceClient::send(request, "JWKS endpoint").await?;
         if !response.status().is_success() {
             tracing::warn!("JWKS endpoint answered {}", response.status());
             return Err(AuthFailure::Unavailable);
@@ -219,18 +213,13 @@ impl OAuth2Provider {
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
-        let response = request
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(body)
-            .send()
-            .await
-            .map_err(|error| {
-                tracing::warn!(
-                    "Failed to reach token introspection endpoint: {}",
-                    ServiceClient::describe(&error)
-                );
-                ServiceClient::failure(&error)
-            })?;
+        let response = ServiceClient::send(
+            request
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body),
+            "token introspection endpoint",
+        )
+        .await?;
         let status = response.status();
         if status != reqwest::StatusCode::OK {
             tracing::warn!("Token introspection failed with status code {status}");

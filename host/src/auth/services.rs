@@ -148,16 +148,11 @@ impl ServiceProvider {
             "api_key": token,
             "request": {"path": request.uri.path(), "headers": headers, "params": params},
         });
-        let response = ServiceClient::with_json(self.client.http().post(endpoint), &body)
-            .send()
-            .await
-            .map_err(|error| {
-                tracing::warn!(
-                    "Failed to reach custom auth endpoint: {}",
-                    ServiceClient::describe(&error)
-                );
-                ServiceClient::failure(&error)
-            })?;
+        let response = ServiceClient::send(
+            ServiceClient::with_json(self.client.http().post(endpoint), &body),
+            "custom auth endpoint",
+        )
+        .await?;
         let status = response.status();
         if status != reqwest::StatusCode::OK {
             tracing::warn!("Authentication failed with status code {status}");
@@ -218,13 +213,7 @@ impl ServiceProvider {
                 "GitHub token validation failed. Please check your token and try again.".into(),
             )
         };
-        let response = get("/user".into()).send().await.map_err(|error| {
-            tracing::warn!(
-                "Failed to reach the GitHub API: {}",
-                ServiceClient::describe(&error)
-            );
-            ServiceClient::failure(&error)
-        })?;
+        let response = ServiceClient::send(get("/user".into()), "the GitHub API").await?;
         if !response.status().is_success() {
             tracing::warn!("GitHub token validation failed: {}", response.status());
             return Err(rejected());
@@ -286,17 +275,11 @@ impl ServiceProvider {
             .and_then(|u| u.join("/apis/authentication.k8s.io/v1/selfsubjectreviews"))
             .map_err(|_| AuthFailure::Unavailable)?;
         let review = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"});
-        let response =
-            ServiceClient::with_json(self.client.http().post(url).bearer_auth(token), &review)
-                .send()
-                .await
-                .map_err(|error| {
-                    tracing::warn!(
-                        "Failed to reach Kubernetes API server: {}",
-                        ServiceClient::describe(&error)
-                    );
-                    ServiceClient::failure(&error)
-                })?;
+        let response = ServiceClient::send(
+            ServiceClient::with_json(self.client.http().post(url).bearer_auth(token), &review),
+            "Kubernetes API server",
+        )
+        .await?;
         let status = response.status();
         if status == reqwest::StatusCode::UNAUTHORIZED {
             return Err(AuthFailure::Unauthorized("Invalid token".into()));
