@@ -16,6 +16,7 @@ pub mod config;
 pub mod environment;
 pub mod imports;
 pub mod messages;
+pub mod quota;
 pub mod registry;
 pub mod responses;
 pub mod runtime;

@@ -11,13 +11,17 @@
 //! written, if any.
 
 use super::RunArgs;
+use crate::auth::config as auth_config;
+use crate::auth::middleware::ServerSecurity;
 use crate::config::distributions::ConfigSource;
 use crate::config::provider_types::{self, Unserved};
 use crate::config::storage::{InferenceStoreRef, PROMPTS_TABLE, StoreRef};
 use crate::config::{self, LoadedConfig};
 use crate::environment::Environment;
+use crate::quota::QuotaGuard;
 use crate::registry::Registry;
 use crate::runtime::{PluginRuntime, Provider};
+use crate::server::cors::Cors;
 use crate::server::listen::{self, TlsFiles};
 use crate::server::{AppState, ProviderInfo, metrics_router, router};
 use crate::serving_threads;
@@ -69,6 +73,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .await?
         .map(Arc::new);
 
+    let security = server_security(&loaded)?;
+    let (cors, quota) = cors_and_quota(&loaded, &mut backends).await?;
     let runtime =
         super::plugins::start_runtime(&args.plugins_dirs, Some(&loaded), Some(stores.plugin_kv))
             .await?;
@@ -119,6 +125,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         inference_store: inference_store.clone(),
         responses,
         messages: loaded.config.messages.clone(),
+        security: Arc::new(security),
+        cors,
+        quota,
     };
     if let Some(port) = telemetry.metrics_port {
         let address = SocketAddr::new(address.ip(), port);
@@ -186,6 +195,7 @@ async fn dry_run(args: &RunArgs, loaded: &LoadedConfig) -> anyhow::Result<()> {
     for warning in &loaded.warnings {
         tracing::warn!("{}: {warning}", loaded.path.display());
     }
+    server_security(loaded)?;
     let runtime = super::plugins::start_runtime(&args.plugins_dirs, Some(loaded), None).await?;
     let (providers, _) = bind_providers(&runtime, loaded).await?;
     println!(
@@ -198,6 +208,64 @@ async fn dry_run(args: &RunArgs, loaded: &LoadedConfig) -> anyhow::Result<()> {
         providers.len()
     );
     Ok(())
+}
+
+/// `server.auth` and `server.tenancy`, typed and ready; a key that cannot be used stops
+/// start-up naming it.
+fn server_security(loaded: &LoadedConfig) -> anyhow::Result<ServerSecurity> {
+    let server = &loaded.config.server;
+    let invalid = |invalid| anyhow::Error::new(config::ConfigError::invalid(&loaded.path, invalid));
+    let mut warnings = Vec::new();
+    let auth = auth_config::parse_auth(server.auth.as_ref(), server.insecure, &mut warnings)
+        .map_err(invalid)?;
+    let tenancy = auth_config::parse_tenancy(server.tenancy.as_ref(), &auth).map_err(invalid)?;
+    for warning in warnings {
+        tracing::warn!("{}: {warning}", loaded.path.display());
+    }
+    if let Some(provider) = &auth.provider {
+        println!(
+            "Authentication: {} (server.auth.provider_config)",
+            provider.type_name()
+        );
+    }
+    ServerSecurity::new(auth, tenancy).map_err(|error| {
+        anyhow::anyhow!(
+            "{}: server.auth.provider_config: {error}",
+            loaded.path.display()
+        )
+    })
+}
+
+/// `server.cors` and `server.quota` (its counters opened on their kv backend).
+async fn cors_and_quota(
+    loaded: &LoadedConfig,
+    backends: &mut StorageBackends<'_>,
+) -> anyhow::Result<(Option<Arc<Cors>>, Option<Arc<QuotaGuard>>)> {
+    let file = loaded.path.display();
+    let server = &loaded.config.server;
+    let cors = server
+        .cors
+        .as_ref()
+        .map(|c| Cors::new(c).map(Arc::new))
+        .transpose()
+        .map_err(|error| anyhow::anyhow!("{file}: {error}"))?;
+    let Some(quota) = &server.quota else {
+        return Ok((cors, None));
+    };
+    let kv = backends
+        .kv(&quota.kvstore.backend)
+        .await
+        .map_err(|error| anyhow::anyhow!("{file}: server.quota.kvstore: {error}"))?;
+    let (db, table) = (kv.db, kv.host_table);
+    let store = tokio::task::spawn_blocking(move || KvStore::on(db, &table))
+        .await?
+        .map_err(|error| anyhow::anyhow!("{file}: server.quota.kvstore: {error}"))?;
+    let counters = Arc::new(store).namespace(quota.kvstore.namespace.clone());
+    println!(
+        "Quota: {} requests per day per principal, {} per client address (server.quota)",
+        quota.authenticated_max_requests, quota.anonymous_max_requests
+    );
+    Ok((cors, Some(Arc::new(QuotaGuard::new(quota, counters)))))
 }
 
 /// Opens `storage.stores.inference` on its backend and starts its writers; `None` when the

@@ -631,18 +631,18 @@ fn server_section() {
         err(&format!("{MINIMAL}server:\n  port: 80\n"))
             .contains("key 'server.port': 80 is out of range. Use a value from 1024 to 65535.")
     );
-    // OGX 1.5.0 ignores `cors`: a value ogx cannot read is a warning naming the key.
-    let c = ok(&format!(
+    // ogx serves `cors` and `quota` (OGX 1.5.0 dropped them): a value it cannot use is an error.
+    let e = err(&format!(
         "{MINIMAL}server:\n  cors: {{allow_origins: ['*'], allow_credentials: true}}\n"
     ));
-    assert!(c.config.server.cors.is_none());
     assert!(
-        c.warnings[0].contains(
-            "'server.cors' is ignored: Cannot use wildcard origins with credentials enabled"
-        ),
-        "{:?}",
-        c.warnings
+        e.contains("key 'server.cors': Cannot use wildcard origins with credentials enabled"),
+        "{e}"
     );
+    let e = err(&format!(
+        "{MINIMAL}server:\n  quota: {{kvstore: {{backend: kv_default, namespace: q}}, period: week}}\n"
+    ));
+    assert!(e.contains("key 'server.quota.period'"), "{e}");
     // OGX 1.5.0's new keys: `insecure` is read, the others are warned about by name.
     let c = ok(&format!(
         "{MINIMAL}server:\n  insecure: true\n  tenancy: {{mode: disabled}}\n  workers: 4\n  hsts_max_age: 100\n  tls_config: {{ciphers: [x]}}\n"
@@ -657,12 +657,11 @@ fn server_section() {
         named,
         ["server.tls_config", "server.hsts_max_age", "server.workers"]
     );
-    let c = ok(&format!("{MINIMAL}server:\n  tenancy: {{mode: single}}\n"));
-    assert!(
-        c.warnings[0].contains("'server.tenancy' is not supported"),
-        "{:?}",
-        c.warnings
-    );
+    let c = ok(&format!(
+        "{MINIMAL}server:\n  tenancy: {{mode: single, default_tenant_id: acme}}\n"
+    ));
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert_eq!(c.config.server.tenancy.as_ref().unwrap()["mode"], "single");
 }
 
 #[test]

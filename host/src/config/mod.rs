@@ -107,7 +107,8 @@ fn sentence(problem: &str) -> String {
 }
 
 impl ConfigError {
-    fn invalid(path: &Path, invalid: Invalid) -> Self {
+    /// A key of the file at `path` that cannot be used.
+    pub fn invalid(path: &Path, invalid: Invalid) -> Self {
         ConfigError::Invalid {
             path: path.to_owned(),
             key: invalid.key,

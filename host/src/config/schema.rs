@@ -160,6 +160,8 @@ pub struct ServerConfig {
     /// when `provider_config.type` resolved to null or `""`.
     pub auth: Option<serde_json::Value>,
     pub quota: Option<QuotaConfig>,
+    /// `server.tenancy` after substitution, not yet typed (read by `auth::config`).
+    pub tenancy: Option<serde_json::Value>,
     /// `cors: true` is already expanded to OGX's localhost development settings.
     pub cors: Option<CorsConfig>,
     /// OGX 1.5.0's `insecure`: allow plain HTTP. ogx serves plain HTTP without TLS files either
@@ -190,6 +192,7 @@ impl Default for ServerConfig {
             registry_refresh_interval_seconds: 300,
             auth: None,
             quota: None,
+            tenancy: None,
             cors: None,
             insecure: false,
             metrics: MetricsConfig::default(),

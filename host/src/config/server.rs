@@ -2,12 +2,13 @@
 //!
 //! Fails when a value has the wrong type or range (port 1024–65535, workers ≥ 1, refresh > 0),
 //! when only one of `tls_certfile`/`tls_keyfile` is set, when `cors` allows credentials for the
-//! wildcard origin, and when `server.quota.kvstore` does not name a kv_* backend — except that
-//! OGX 1.5.0 removed `cors` and `quota` and ignores them, so a problem there is only a warning.
+//! wildcard origin, and when `server.quota.kvstore` does not name a kv_* backend. OGX 1.5.0
+//! removed `cors` and `quota`; ogx keeps serving them with 0.7's meaning.
 //!
 //! OGX 1.5.0's `insecure` is read (ogx serves plain HTTP without TLS files either way);
-//! `tenancy` (other than `mode: disabled`), `tls_config`, `hsts_max_age` and `workers` above 1
-//! are warned about by name: ogx has no such behaviour yet.
+//! `auth` and `tenancy` are kept as written and typed by `auth::config` at start-up;
+//! `tls_config`, `hsts_max_age` and `workers` above 1 are warned about by name: ogx has no such
+//! behaviour yet.
 
 use std::path::{Path, PathBuf};
 
@@ -110,49 +111,17 @@ pub fn parse_server(
             .u64_at_least("registry_refresh_interval_seconds", 1)?
             .unwrap_or(300),
         auth: s.get("auth").cloned(),
-        quota: removed_in_ogx_1_5(&s, "quota", warnings, |w| parse_quota(&s, storage, w)),
-        cors: removed_in_ogx_1_5(&s, "cors", warnings, |w| parse_cors(&s, w)),
+        quota: parse_quota(&s, storage, warnings)?,
+        tenancy: s.get("tenancy").cloned(),
+        cors: parse_cors(&s, warnings)?,
         insecure: s.bool("insecure")?.unwrap_or(false),
         metrics: super::metrics::parse_metrics(s.get("metrics"), warnings)?,
     })
 }
 
-/// `server.quota` / `server.cors`: OGX 1.5.0 no longer has them and ignores them, so a value
-/// ogx cannot read is a warning, never a start-up failure.
-fn removed_in_ogx_1_5<T>(
-    s: &Section<'_>,
-    key: &str,
-    warnings: &mut Vec<String>,
-    parse: impl FnOnce(&mut Vec<String>) -> Result<Option<T>, Invalid>,
-) -> Option<T> {
-    match parse(warnings) {
-        Ok(value) => value,
-        Err(invalid) => {
-            warnings.push(format!(
-                "'{}' is ignored: {} (OGX 1.5.0 removed `server.{key}` and ignores it too)",
-                s.key(key),
-                invalid.problem
-            ));
-            None
-        }
-    }
-}
-
 /// The OGX 1.5.0 `server:` keys ogx has no behaviour for yet, each warned about by name when
 /// it asks for something.
 fn warn_unapplied_server_keys(s: &Section<'_>, warnings: &mut Vec<String>) -> Result<(), Invalid> {
-    if let Some(tenancy) = s.get("tenancy").filter(|t| !t.is_null()) {
-        let mode = tenancy
-            .get("mode")
-            .and_then(Value::as_str)
-            .unwrap_or("disabled");
-        if mode != "disabled" {
-            warnings.push(format!(
-                "'{}' is not supported by ogx yet and is ignored: rows are not separated by tenant (mode '{mode}')",
-                s.key("tenancy")
-            ));
-        }
-    }
     if s.get("tls_config").is_some_and(|v| !v.is_null()) {
         warnings.push(format!(
             "'{}' is not supported by ogx yet and is ignored: HTTPS uses rustls's default cipher suites",

@@ -11,7 +11,10 @@
 //! `{"type": "error", "error": {"type": ..., "message": ...}}`, through [`AnthropicError`]: same
 //! status and message, and the error type Anthropic gives that status ([`anthropic_error_type`]).
 
+use crate::auth::authenticator::AuthFailure;
+use crate::auth::middleware::AccessDenied;
 use crate::messages::MessagesError;
+use crate::quota::QuotaError;
 use crate::responses::ResponsesError;
 use crate::runtime::{CallError, ProviderError};
 use crate::storage::inference_store::StoreError;
@@ -53,6 +56,13 @@ pub enum ApiError {
     /// A Messages API request cannot be served.
     #[error(transparent)]
     Messages(#[from] MessagesError),
+    /// `server.auth` / `server.tenancy` refused the request before its handler (401, 403, or
+    /// 503 when the authentication service is down).
+    #[error("{0:?}")]
+    Access(AccessDenied),
+    /// `server.quota` refused the request (429), or its counters failed (500).
+    #[error("{0:?}")]
+    Quota(QuotaError),
 }
 
 impl ApiError {
@@ -131,6 +141,14 @@ impl ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 INTERNAL_ERROR_MESSAGE.to_string(),
             ),
+            ApiError::Access(denied) => access_denied(denied),
+            ApiError::Quota(QuotaError::Exceeded) => {
+                (StatusCode::TOO_MANY_REQUESTS, "Quota exceeded".into())
+            }
+            ApiError::Quota(QuotaError::Unavailable) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Quota service error".into(),
+            ),
         }
     }
 
@@ -168,7 +186,41 @@ impl ApiError {
             | ApiError::Prompt(_)
             | ApiError::Responses(_)
             | ApiError::Messages(_) => {}
+            ApiError::Access(AccessDenied::Auth(
+                AuthFailure::Unavailable | AuthFailure::Timeout,
+            )) => {
+                tracing::warn!("the authentication service could not be reached");
+            }
+            ApiError::Access(_) | ApiError::Quota(_) => {}
         }
+    }
+}
+
+/// OGX 1.5.0's answers from its authentication, tenancy and route-policy middleware.
+fn access_denied(denied: &AccessDenied) -> (StatusCode, String) {
+    match denied {
+        AccessDenied::Auth(AuthFailure::Unauthorized(message)) => {
+            (StatusCode::UNAUTHORIZED, message.clone())
+        }
+        AccessDenied::Auth(AuthFailure::Forbidden(message)) => {
+            (StatusCode::FORBIDDEN, message.clone())
+        }
+        AccessDenied::Auth(AuthFailure::Unavailable) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Authentication service unavailable".into(),
+        ),
+        AccessDenied::Auth(AuthFailure::Timeout) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Authentication service timeout".into(),
+        ),
+        AccessDenied::Route(path) => (
+            StatusCode::FORBIDDEN,
+            format!("Access denied: insufficient permissions for route {path}"),
+        ),
+        AccessDenied::NoTenant => (
+            StatusCode::UNAUTHORIZED,
+            "Tenant context required but not resolved from authentication".into(),
+        ),
     }
 }
 
@@ -320,6 +372,44 @@ mod tests {
                 CallError::from(upstream(429)).into(),
                 429,
                 "Error code: 429 - {}",
+            ),
+            (
+                ApiError::Access(AccessDenied::Auth(AuthFailure::Unauthorized(
+                    "Invalid JWT token".into(),
+                ))),
+                401,
+                "Invalid JWT token",
+            ),
+            (
+                ApiError::Access(AccessDenied::Auth(AuthFailure::Forbidden("proxy".into()))),
+                403,
+                "proxy",
+            ),
+            (
+                ApiError::Access(AccessDenied::Auth(AuthFailure::Unavailable)),
+                503,
+                "Authentication service unavailable",
+            ),
+            (
+                ApiError::Access(AccessDenied::Auth(AuthFailure::Timeout)),
+                503,
+                "Authentication service timeout",
+            ),
+            (
+                ApiError::Access(AccessDenied::Route("/v1/models".into())),
+                403,
+                "Access denied: insufficient permissions for route /v1/models",
+            ),
+            (
+                ApiError::Access(AccessDenied::NoTenant),
+                401,
+                "Tenant context required but not resolved from authentication",
+            ),
+            (ApiError::Quota(QuotaError::Exceeded), 429, "Quota exceeded"),
+            (
+                ApiError::Quota(QuotaError::Unavailable),
+                500,
+                "Quota service error",
             ),
             (
                 CallError::from(upstream(503)).into(),

@@ -11,13 +11,19 @@
 //! Recording only queues the write ([`InferenceStore::record`]): it never delays an answer.
 
 use crate::storage::inference_store::{InferenceStore, StoredCompletion};
+use crate::storage::owner::Owner;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Records a provider's JSON answer to a chat-completion request. An answer without an `id`
 /// is not recorded.
-pub fn record_answer(store: &InferenceStore, answer: &Map<String, Value>, input_messages: Value) {
+pub fn record_answer(
+    store: &InferenceStore,
+    answer: &Map<String, Value>,
+    input_messages: Value,
+    owner: Owner,
+) {
     let Some(id) = answer.get("id").and_then(Value::as_str) else {
         tracing::debug!("chat completion without an id: not recorded");
         return;
@@ -32,6 +38,7 @@ pub fn record_answer(store: &InferenceStore, answer: &Map<String, Value>, input_
             .to_string(),
         choices: answer.get("choices").cloned().unwrap_or(json!([])),
         input_messages,
+        owner,
     });
 }
 
@@ -40,15 +47,22 @@ pub struct StreamRecorder {
     store: Arc<InferenceStore>,
     client_model: String,
     input_messages: Value,
+    owner: Owner,
     assembler: StreamAssembler,
 }
 
 impl StreamRecorder {
-    pub fn new(store: Arc<InferenceStore>, client_model: String, input_messages: Value) -> Self {
+    pub fn new(
+        store: Arc<InferenceStore>,
+        client_model: String,
+        input_messages: Value,
+        owner: Owner,
+    ) -> Self {
         Self {
             store,
             client_model,
             input_messages,
+            owner,
             assembler: StreamAssembler::default(),
         }
     }
@@ -67,6 +81,7 @@ impl StreamRecorder {
                 model: self.client_model,
                 choices: assembled.choices,
                 input_messages: self.input_messages,
+                owner: self.owner,
             }),
             None => tracing::debug!("chat completion stream without an id: not recorded"),
         }

@@ -123,9 +123,14 @@ async fn serve_plain(
             tracing::debug!("could not set TCP_NODELAY: {error}");
         }
     });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(stop)
-        .await?;
+    // The peer's address reaches handlers as `ConnectInfo` (upstream_header's trusted
+    // proxies, per-address quotas).
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(stop)
+    .await?;
     Ok(())
 }
 
@@ -153,7 +158,11 @@ async fn serve_tls(
             tracing::debug!("could not set TCP_NODELAY: {error}");
         }
         let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(router.clone());
+        let service = TowerToHyperService::new(
+            router
+                .clone()
+                .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
+        );
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let stream = match acceptor.accept(stream).await {

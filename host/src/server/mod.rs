@@ -4,6 +4,7 @@
 //! Handlers never touch wasmtime: they call [`crate::runtime::Provider`] methods and turn
 //! every failure into an OpenAI error body through [`errors::ApiError`].
 
+pub mod cors;
 pub mod errors;
 pub mod history;
 pub mod listen;
@@ -12,6 +13,7 @@ pub mod provider_data;
 pub mod request;
 pub mod routes;
 pub mod scrub;
+pub mod row_access;
 pub mod sse;
 
 use crate::registry::Registry;
@@ -47,6 +49,12 @@ pub struct AppState {
     pub responses: Option<Arc<ResponsesStore>>,
     /// The Messages API's config; `None` when the config does not enable it.
     pub messages: Option<crate::config::messages::MessagesConfig>,
+    /// `server.auth` and `server.tenancy` ([`crate::auth::middleware`]).
+    pub security: Arc<crate::auth::middleware::ServerSecurity>,
+    /// `server.cors`; `None` when off.
+    pub cors: Option<Arc<cors::Cors>>,
+    /// `server.quota`; `None` when off.
+    pub quota: Option<Arc<crate::quota::QuotaGuard>>,
 }
 
 /// A provider as `/v1/providers` shows it.
@@ -238,7 +246,7 @@ pub fn router(state: AppState, metrics_route: bool) -> Router {
     } else {
         Router::new()
     };
-    router
+    let router = router
         .route("/v1/models", get(models::list))
         .route("/v1/models/{*model_id}", get(models::get))
         .route(
@@ -284,9 +292,33 @@ pub fn router(state: AppState, metrics_route: bool) -> Router {
         .merge(messages::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
-        // Layers that learn a request's secrets (authentication, gateway keys) go above this
-        // line, inside the scrubbing layer: it must see every answer last.
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES));
+    // Outermost last: the request's record (id, timing, metrics), secret scrubbing, CORS,
+    // authentication (tenancy, route policy), quota. Layers that learn a request's secrets
+    // (authentication, gateway keys) stay inside the scrubbing layer: it must see every answer
+    // last.
+    let router = match &state.quota {
+        Some(quota) => router.layer(middleware::from_fn_with_state(
+            Arc::clone(quota),
+            crate::quota::enforce,
+        )),
+        None => router,
+    };
+    let router = match state.security.is_active() {
+        true => router.layer(middleware::from_fn_with_state(
+            Arc::clone(&state.security),
+            crate::auth::middleware::enforce,
+        )),
+        false => router,
+    };
+    let router = match &state.cors {
+        Some(cors) => router.layer(middleware::from_fn_with_state(
+            Arc::clone(cors),
+            cors::handle,
+        )),
+        None => router,
+    };
+    router
         .layer(middleware::from_fn(scrub::scrub_secrets))
         .layer(middleware::from_fn(observability::observe))
         .with_state(state)
@@ -359,6 +391,9 @@ mod tests {
             ))),
             responses: None,
             messages: None,
+            security: Arc::new(crate::auth::middleware::ServerSecurity::disabled()),
+            cors: None,
+            quota: None,
         }
     }
 

@@ -1,9 +1,9 @@
 //! [`SqlTable`]: the chat-completion history's table, on any [`SqlDatabase`] (SQLite or
 //! PostgreSQL) with one set of SQL; [`super::inference_store`] writes to it through its queue.
 //!
-//! **Layout.** OGX's (`id`, `created`, `model`, `choices`, `input_messages`,
-//! `owner_principal`, `access_attributes`; the last two written as NULL, as OGX writes them
-//! without authentication) plus `seq`. A table OGX created is reused: the missing columns are
+//! **Layout.** OGX's (`id`, `created`, `model`, `choices`, `input_messages`, and the owner
+//! columns of [`super::owner`]: `owner_principal`, `access_attributes`, `tenant_id`) plus
+//! `seq`. A table OGX created is reused: the missing columns are
 //! added, and `seq` is numbered in insertion order.
 //!
 //! **Ordering.** OGX 1.5.0's: by `created` in the page's direction, then by `id` ascending
@@ -17,6 +17,7 @@
 //! with [`StoreError`], carrying the database's reason.
 
 use super::inference_store::{CompletionTable, ListQuery, Page, StoreError, StoredCompletion};
+use super::owner::{self, Owner};
 use super::paging;
 use super::sql::{SqlDatabase, SqlError, SqlSession, SqlValue};
 use super::sqlite::OpenError;
@@ -103,6 +104,7 @@ impl SqlTable {
             model: next().into_text()?,
             choices: next().into_json(),
             input_messages: next().into_json(),
+            owner: Owner::from_values(next(), next(), next()),
         })
     }
 }
@@ -121,24 +123,19 @@ fn create_table(s: &mut dyn SqlSession, table: &str) -> Result<(), SqlError> {
                 input_messages JSON NOT NULL,
                 owner_principal VARCHAR,
                 access_attributes JSON,
+                tenant_id VARCHAR,
                 seq {}
             )",
             paging::seq_column_type(s.dialect())
         ),
         &[],
     )?;
-    paging::add_missing_columns(
-        s,
-        table,
-        &[
-            ("owner_principal", "VARCHAR"),
-            ("access_attributes", "JSON"),
-        ],
-    )?;
+    paging::add_missing_columns(s, table, &owner::COLUMN_TYPES)?;
     paging::add_seq(s, table, "created")
 }
 
-const COLUMNS: &str = "id, created, model, choices, input_messages";
+const COLUMNS: &str =
+    "id, created, model, choices, input_messages, owner_principal, access_attributes, tenant_id";
 
 impl CompletionTable for SqlTable {
     fn insert(&self, batch: &[StoredCompletion]) -> Result<(), StoreError> {
@@ -146,13 +143,13 @@ impl CompletionTable for SqlTable {
         self.db.write(|s: &mut dyn SqlSession| {
             let mut next_seq = paging::last_seq(s, table)?;
             let (seq_column, seq_value) = if next_seq.is_some() {
-                (", seq", ", $8")
+                (", seq", ", $9")
             } else {
                 ("", "")
             };
             let sql = format!(
-                "INSERT INTO {table} ({COLUMNS}, owner_principal, access_attributes{seq_column})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7{seq_value})
+                "INSERT INTO {table} ({COLUMNS}{seq_column})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8{seq_value})
                  ON CONFLICT (id) DO UPDATE SET created = excluded.created, model = excluded.model,
                     choices = excluded.choices, input_messages = excluded.input_messages"
             );
@@ -163,10 +160,8 @@ impl CompletionTable for SqlTable {
                     SqlValue::Text(completion.model.clone()),
                     SqlValue::Json(completion.choices.clone()),
                     SqlValue::Json(completion.input_messages.clone()),
-                    // No authentication: no owner, no access attributes (as OGX writes them).
-                    SqlValue::Null,
-                    SqlValue::Null,
                 ];
+                params.extend(completion.owner.params());
                 if let Some(seq) = next_seq.as_mut() {
                     *seq += 1;
                     params.push(SqlValue::Int(*seq));
@@ -201,6 +196,10 @@ impl CompletionTable for SqlTable {
     fn max_writers(&self) -> usize {
         self.db.max_writers()
     }
+
+    fn name(&self) -> &str {
+        &self.table
+    }
 }
 
 #[cfg(test)]
@@ -216,6 +215,7 @@ pub(crate) mod test_support {
             model: model.into(),
             choices: json!([{"index": 0, "message": {"role": "assistant", "content": id}}]),
             input_messages: json!([{"role": "user", "content": "hi"}]),
+            owner: Owner::default(),
         }
     }
 

@@ -36,6 +36,7 @@
 //! more tries is given up, and the [`ShutdownReport`] counts (and the log lists the ids of)
 //! what could not be written.
 
+use super::owner::Owner;
 use super::sql::SqlError;
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -72,6 +73,8 @@ pub struct StoredCompletion {
     pub choices: Value,
     /// The request's `messages` array.
     pub input_messages: Value,
+    /// Who wrote it (OGX's `owner_principal`, `access_attributes`, `tenant_id`).
+    pub owner: Owner,
 }
 
 impl StoredCompletion {
@@ -142,6 +145,10 @@ pub trait CompletionTable: Send + Sync + 'static {
     fn get(&self, id: &str) -> Result<Option<StoredCompletion>, StoreError>;
     /// How many writer threads can usefully write at once.
     fn max_writers(&self) -> usize;
+    /// The table's name, which access policies see as `sql_record::<name>`.
+    fn name(&self) -> &str {
+        "inference_store"
+    }
 }
 
 /// What [`InferenceStore::shutdown`] reports.
@@ -236,6 +243,11 @@ impl InferenceStore {
             progress,
             runtime: tokio::runtime::Handle::current(),
         }
+    }
+
+    /// The table's name (access policies' `sql_record::<name>`).
+    pub fn table_name(&self) -> &str {
+        self.table.name()
     }
 
     /// How many writers [`Self::start`] runs for `num_writers` on `table`.

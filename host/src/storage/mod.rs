@@ -27,6 +27,7 @@ pub mod backends;
 pub mod completion_table;
 pub mod inference_store;
 pub mod kv;
+pub mod owner;
 pub mod paging;
 pub mod postgres;
 pub mod prompts;

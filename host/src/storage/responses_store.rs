@@ -15,8 +15,8 @@
 //! `sql_sqlite` or a `sql_postgres` backend (several `ogx` replicas on one PostgreSQL share
 //! their responses, and a chain may continue on any of them).
 //!
-//! **Layout.** OGX's (`id`, `created_at`, `model`, `response_object`) plus `input`, `messages`
-//! and `seq`. A table OGX created is reused: the missing columns are added and filled from its
+//! **Layout.** OGX's (`id`, `created_at`, `model`, `response_object`, and the owner columns of
+//! [`super::owner`]) plus `input`, `messages` and `seq`. A table OGX created is reused: the missing columns are added and filled from its
 //! rows (OGX keeps `input` and `messages` inside `response_object`), so responses OGX stored
 //! can be read and continued.
 //!
@@ -29,6 +29,7 @@
 
 use super::completion_table::prepare_table;
 use super::inference_store::{ListQuery, StoreError, TableError, blocking};
+use super::owner::{self, Owner};
 use super::paging;
 use super::sql::{SqlDatabase, SqlError, SqlSession, SqlValue};
 use serde_json::Value;
@@ -51,6 +52,8 @@ pub struct StoredResponse {
     pub input: Value,
     /// The chat messages of the whole chain after this turn, without system messages.
     pub messages: Value,
+    /// Who wrote it (OGX's `owner_principal`, `access_attributes`, `tenant_id`).
+    pub owner: Owner,
 }
 
 /// One page of responses.
@@ -68,6 +71,10 @@ pub trait ResponseTable: Send + Sync + 'static {
     /// Whether a row was deleted.
     fn delete(&self, id: &str) -> Result<bool, StoreError>;
     fn list(&self, query: &ListQuery) -> Result<ResponsePage, StoreError>;
+    /// The table's name, which access policies see as `sql_record::<name>`.
+    fn name(&self) -> &str {
+        DEFAULT_TABLE_NAME
+    }
 }
 
 /// The stored responses, behind a [`ResponseTable`].
@@ -78,6 +85,11 @@ pub struct ResponsesStore {
 impl ResponsesStore {
     pub fn new(table: Arc<dyn ResponseTable>) -> Self {
         Self { table }
+    }
+
+    /// The table's name (access policies' `sql_record::<name>`).
+    pub fn table_name(&self) -> &str {
+        self.table.name()
     }
 
     pub async fn put(&self, response: StoredResponse) -> Result<(), StoreError> {
@@ -107,7 +119,7 @@ pub struct SqlResponseTable {
     table: String,
 }
 
-const COLUMNS: &str = "id, created_at, model, response_object, input, messages";
+const COLUMNS: &str = "id, created_at, model, response_object, input, messages, owner_principal, access_attributes, tenant_id";
 
 /// The columns ogx adds to a table OGX created, each filled from the same member of
 /// `response_object` (an empty list when it has none).
@@ -126,12 +138,16 @@ fn create_table(s: &mut dyn SqlSession, table: &str) -> Result<(), SqlError> {
                 response_object JSON NOT NULL,
                 input JSON NOT NULL,
                 messages JSON NOT NULL,
+                owner_principal VARCHAR,
+                access_attributes JSON,
+                tenant_id VARCHAR,
                 seq {}
             )",
             paging::seq_column_type(s.dialect())
         ),
         &[],
     )?;
+    paging::add_missing_columns(s, table, &owner::COLUMN_TYPES)?;
     for column in paging::add_missing_columns(s, table, &COLUMNS_INSIDE_THE_OBJECT)? {
         let member = s.dialect().json_field("response_object", column);
         s.execute(
@@ -172,6 +188,7 @@ impl SqlResponseTable {
             response,
             input: next().into_json(),
             messages: next().into_json(),
+            owner: Owner::from_values(next(), next(), next()),
         })
     }
 }
@@ -188,10 +205,11 @@ impl ResponseTable for SqlResponseTable {
                 SqlValue::Json(response.input.clone()),
                 SqlValue::Json(response.messages.clone()),
             ];
+            params.extend(response.owner.params());
             let (seq_column, seq_value) = match paging::last_seq(s, table)? {
                 Some(last) => {
                     params.push(SqlValue::Int(last + 1));
-                    (", seq", ", $7")
+                    (", seq", ", $10")
                 }
                 None => ("", ""),
             };
@@ -199,7 +217,7 @@ impl ResponseTable for SqlResponseTable {
             s.execute(
                 &format!(
                     "INSERT INTO {table} ({COLUMNS}{seq_column})
-                     VALUES ($1, $2, $3, $4, $5, $6{seq_value})
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9{seq_value})
                      ON CONFLICT (id) DO UPDATE SET response_object = excluded.response_object,
                         input = excluded.input, messages = excluded.messages"
                 ),
@@ -238,6 +256,10 @@ impl ResponseTable for SqlResponseTable {
             )?;
             Ok(ResponsePage { data, has_more })
         })
+    }
+
+    fn name(&self) -> &str {
+        &self.table
     }
 }
 
@@ -301,6 +323,7 @@ pub(crate) mod test_support {
             response: json!({"id": id}),
             input: json!([]),
             messages: json!([{"role": "user", "content": id}]),
+            owner: Owner::default(),
         }
     }
 }

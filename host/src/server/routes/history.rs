@@ -8,8 +8,10 @@
 //! (the client-facing id). Unlike OGX, an unknown completion id is a 404 (OpenAI's status).
 //! With `storage.stores.inference.enabled: false` every route answers OGX's 501.
 
-use crate::server::AppState;
+use crate::auth::Identity;
+use crate::auth::policy::Action;
 use crate::server::errors::ApiError;
+use crate::server::{AppState, row_access};
 use crate::storage::inference_store::{InferenceStore, ListQuery, Order, StoredCompletion};
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -25,7 +27,11 @@ pub const MAX_LIMIT: usize = 100;
 pub(crate) type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
 
 /// `GET /v1/chat/completions`.
-pub async fn list(State(state): State<AppState>, params: Params) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    identity: Identity,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
     let params = query_params(params)?;
     let query = ListQuery {
         after: params.get("after").cloned(),
@@ -33,20 +39,32 @@ pub async fn list(State(state): State<AppState>, params: Params) -> Result<Json<
         order: order(&params, Order::Desc)?,
         model: params.get("model").cloned(),
     };
-    let page = history(&state, "List chat completions")?
-        .list(query)
-        .await?;
-    let data: Vec<Value> = page.data.iter().map(StoredCompletion::to_json).collect();
-    Ok(Json(list_body(data, page.has_more)))
+    let store = history(&state, "List chat completions")?;
+    let (rows, has_more) = row_access::readable_page(
+        &state,
+        &identity,
+        store.table_name(),
+        query,
+        |query| async {
+            let page = store.list(query).await?;
+            Ok((page.data, page.has_more))
+        },
+    )
+    .await?;
+    let data: Vec<Value> = rows.iter().map(StoredCompletion::to_json).collect();
+    Ok(Json(list_body(data, has_more)))
 }
 
 /// `GET /v1/chat/completions/{completion_id}`.
 pub async fn get(
     State(state): State<AppState>,
+    identity: Identity,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     Ok(Json(
-        stored(&state, &id, "Get chat completion").await?.to_json(),
+        stored(&state, &identity, &id, "Get chat completion")
+            .await?
+            .to_json(),
     ))
 }
 
@@ -54,6 +72,7 @@ pub async fn get(
 /// messages (one per choice), each with the id `<completion id>-<index>`, as OGX 1.5.0.
 pub async fn messages(
     State(state): State<AppState>,
+    identity: Identity,
     Path(id): Path<String>,
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
@@ -62,7 +81,7 @@ pub async fn messages(
         limit(&params, DEFAULT_LIMIT, None)?,
         order(&params, Order::Asc)?,
     );
-    let completion = stored(&state, &id, "List chat completion messages").await?;
+    let completion = stored(&state, &identity, &id, "List chat completion messages").await?;
     // OGX 1.5.0: the input messages, then each choice's message.
     let mut messages: Vec<Value> = match completion.input_messages {
         Value::Array(messages) => messages,
@@ -122,10 +141,16 @@ fn history<'s>(state: &'s AppState, operation: &str) -> Result<&'s InferenceStor
         .ok_or_else(|| ApiError::history_off(operation))
 }
 
-async fn stored(state: &AppState, id: &str, operation: &str) -> Result<StoredCompletion, ApiError> {
-    history(state, operation)?
-        .get(id)
-        .await?
+/// The stored completion `id`, when the caller may read it (otherwise "not found").
+async fn stored(
+    state: &AppState,
+    identity: &Identity,
+    id: &str,
+    operation: &str,
+) -> Result<StoredCompletion, ApiError> {
+    let store = history(state, operation)?;
+    let row = store.get(id).await?;
+    row_access::only_if_allowed(state, identity, Action::Read, store.table_name(), row)
         .ok_or_else(|| ApiError::completion_not_found(id))
 }
 

@@ -3,6 +3,7 @@
 //! sent (JSON, or SSE for `"stream": true`). Chat completions are recorded in the history
 //! ([`crate::server::history`]).
 
+use crate::auth::Identity;
 use crate::registry::Route;
 use crate::runtime::{ChunkStream, ProviderError};
 use crate::server::errors::ApiError;
@@ -19,30 +20,34 @@ use serde_json::{Map, Value};
 
 pub async fn chat_completions(
     state: State<AppState>,
+    identity: Identity,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    serve(state, headers, body, Endpoint::ChatCompletions).await
+    serve(state, identity, headers, body, Endpoint::ChatCompletions).await
 }
 
 pub async fn completions(
     state: State<AppState>,
+    identity: Identity,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    serve(state, headers, body, Endpoint::Completions).await
+    serve(state, identity, headers, body, Endpoint::Completions).await
 }
 
 pub async fn embeddings(
     state: State<AppState>,
+    identity: Identity,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    serve(state, headers, body, Endpoint::Embeddings).await
+    serve(state, identity, headers, body, Endpoint::Embeddings).await
 }
 
 async fn serve(
     State(state): State<AppState>,
+    identity: Identity,
     headers: HeaderMap,
     body: Bytes,
     endpoint: Endpoint,
@@ -68,15 +73,20 @@ async fn serve(
                 &client_model,
             )?;
             if let Some(store) = &state.inference_store {
-                history::record_answer(store, &answer, input_messages);
+                history::record_answer(
+                    store,
+                    &answer,
+                    input_messages,
+                    state.security.owner_for(&identity),
+                );
             }
             Ok(Json(Value::Object(answer)).into_response())
         }
         (Endpoint::ChatCompletions, true) => {
-            let recorder = state
-                .inference_store
-                .clone()
-                .map(|store| StreamRecorder::new(store, client_model.clone(), input_messages));
+            let owner = state.security.owner_for(&identity);
+            let recorder = state.inference_store.clone().map(|store| {
+                StreamRecorder::new(store, client_model.clone(), input_messages, owner)
+            });
             sse::respond(
                 observability::observed(
                     provider

@@ -17,13 +17,17 @@
 //! entry in the config, every route answers 404 saying how to enable the API.
 
 use super::history::{self, Params};
+use crate::auth::Identity;
+use crate::auth::policy::Action;
 use crate::responses::events::ResponseBuilder;
 use crate::responses::request::CreateResponse;
 use crate::responses::{ResponsesError, convert, new_id, object};
 use crate::runtime::ChunkStream;
 use crate::server::errors::ApiError;
+use crate::server::row_access;
 use crate::server::{AppState, sse};
 use crate::storage::inference_store::{ListQuery, Order};
+use crate::storage::owner::Owner;
 use crate::storage::responses_store::{ResponsesStore, StoredResponse};
 use axum::Json;
 use axum::body::Bytes;
@@ -40,6 +44,7 @@ pub const DEFAULT_LIST_LIMIT: usize = 50;
 /// `POST /v1/responses`.
 pub async fn create(
     State(state): State<AppState>,
+    identity: Identity,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -60,15 +65,18 @@ pub async fn create(
     super::inference::check_model_type(&request.model, &route, "llm")?;
     crate::server::observability::routed(&route, &request.model, "chat");
     let mut context = match &request.previous_response_id {
-        Some(previous) => match store.get(previous).await? {
-            Some(stored) => stored.messages.as_array().cloned().unwrap_or_default(),
-            None => return Err(ResponsesError::response_not_found(previous).into()),
-        },
+        Some(previous) => stored(&state, &identity, previous)
+            .await?
+            .messages
+            .as_array()
+            .cloned()
+            .unwrap_or_default(),
         None => Vec::new(),
     };
     context.extend(convert::items_to_messages(&request.input)?);
     convert::check_outputs_answer_calls(&context)?;
-    let turn = Turn::new(store, &request, context);
+    let owner = state.security.owner_for(&identity);
+    let turn = Turn::new(store, &request, context, owner);
     let chat = convert::chat_request(&request, &turn.context, &route.upstream_model);
     let chunks = super::inference::chat_stream(&state, &headers, &route, chat).await?;
     if request.stream {
@@ -88,10 +96,16 @@ struct Turn {
     input: Vec<Value>,
     /// The chat messages before this turn's output, without instructions.
     context: Vec<Value>,
+    owner: Owner,
 }
 
 impl Turn {
-    fn new(store: Arc<ResponsesStore>, request: &CreateResponse, context: Vec<Value>) -> Self {
+    fn new(
+        store: Arc<ResponsesStore>,
+        request: &CreateResponse,
+        context: Vec<Value>,
+        owner: Owner,
+    ) -> Self {
         let id = new_id("resp");
         let created_at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -105,6 +119,7 @@ impl Turn {
             model: request.model.clone(),
             input: convert::with_ids(&request.input),
             context,
+            owner,
         }
     }
 
@@ -128,6 +143,7 @@ impl Turn {
             response: response.clone(),
             input: Value::Array(std::mem::take(&mut self.input)),
             messages: Value::Array(messages),
+            owner: std::mem::take(&mut self.owner),
         };
         if let Err(error) = store.put(stored).await {
             tracing::error!(id = %self.id, "the response could not be stored: {error}");
@@ -188,7 +204,11 @@ fn stream(mut turn: Turn, mut chunks: ChunkStream) -> Response {
 }
 
 /// `GET /v1/responses`: each entry is the Response object plus its `input` items (OGX's shape).
-pub async fn list(State(state): State<AppState>, params: Params) -> Result<Json<Value>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    identity: Identity,
+    params: Params,
+) -> Result<Json<Value>, ApiError> {
     let store = enabled(&state)?;
     let params = history::query_params(params)?;
     let query = ListQuery {
@@ -197,9 +217,16 @@ pub async fn list(State(state): State<AppState>, params: Params) -> Result<Json<
         order: history::order(&params, Order::Desc)?,
         model: params.get("model").cloned(),
     };
-    let page = store.list(query).await?;
-    let data = page
-        .data
+    let (rows, has_more) =
+        row_access::readable_page(&state, &identity, store.table_name(), query, |query| {
+            let store = Arc::clone(&store);
+            async move {
+                let page = store.list(query).await?;
+                Ok((page.data, page.has_more))
+            }
+        })
+        .await?;
+    let data = rows
         .into_iter()
         .map(|stored| {
             let mut response = stored.response;
@@ -207,23 +234,29 @@ pub async fn list(State(state): State<AppState>, params: Params) -> Result<Json<
             response
         })
         .collect();
-    Ok(Json(history::list_body(data, page.has_more)))
+    Ok(Json(history::list_body(data, has_more)))
 }
 
 /// `GET /v1/responses/{response_id}`.
 pub async fn get(
     State(state): State<AppState>,
+    identity: Identity,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(stored(&state, &id).await?.response))
+    Ok(Json(stored(&state, &identity, &id).await?.response))
 }
 
 /// `DELETE /v1/responses/{response_id}`.
 pub async fn delete(
     State(state): State<AppState>,
+    identity: Identity,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if !enabled(&state)?.delete(&id).await? {
+    let store = enabled(&state)?;
+    let row = store.get(&id).await?;
+    let allowed =
+        row_access::only_if_allowed(&state, &identity, Action::Delete, store.table_name(), row);
+    if allowed.is_none() || !store.delete(&id).await? {
         return Err(ResponsesError::response_not_found(&id).into());
     }
     Ok(Json(
@@ -234,6 +267,7 @@ pub async fn delete(
 /// `GET /v1/responses/{response_id}/input_items`.
 pub async fn input_items(
     State(state): State<AppState>,
+    identity: Identity,
     Path(id): Path<String>,
     params: Params,
 ) -> Result<Json<Value>, ApiError> {
@@ -242,7 +276,7 @@ pub async fn input_items(
         history::limit(&params, history::DEFAULT_LIMIT, Some(history::MAX_LIMIT))?,
         history::order(&params, Order::Desc)?,
     );
-    let items = stored(&state, &id).await?.input;
+    let items = stored(&state, &identity, &id).await?.input;
     let items = items.as_array().cloned().unwrap_or_default();
     let after = params.get("after").map(String::as_str);
     Ok(Json(history::page_after(
@@ -259,10 +293,15 @@ pub async fn input_items(
     )?))
 }
 
-async fn stored(state: &AppState, id: &str) -> Result<StoredResponse, ApiError> {
-    enabled(state)?
-        .get(id)
-        .await?
+/// The stored response `id`, when the caller may read it (otherwise "not found").
+async fn stored(
+    state: &AppState,
+    identity: &Identity,
+    id: &str,
+) -> Result<StoredResponse, ApiError> {
+    let store = enabled(state)?;
+    let row = store.get(id).await?;
+    row_access::only_if_allowed(state, identity, Action::Read, store.table_name(), row)
         .ok_or_else(|| ResponsesError::response_not_found(id).into())
 }
 
