@@ -5,11 +5,13 @@
 //! and the plugin reaches upstreams only through the host functions in [`imports`]. The
 //! server records chat completions in [`storage`]. [`responses`] and [`messages`] serve the
 //! Responses and Anthropic Messages APIs on top of the providers' chat completions.
+//! [`gateway_keys`] issues API keys and enforces their model access, limits and budgets.
 
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod environment;
+pub mod gateway_keys;
 pub mod imports;
 pub mod messages;
 pub mod registry;

@@ -12,10 +12,12 @@
 
 use super::RunArgs;
 use crate::config::distributions::ConfigSource;
+use crate::config::gateway_keys::BOOTSTRAP_ADMIN_KEY_ENV;
 use crate::config::provider_types::{self, Unserved};
 use crate::config::storage::{InferenceStoreRef, PROMPTS_TABLE, StoreRef};
 use crate::config::{self, LoadedConfig};
 use crate::environment::Environment;
+use crate::gateway_keys::GatewayKeys;
 use crate::registry::Registry;
 use crate::runtime::{PluginRuntime, Provider};
 use crate::server::listen::{self, TlsFiles};
@@ -68,6 +70,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         .await?
         .map(Arc::new);
 
+    let gateway_keys = open_gateway_keys(&loaded, &mut backends, &env).await?;
+
     let runtime =
         super::plugins::start_runtime(&args.plugins_dirs, Some(&loaded), Some(stores.plugin_kv))
             .await?;
@@ -118,6 +122,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         inference_store: inference_store.clone(),
         responses,
         messages: loaded.config.messages.clone(),
+        gateway_keys,
     };
     let served = listen::serve(listener, router(state), tls).await;
     let Some(inference_store) = inference_store else {
@@ -490,6 +495,40 @@ fn print_models(registry: &Registry) {
 
 fn refresh_interval(loaded: &LoadedConfig) -> Duration {
     Duration::from_secs(loaded.config.server.registry_refresh_interval_seconds)
+}
+
+/// The gateway keys' store, when the config has a `gateway_keys:` section; the bootstrap admin
+/// key is `$OGX_GATEWAY_ADMIN_KEY`.
+async fn open_gateway_keys(
+    loaded: &LoadedConfig,
+    backends: &mut StorageBackends<'_>,
+    env: &Environment,
+) -> anyhow::Result<Option<Arc<GatewayKeys>>> {
+    let Some(config) = loaded.config.gateway_keys.clone() else {
+        return Ok(None);
+    };
+    let store = backends
+        .gateway_store(&config.backend)
+        .await
+        .map_err(|error| {
+            anyhow::anyhow!("{}: gateway_keys.store: {error}", loaded.path.display())
+        })?;
+    let bootstrap = env.get(BOOTSTRAP_ADMIN_KEY_ENV);
+    println!(
+        "Gateway keys: stored on backend '{}'{}{}",
+        config.backend,
+        if config.required {
+            ", required on every request"
+        } else {
+            ""
+        },
+        if bootstrap.is_some() {
+            ", bootstrap admin key set"
+        } else {
+            ""
+        }
+    );
+    Ok(Some(Arc::new(GatewayKeys::new(config, store, bootstrap))))
 }
 
 /// `--port`, else `$OGX_PORT`, else `server.port`, else 8321; `--host`, else `server.host`,

@@ -45,6 +45,8 @@ pub struct AppState {
     pub responses: Option<Arc<ResponsesStore>>,
     /// The Messages API's config; `None` when the config does not enable it.
     pub messages: Option<crate::config::messages::MessagesConfig>,
+    /// Gateway keys; `None` without a `gateway_keys:` section.
+    pub gateway_keys: Option<Arc<crate::gateway_keys::GatewayKeys>>,
 }
 
 /// A provider as `/v1/providers` shows it.
@@ -225,6 +227,56 @@ pub const ROUTES: &[RouteInfo] = &[
         path: "/v1/messages/count_tokens",
         api: "messages",
     },
+    RouteInfo {
+        method: "POST",
+        path: "/v1/admin/keys",
+        api: "admin",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/admin/keys",
+        api: "admin",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/admin/keys/{key_id}",
+        api: "admin",
+    },
+    RouteInfo {
+        method: "PATCH",
+        path: "/v1/admin/keys/{key_id}",
+        api: "admin",
+    },
+    RouteInfo {
+        method: "DELETE",
+        path: "/v1/admin/keys/{key_id}",
+        api: "admin",
+    },
+    RouteInfo {
+        method: "POST",
+        path: "/v1/admin/keys/{key_id}/rotate",
+        api: "admin",
+    },
+    RouteInfo {
+        method: "POST",
+        path: "/v1/admin/keys/{key_id}/disable",
+        api: "admin",
+    },
+    RouteInfo {
+        method: "POST",
+        path: "/v1/admin/keys/{key_id}/enable",
+        api: "admin",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/admin/keys/{key_id}/usage",
+        api: "admin",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/admin/usage",
+        api: "admin",
+    },
 ];
 
 /// The API router.
@@ -274,9 +326,15 @@ pub fn router(state: AppState) -> Router {
             get(responses::input_items),
         )
         .merge(messages::router())
+        .merge(crate::gateway_keys::admin::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
+        // Gateway keys authenticate before OGX's server.auth (a layer added later runs first).
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::gateway_keys::guard::guard,
+        ))
         .layer(middleware::from_fn(tag_request))
         .with_state(state)
 }
@@ -364,6 +422,7 @@ mod tests {
             ))),
             responses: None,
             messages: None,
+            gateway_keys: None,
         }
     }
 
@@ -393,7 +452,8 @@ mod tests {
                 .replace("{provider_id}", "p")
                 .replace("{prompt_id}", "pmpt_x")
                 .replace("{completion_id}", "c")
-                .replace("{response_id}", "resp_x");
+                .replace("{response_id}", "resp_x")
+                .replace("{key_id}", "gk_x");
             let (status, body) = call(route.method, &path).await;
             let message = body["error"]["message"].as_str().unwrap_or_default();
             assert!(
