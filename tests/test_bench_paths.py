@@ -79,6 +79,12 @@ def test_openai_compatible_path(name, ogx_server, mock_upstream, tmp_path):
     server = start(ogx_server, path, mock_upstream.url, tmp_path)
     check_answer(path, send(server, path))
     check_upstream_request(path, mock_upstream.last_request("/v1/chat/completions").json)
+    if bench_paths.GATEWAY_KEYS in path.fragments:
+        # The declared key is what lets the request through: another gateway key is refused.
+        wrong = server.post(path.request.route, data=path.request.json(path.model), timeout=30,
+                            headers={"Content-Type": "application/json",
+                                     "Authorization": "Bearer sk-ogx-" + "0" * 64})
+        assert wrong.status_code == 401, wrong.text
 
 
 @pytest.mark.parametrize("name", [n for n, p in PATHS.items() if is_bedrock(p)])

@@ -528,7 +528,11 @@ async fn open_gateway_keys(
             ""
         }
     );
-    Ok(Some(Arc::new(GatewayKeys::new(config, store, bootstrap))))
+    let keys = GatewayKeys::new(config, store, bootstrap);
+    keys.seed_declared_keys()
+        .await
+        .map_err(|error| anyhow::anyhow!("{}: {error}", loaded.path.display()))?;
+    Ok(Some(Arc::new(keys)))
 }
 
 /// `--port`, else `$OGX_PORT`, else `server.port`, else 8321; `--host`, else `server.host`,

@@ -14,7 +14,12 @@
 //!   prices:                          # per million tokens, in the budgets' currency
 //!     vllm/my-model: {input: 0.5, output: 1.5, cached_input: 0.25}
 //!     "openai/*": {input: 2.5, output: 10}
+//!   keys:                            # keys declared here, by their secret's SHA-256
+//!   - {id: gk_ci, secret_sha256: <64 hex digits>, owner: ci, limits: {requests_per_minute: 600}}
 //! ```
+//!
+//! A declared key is written to the store at start-up (replacing what the admin API changed);
+//! its other fields are the admin API's key settings, checked at start-up.
 //!
 //! Fails naming the key when `store.backend` is missing or names no backend, when
 //! `over_budget_status` is not 429 or 402, or when a price is not a number ≥ 0. Unknown keys
@@ -44,6 +49,20 @@ pub struct GatewayKeysConfig {
     pub over_budget_status: u16,
     /// `prices`, in config order: model id or `*` pattern → price.
     pub prices: Vec<(String, Price)>,
+    /// `keys`: keys declared in the config.
+    pub keys: Vec<DeclaredKey>,
+}
+
+/// One `gateway_keys.keys` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeclaredKey {
+    /// Its dotted config path, for messages.
+    pub path: String,
+    pub id: String,
+    /// SHA-256 of the secret, lower-case hex.
+    pub secret_sha256: String,
+    /// The other fields: the key's settings as the admin API takes them.
+    pub settings: Value,
 }
 
 /// A model's price per million tokens.
@@ -55,7 +74,14 @@ pub struct Price {
     pub cached_input: f64,
 }
 
-const KEYS: &[&str] = &["store", "required", "admin", "over_budget_status", "prices"];
+const KEYS: &[&str] = &[
+    "store",
+    "required",
+    "admin",
+    "over_budget_status",
+    "prices",
+    "keys",
+];
 
 /// `gateway_keys:`; `None` when absent or null.
 pub fn parse(
@@ -139,7 +165,23 @@ pub fn parse(
             ));
         }
     }
+    let keys = match section.get("keys") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(n, item)| declared_key(item, format!("gateway_keys.keys[{n}]")))
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(Invalid::new(
+                "gateway_keys.keys",
+                format!("expected a list, found {}", type_name(other)),
+                "Write each key as a list item: `- {id: gk_ci, secret_sha256: ..., owner: ci}`.",
+            ));
+        }
+    };
     Ok(Some(GatewayKeysConfig {
+        keys,
         backend,
         required: section.bool("required")?.unwrap_or(false),
         admin_principals,
@@ -147,6 +189,45 @@ pub fn parse(
         over_budget_status,
         prices,
     }))
+}
+
+fn declared_key(item: &Value, path: String) -> Result<DeclaredKey, Invalid> {
+    let entry = Section::of(Some(item), &path)?.ok_or_else(|| {
+        Invalid::new(
+            &path,
+            "is empty",
+            "Give the key an `id`, a `secret_sha256` and an `owner`.",
+        )
+    })?;
+    let id = entry.required_string("id", "Add `id: gk_<name>`.")?;
+    let id_chars = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-';
+    if !id.starts_with("gk_") || !id[3..].chars().all(id_chars) {
+        return Err(Invalid::new(
+            entry.key("id"),
+            format!("{id:?} is not a key id"),
+            "Use `gk_` followed by letters, digits, `_` or `-`.",
+        ));
+    }
+    let fix = "Write the SHA-256 of the key's secret in hex (`printf %s \"$SECRET\" | sha256sum`).";
+    let secret_sha256 = entry
+        .required_string("secret_sha256", fix)?
+        .to_ascii_lowercase();
+    if secret_sha256.len() != 64 || !secret_sha256.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(Invalid::new(
+            entry.key("secret_sha256"),
+            "is not 64 hex digits",
+            fix,
+        ));
+    }
+    let mut settings = entry.map.clone();
+    settings.remove("id");
+    settings.remove("secret_sha256");
+    Ok(DeclaredKey {
+        path,
+        id,
+        secret_sha256,
+        settings: Value::Object(settings),
+    })
 }
 
 fn price(entry: &Section<'_>, key: &str) -> Result<Option<f64>, Invalid> {
@@ -196,6 +277,7 @@ mod tests {
             "admin": {"principals": ["ops"], "attributes": {"roles": ["admin"]}},
             "prices": {"m": {"input": 1, "output": "2.5"}},
             "extra": 1,
+            "keys": [{"id": "gk_ci", "secret_sha256": "AB".repeat(32), "owner": "ci"}],
         });
         let mut warnings = Vec::new();
         let config = parse(Some(&raw), &storage(), &mut warnings)
@@ -218,6 +300,8 @@ mod tests {
             )]
         );
         assert_eq!(warnings, ["unknown key 'gateway_keys.extra' (ignored)"]);
+        assert_eq!(config.keys[0].secret_sha256, "ab".repeat(32));
+        assert_eq!(config.keys[0].settings, json!({"owner": "ci"}));
         assert_eq!(parse(None, &storage(), &mut warnings).unwrap(), None);
     }
 
@@ -236,6 +320,14 @@ mod tests {
             (
                 json!({"store": {"backend": "kv_default"}, "prices": {"m": {"input": -1}}}),
                 "gateway_keys.prices.m.input",
+            ),
+            (
+                json!({"store": {"backend": "kv_default"}, "keys": [{"id": "gk_a", "secret_sha256": "abc"}]}),
+                "gateway_keys.keys[0].secret_sha256",
+            ),
+            (
+                json!({"store": {"backend": "kv_default"}, "keys": [{"id": "key a"}]}),
+                "gateway_keys.keys[0].id",
             ),
         ] {
             let error = parse(Some(&raw), &storage(), &mut Vec::new()).unwrap_err();

@@ -175,6 +175,44 @@ impl GatewayKeys {
         Ok(record)
     }
 
+    /// Writes the keys the config declares (`gateway_keys.keys`) to the store, each replacing
+    /// the stored record of its id; the message of a failure names the entry.
+    pub async fn seed_declared_keys(&self) -> Result<(), String> {
+        for declared in &self.config.keys {
+            let at = |error: GatewayKeyError| format!("{}: {error}", declared.path);
+            let settings = key::KeySettings::from_json(&declared.settings).map_err(at)?;
+            let stored = self
+                .store
+                .key(&declared.id)
+                .await
+                .map_err(|e| at(e.into()))?;
+            let record = KeyRecord {
+                id: declared.id.clone(),
+                secret_hash: declared.secret_sha256.clone(),
+                secret_hint: format!("{}...", key::GATEWAY_KEY_PREFIX),
+                created_at: now_seconds(),
+                settings,
+            };
+            let text = serde_json::to_string(&record).expect("a key record serializes");
+            let written = match stored {
+                Some(old) => {
+                    let old = parse_record(&old).map_err(at)?;
+                    self.store
+                        .replace_key(&record.id, &old.secret_hash, &record.secret_hash, &text)
+                        .await
+                        .map(drop)
+                }
+                None => {
+                    self.store
+                        .insert_key(&record.id, &record.secret_hash, &text)
+                        .await
+                }
+            };
+            written.map_err(|e| at(e.into()))?;
+        }
+        Ok(())
+    }
+
     /// Forgets cached records (after an admin changed one on this replica).
     pub fn forget_cached(&self) {
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
