@@ -20,6 +20,7 @@ into the base: mappings key by key, lists appended (without repeats).
 Standard library only."""
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -93,6 +94,21 @@ HISTORY_OFF = {"storage": {"stores": {"inference": {"enabled": False}}}}
 # Prometheus metrics recorded on every request (`GET /metrics` on the API port). Tracing
 # paths (sampled at 1 % and 100 %) join when ogx exports traces.
 METRICS_ON = {"server": {"metrics": {"enabled": True}}}
+# Gateway keys with limits on: one key declared in the config (by its secret's SHA-256), sent
+# as a bearer token, with request and token limits and a budget far above what a run uses, so
+# that every request is authenticated, checked against its limits and metered in SQLite.
+GATEWAY_KEY = "sk-ogx-" + "b" * 64
+GATEWAY_KEYS = {
+    "gateway_keys": {
+        "store": {"backend": "kv_default"},
+        "prices": {"vllm/*": {"input": 0.5, "output": 1.5}},
+        "keys": [{"id": "gk_bench", "secret_sha256": hashlib.sha256(GATEWAY_KEY.encode()).hexdigest(),
+                  "owner": "bench", "models": ["vllm/*"],
+                  "limits": {"requests_per_minute": 10**9, "requests_per_day": 10**12,
+                             "tokens_per_minute": 10**12, "tokens_per_day": 10**15},
+                  "budget": {"amount": 10**9, "period": "month"}}],
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -125,6 +141,8 @@ CHAT = Request("/v1/chat/completions", {"messages": MESSAGES, "max_tokens": 16})
 CHAT_STREAM = Request("/v1/chat/completions",
                       {"messages": MESSAGES, "max_tokens": 16, "stream": True})
 RESPONSE = Request("/v1/responses", {"input": MESSAGES[0]["content"], "max_output_tokens": 16})
+CHAT_WITH_KEY = Request("/v1/chat/completions", {"messages": MESSAGES, "max_tokens": 16},
+                        headers=(("Authorization", f"Bearer {GATEWAY_KEY}"),))
 
 
 @dataclass(frozen=True)
@@ -154,6 +172,10 @@ PATHS: tuple[BenchPath, ...] = (
               floor=CHAT_STREAM),
     BenchPath("vllm-history-off", (VLLM, HISTORY_OFF), CHAT, "vllm/bench-model"),
     BenchPath("vllm-metrics", (VLLM, METRICS_ON), CHAT, "vllm/bench-model"),
+    # Gateway key + limits: the key looked up (cached), its limits read and counted, the
+    # answer's usage counted, on the base config's SQLite; the floor is the same chat request.
+    BenchPath("vllm-gateway-key", (VLLM, GATEWAY_KEYS), CHAT_WITH_KEY, "vllm/bench-model",
+              floor=CHAT),
     # ogx translates these to Converse; the floor proxy forwards the chat completion as sent,
     # so their floor is what a minimal proxy costs for the same client request.
     BenchPath("bedrock-converse", (BEDROCK, CONVERSE), CHAT, f"bedrock/{CONVERSE_MODEL}",

@@ -10,6 +10,8 @@ mock_openai.py.
                                          the compiled-plugin cache is shared)
   postgres                               a private PostgreSQL cluster on 127.0.0.1 for the
                                          session (postgres_server.py): .port, .new_database()
+  redis                                  a private redis-server on 127.0.0.1 for the module
+                                         (redis_server.py): .port, .command(...)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pytest
 from mock_openai import MockOpenAI
 from ogx_harness import OgxLauncher, run_ogx as _run_ogx
 from postgres_server import PostgresServer, PostgresUnavailable
+from redis_server import RedisServer, RedisUnavailable
 
 
 @pytest.fixture(scope="session")
@@ -70,6 +73,19 @@ def postgres() -> Iterator[PostgresServer]:
     try:
         server = PostgresServer()
     except PostgresUnavailable as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set: {error}")
+        pytest.skip(str(error))
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def redis() -> Iterator[RedisServer]:
+    """Skipped where redis-server is not installed, except under CI, where that is a failure."""
+    try:
+        server = RedisServer()
+    except RedisUnavailable as error:
         if os.environ.get("CI"):
             pytest.fail(f"CI is set: {error}")
         pytest.skip(str(error))

@@ -84,6 +84,12 @@ def test_openai_compatible_path(name, ogx_server, mock_upstream, tmp_path):
         assert 'ogx_requests_total{api="inference",route="/v1/chat/completions"' in metrics.text
     else:
         assert metrics.status_code == 404
+    if bench_paths.GATEWAY_KEYS in path.fragments:
+        # The declared key is what lets the request through: another gateway key is refused.
+        wrong = server.post(path.request.route, data=path.request.json(path.model), timeout=30,
+                            headers={"Content-Type": "application/json",
+                                     "Authorization": "Bearer sk-ogx-" + "0" * 64})
+        assert wrong.status_code == 401, wrong.text
 
 
 @pytest.mark.parametrize("name", [n for n, p in PATHS.items() if is_bedrock(p)])

@@ -8,12 +8,14 @@
 //! scrubs every secret the host knows from the bodies, headers and log lines that leave it.
 //! [`telemetry`] holds what every layer records for operators (metrics, the per-request record,
 //! the log's format).
+//! [`gateway_keys`] issues API keys and enforces their model access, limits and budgets.
 
 pub mod auth;
 pub mod authoring;
 pub mod cli;
 pub mod config;
 pub mod environment;
+pub mod gateway_keys;
 pub mod imports;
 pub mod messages;
 pub mod quota;

@@ -149,8 +149,23 @@ impl ServerSecurity {
         let public = PUBLIC_ROUTES
             .iter()
             .any(|(m, p)| request.method().as_str() == *m && request.uri().path() == *p);
-        let already = request.extensions().get::<Principal>().is_some();
+        // A gateway key (or the bootstrap admin key on admin routes) already decided who this is.
+        let already = request.extensions().get::<Principal>().is_some()
+            || request
+                .extensions()
+                .get::<crate::gateway_keys::guard::BootstrapAdmin>()
+                .is_some();
         if let (Some(authenticator), false, false) = (&self.authenticator, already, public) {
+            // The caller's credential is a secret like any other: never echoed back or logged.
+            if let (Some(secrets), Some(value)) = (
+                request.extensions().get::<crate::secrets::SecretSet>(),
+                request
+                    .headers()
+                    .get(axum::http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok()),
+            ) {
+                secrets.add(value);
+            }
             let client = request
                 .extensions()
                 .get::<ConnectInfo<SocketAddr>>()

@@ -14,11 +14,13 @@ use super::RunArgs;
 use crate::auth::config as auth_config;
 use crate::auth::middleware::ServerSecurity;
 use crate::config::distributions::ConfigSource;
+use crate::config::gateway_keys::BOOTSTRAP_ADMIN_KEY_ENV;
 use crate::config::provider_types::{self, Unserved};
 use crate::config::storage::{InferenceStoreRef, PROMPTS_TABLE, StoreRef};
 use crate::config::{self, LoadedConfig};
 use crate::environment::Environment;
 use crate::quota::QuotaGuard;
+use crate::gateway_keys::GatewayKeys;
 use crate::registry::Registry;
 use crate::runtime::{PluginRuntime, Provider};
 use crate::server::cors::Cors;
@@ -75,6 +77,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let security = server_security(&loaded)?;
     let (cors, quota) = cors_and_quota(&loaded, &mut backends).await?;
+    let gateway_keys = open_gateway_keys(&loaded, &mut backends, &env).await?;
+
     let runtime =
         super::plugins::start_runtime(&args.plugins_dirs, Some(&loaded), Some(stores.plugin_kv))
             .await?;
@@ -128,6 +132,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         security: Arc::new(security),
         cors,
         quota,
+        gateway_keys,
     };
     if let Some(port) = telemetry.metrics_port {
         let address = SocketAddr::new(address.ip(), port);
@@ -576,6 +581,44 @@ fn print_models(registry: &Registry) {
 
 fn refresh_interval(loaded: &LoadedConfig) -> Duration {
     Duration::from_secs(loaded.config.server.registry_refresh_interval_seconds)
+}
+
+/// The gateway keys' store, when the config has a `gateway_keys:` section; the bootstrap admin
+/// key is `$OGX_GATEWAY_ADMIN_KEY`.
+async fn open_gateway_keys(
+    loaded: &LoadedConfig,
+    backends: &mut StorageBackends<'_>,
+    env: &Environment,
+) -> anyhow::Result<Option<Arc<GatewayKeys>>> {
+    let Some(config) = loaded.config.gateway_keys.clone() else {
+        return Ok(None);
+    };
+    let store = backends
+        .gateway_store(&config.backend)
+        .await
+        .map_err(|error| {
+            anyhow::anyhow!("{}: gateway_keys.store: {error}", loaded.path.display())
+        })?;
+    let bootstrap = env.get(BOOTSTRAP_ADMIN_KEY_ENV);
+    println!(
+        "Gateway keys: stored on backend '{}'{}{}",
+        config.backend,
+        if config.required {
+            ", required on every request"
+        } else {
+            ""
+        },
+        if bootstrap.is_some() {
+            ", bootstrap admin key set"
+        } else {
+            ""
+        }
+    );
+    let keys = GatewayKeys::new(config, store, bootstrap);
+    keys.seed_declared_keys()
+        .await
+        .map_err(|error| anyhow::anyhow!("{}: {error}", loaded.path.display()))?;
+    Ok(Some(Arc::new(keys)))
 }
 
 /// `--port`, else `$OGX_PORT`, else `server.port`, else 8321; `--host`, else `server.host`,

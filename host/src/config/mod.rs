@@ -14,6 +14,7 @@ pub mod distributions;
 pub mod document;
 pub mod env;
 pub mod fields;
+pub mod gateway_keys;
 pub mod messages;
 pub mod metrics;
 pub mod network;

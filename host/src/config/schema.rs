@@ -88,6 +88,8 @@ pub struct RunConfig {
     pub responses: Option<super::responses::ResponsesConfig>,
     /// `providers.messages`: the Anthropic Messages API, when enabled.
     pub messages: Option<super::messages::MessagesConfig>,
+    /// ogx's own `gateway_keys:` section, when present.
+    pub gateway_keys: Option<super::gateway_keys::GatewayKeysConfig>,
 }
 
 impl RunConfig {

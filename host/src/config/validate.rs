@@ -33,7 +33,8 @@ enum Support {
     Removed,
 }
 
-/// The single list of top-level keys. `plugins` is ogx's own.
+/// The single list of top-level keys. `plugins` and `gateway_keys` are ogx's own (OGX 1.5.0
+/// ignores top-level keys it does not know).
 const TOP_LEVEL_KEYS: &[(&str, Support)] = &[
     ("version", Support::Informational),
     ("distro_name", Support::Acted),
@@ -45,6 +46,7 @@ const TOP_LEVEL_KEYS: &[(&str, Support)] = &[
     ("registered_resources", Support::Acted),
     ("server", Support::Acted),
     ("plugins", Support::Acted),
+    ("gateway_keys", Support::Acted),
     ("logging", Support::NotYet),
     ("logging_config", Support::NotYet),
     ("external_providers_dir", Support::NotYet),
@@ -128,6 +130,8 @@ pub fn validate(
         root.get("plugins").and_then(|p| p.get("policy")),
         &provider_ids,
     )?;
+    let gateway_keys =
+        super::gateway_keys::parse(root.get("gateway_keys"), &storage, &mut warnings)?;
     let container_image = root.string("container_image")?;
     let responses = super::responses::parse(
         providers.get("responses").map_or(&[], Vec::as_slice),
@@ -149,6 +153,7 @@ pub fn validate(
         plugins,
         responses,
         messages,
+        gateway_keys,
     };
     Ok((config, warnings))
 }

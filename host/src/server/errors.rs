@@ -7,12 +7,17 @@
 //! `{"error": {"message": ...}}`. Messages never carry secrets; details of plugin crashes and
 //! database failures go to the log, and the client gets OGX's generic internal-error text.
 //!
+//! Gateway keys' refusals ([`GatewayKeyError`]) carry OpenAI's `type` and `code` too
+//! (`invalid_api_key`, `rate_limit_exceeded`, `insufficient_quota`, ...) and, for limits, a
+//! `Retry-After` header; they name the limit or budget, never the key.
+//!
 //! The Messages API answers the same errors in Anthropic's shape instead,
 //! `{"type": "error", "error": {"type": ..., "message": ...}}`, through [`AnthropicError`]: same
 //! status and message, and the error type Anthropic gives that status ([`anthropic_error_type`]).
 
 use crate::auth::authenticator::AuthFailure;
 use crate::auth::middleware::AccessDenied;
+use crate::gateway_keys::GatewayKeyError;
 use crate::messages::MessagesError;
 use crate::quota::QuotaError;
 use crate::responses::ResponsesError;
@@ -63,6 +68,9 @@ pub enum ApiError {
     /// `server.quota` refused the request (429), or its counters failed (500).
     #[error("{0:?}")]
     Quota(QuotaError),
+    /// A gateway key refused the request, or an admin request failed.
+    #[error(transparent)]
+    GatewayKey(#[from] GatewayKeyError),
 }
 
 impl ApiError {
@@ -149,13 +157,21 @@ impl ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Quota service error".into(),
             ),
+            ApiError::GatewayKey(error) => gateway_key_status_and_message(error),
         }
     }
 
-    /// The OpenAI error body, `{"error": {"message": ...}}`.
+    /// The OpenAI error body, `{"error": {"message": ...}}`; a gateway key's refusal adds
+    /// OpenAI's `type`, `param` and `code`.
     pub fn body(&self) -> Value {
         let (_, message) = self.status_and_message();
-        json!({ "error": { "message": message } })
+        match self {
+            ApiError::GatewayKey(error) => {
+                let (error_type, code) = gateway_key_type_and_code(error);
+                json!({ "error": { "message": message, "type": error_type, "param": null, "code": code } })
+            }
+            _ => json!({ "error": { "message": message } }),
+        }
     }
 
     /// The body of the SSE event that ends a stream which failed after it started:
@@ -180,6 +196,10 @@ impl ApiError {
                 );
             }
             ApiError::Store(StoreError::UnknownAfter { .. }) => {}
+            ApiError::GatewayKey(GatewayKeyError::Store(detail)) => {
+                tracing::error!("the gateway key store failed: {detail}");
+            }
+            ApiError::GatewayKey(_) => {}
             ApiError::BadRequest(_)
             | ApiError::NotFound(_)
             | ApiError::NotImplemented(_)
@@ -247,19 +267,74 @@ impl IntoResponse for AnthropicError {
     fn into_response(self) -> Response {
         self.0.log();
         let (status, _) = self.0.status_and_message();
-        with_retry_after((status, Json(self.body())).into_response(), &self.0)
+        let mut response = (status, Json(self.body())).into_response();
+        with_retry_after(&mut response, &self.0);
+        response
     }
 }
 
-/// `response` with `Retry-After` when the provider said how long to wait.
-fn with_retry_after(mut response: Response, error: &ApiError) -> Response {
+/// Status and message of a gateway key's refusal. A store failure's detail goes to the log;
+/// the client is told the key service is unavailable.
+fn gateway_key_status_and_message(error: &GatewayKeyError) -> (StatusCode, String) {
+    let status = match error {
+        GatewayKeyError::Missing
+        | GatewayKeyError::Unknown
+        | GatewayKeyError::Disabled
+        | GatewayKeyError::Expired
+        | GatewayKeyError::AdminUnauthenticated => StatusCode::UNAUTHORIZED,
+        GatewayKeyError::ModelNotAllowed(_) | GatewayKeyError::NotAdmin(_) => StatusCode::FORBIDDEN,
+        GatewayKeyError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        GatewayKeyError::OverBudget { status, .. } => {
+            StatusCode::from_u16(*status).unwrap_or(StatusCode::TOO_MANY_REQUESTS)
+        }
+        GatewayKeyError::KeyNotFound(_) | GatewayKeyError::NotConfigured => StatusCode::NOT_FOUND,
+        GatewayKeyError::Invalid(_) => StatusCode::BAD_REQUEST,
+        GatewayKeyError::Store(_) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The gateway key service is unavailable; try again shortly.".to_string(),
+            );
+        }
+    };
+    (status, error.to_string())
+}
+
+/// OpenAI's `type` and `code` for a gateway key's refusal.
+fn gateway_key_type_and_code(error: &GatewayKeyError) -> (&'static str, &'static str) {
+    match error {
+        GatewayKeyError::Missing => ("invalid_request_error", "missing_api_key"),
+        GatewayKeyError::Unknown | GatewayKeyError::Disabled | GatewayKeyError::Expired => {
+            ("invalid_request_error", "invalid_api_key")
+        }
+        GatewayKeyError::AdminUnauthenticated => ("invalid_request_error", "missing_api_key"),
+        GatewayKeyError::ModelNotAllowed(_) => ("invalid_request_error", "model_not_allowed"),
+        GatewayKeyError::NotAdmin(_) => ("invalid_request_error", "insufficient_permissions"),
+        GatewayKeyError::RateLimited { limit, .. } => (
+            if limit.starts_with("tokens") {
+                "tokens"
+            } else {
+                "requests"
+            },
+            "rate_limit_exceeded",
+        ),
+        GatewayKeyError::OverBudget { .. } => ("insufficient_quota", "insufficient_quota"),
+        GatewayKeyError::KeyNotFound(_) | GatewayKeyError::NotConfigured => {
+            ("invalid_request_error", "not_found")
+        }
+        GatewayKeyError::Invalid(_) => ("invalid_request_error", "invalid_value"),
+        GatewayKeyError::Store(_) => ("server_error", "service_unavailable"),
+    }
+}
+
+/// Adds `Retry-After` when the error knows how long to wait.
+fn with_retry_after(response: &mut Response, error: &ApiError) {
     if let Some(seconds) = retry_after_seconds(error) {
         response
             .headers_mut()
             .insert(axum::http::header::RETRY_AFTER, seconds.into());
     }
-    response
 }
+
 
 /// Anthropic's error type for a status (its documented pairs; any other status is `api_error`).
 pub fn anthropic_error_type(status: StatusCode) -> &'static str {
@@ -312,6 +387,10 @@ fn retry_after_seconds(error: &ApiError) -> Option<u64> {
             .iter()
             .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
             .and_then(|(_, value)| value.trim().parse().ok()),
+        ApiError::GatewayKey(GatewayKeyError::RateLimited { retry_after, .. }) => {
+            Some(*retry_after)
+        }
+        ApiError::GatewayKey(GatewayKeyError::OverBudget { retry_after, .. }) => *retry_after,
         _ => None,
     }
 }
@@ -320,7 +399,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.log();
         let (status, _) = self.status_and_message();
-        with_retry_after((status, Json(self.body())).into_response(), &self)
+        let mut response = (status, Json(self.body())).into_response();
+        with_retry_after(&mut response, &self);
+        response
     }
 }
 

@@ -55,6 +55,8 @@ pub struct AppState {
     pub cors: Option<Arc<cors::Cors>>,
     /// `server.quota`; `None` when off.
     pub quota: Option<Arc<crate::quota::QuotaGuard>>,
+    /// Gateway keys; `None` without a `gateway_keys:` section.
+    pub gateway_keys: Option<Arc<crate::gateway_keys::GatewayKeys>>,
 }
 
 /// A provider as `/v1/providers` shows it.
@@ -236,6 +238,56 @@ pub const ROUTES: &[RouteInfo] = &[
         path: "/v1/messages/count_tokens",
         api: "messages",
     },
+    RouteInfo {
+        method: "POST",
+        path: "/v1/admin/keys",
+        api: "admin",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/admin/keys",
+        api: "admin",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/admin/keys/{key_id}",
+        api: "admin",
+    },
+    RouteInfo {
+        method: "PATCH",
+        path: "/v1/admin/keys/{key_id}",
+        api: "admin",
+    },
+    RouteInfo {
+        method: "DELETE",
+        path: "/v1/admin/keys/{key_id}",
+        api: "admin",
+    },
+    RouteInfo {
+        method: "POST",
+        path: "/v1/admin/keys/{key_id}/rotate",
+        api: "admin",
+    },
+    RouteInfo {
+        method: "POST",
+        path: "/v1/admin/keys/{key_id}/disable",
+        api: "admin",
+    },
+    RouteInfo {
+        method: "POST",
+        path: "/v1/admin/keys/{key_id}/enable",
+        api: "admin",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/admin/keys/{key_id}/usage",
+        api: "admin",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/admin/usage",
+        api: "admin",
+    },
 ];
 
 /// The API router; with `metrics_route`, `GET /metrics` too.
@@ -290,11 +342,12 @@ pub fn router(state: AppState, metrics_route: bool) -> Router {
             get(responses::input_items),
         )
         .merge(messages::router())
+        .merge(crate::gateway_keys::admin::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES));
     // Outermost last: the request's record (id, timing, metrics), secret scrubbing, CORS,
-    // authentication (tenancy, route policy), quota. Layers that learn a request's secrets
+    // gateway keys, authentication (tenancy, route policy), quota. Layers that learn a request's secrets
     // (authentication, gateway keys) stay inside the scrubbing layer: it must see every answer
     // last.
     let router = match &state.quota {
@@ -311,6 +364,11 @@ pub fn router(state: AppState, metrics_route: bool) -> Router {
         )),
         false => router,
     };
+    // Gateway keys authenticate before OGX's server.auth (a layer added later runs first).
+    let router = router.layer(middleware::from_fn_with_state(
+        state.clone(),
+        crate::gateway_keys::guard::guard,
+    ));
     let router = match &state.cors {
         Some(cors) => router.layer(middleware::from_fn_with_state(
             Arc::clone(cors),
@@ -394,6 +452,7 @@ mod tests {
             security: Arc::new(crate::auth::middleware::ServerSecurity::disabled()),
             cors: None,
             quota: None,
+            gateway_keys: None,
         }
     }
 
@@ -426,7 +485,8 @@ mod tests {
                 .replace("{provider_id}", "p")
                 .replace("{prompt_id}", "pmpt_x")
                 .replace("{completion_id}", "c")
-                .replace("{response_id}", "resp_x");
+                .replace("{response_id}", "resp_x")
+                .replace("{key_id}", "gk_x");
             let (status, body) = call(route.method, &path).await;
             let message = body["error"]["message"].as_str().unwrap_or_default();
             assert!(

@@ -7,14 +7,17 @@
 //! same file share one database); `kv_postgres` and `sql_postgres` connect a pool (kv: at most
 //! [`KV_POSTGRES_POOL_SIZE`] connections, TLS by `ssl_mode`; sql: `pool_size` + `max_overflow`,
 //! `pool_pre_ping` honoured, `pool_recycle` not used, TLS as libpq's default `prefer`, since
-//! OGX gives it no TLS settings). `kv_redis` and `kv_mongodb` are refused.
+//! OGX gives it no TLS settings). `kv_redis` serves only the gateway keys
+//! ([`StorageBackends::gateway_store`]); `kv_mongodb` is refused.
 //!
 //! **Failures.** [`BackendError`]'s text starts with the config key (`storage.backends.<name>`),
 //! says what went wrong and what to change; it never contains a password. Opening is called at
 //! start-up, so every such error stops start-up.
 
+use super::gateway_store::GatewayStore;
 use super::kv::{HOST_TABLE, PLUGIN_TABLE};
 use super::postgres::{self, PgSettings};
+use super::redis::RedisClient;
 use super::sql::SqlDatabase;
 use crate::config::storage::{Backend, StorageConfig};
 use std::collections::HashMap;
@@ -89,6 +92,34 @@ impl<'a> StorageBackends<'a> {
             host_table,
             plugin_table: PLUGIN_TABLE,
         })
+    }
+
+    /// The store of gateway keys and counters on backend `name`: any SQL or kv backend, or a
+    /// `kv_redis` server (connected and pinged now).
+    pub async fn gateway_store(&mut self, name: &str) -> Result<GatewayStore, BackendError> {
+        let store = match self.backend(name)? {
+            Backend::KvRedis { host, port, .. } => {
+                let client = RedisClient::connect(host, *port).await.map_err(|error| {
+                    BackendError(format!(
+                        "storage.backends.{name}: {error}. Check that redis-server is running there and that storage.backends.{name}.host and port are right"
+                    ))
+                })?;
+                GatewayStore::on_redis(client)
+            }
+            Backend::KvMongodb(_) => {
+                return Err(BackendError(format!(
+                    "storage backend '{name}' is of type kv_mongodb, which ogx does not support: point gateway_keys.store at a kv_sqlite, kv_postgres, kv_redis, sql_sqlite or sql_postgres backend"
+                )));
+            }
+            _ => {
+                let db = self.open(name).await?;
+                tokio::task::spawn_blocking(move || GatewayStore::on_sql(db))
+                    .await
+                    .map_err(|e| BackendError(format!("storage.backends.{name}: {e}")))?
+                    .map_err(|error| BackendError(format!("storage.backends.{name}: {error}")))?
+            }
+        };
+        Ok(store)
     }
 
     fn backend(&self, name: &str) -> Result<&'a Backend, BackendError> {

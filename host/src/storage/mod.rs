@@ -16,7 +16,11 @@
 //! processes on one PostgreSQL database share the registry, the prompts, the plugins' data,
 //! the history and the stored responses (scale-out).
 //!
-//! **Limits.** `kv_redis` and `kv_mongodb` backends are refused at start-up. Conversations
+//! Gateway keys and their counters ([`gateway_store`]) live on any of these backends or on a
+//! `kv_redis` server ([`redis`]), shared by every replica that names it.
+//!
+//! **Limits.** `kv_redis` serves only `gateway_keys.store`; for the other stores `kv_redis` and
+//! `kv_mongodb` backends are refused at start-up. Conversations
 //! and connectors are not served yet.
 //!
 //! **Failures.** A database that cannot be opened, created or reached stops start-up (the
@@ -25,6 +29,7 @@
 
 pub mod backends;
 pub mod completion_table;
+pub mod gateway_store;
 pub mod inference_store;
 pub mod kv;
 pub mod owner;
@@ -32,6 +37,7 @@ pub mod paging;
 pub mod postgres;
 pub mod prompts;
 pub mod prompts_table;
+pub mod redis;
 pub mod registry_store;
 pub mod responses_store;
 pub mod sql;
