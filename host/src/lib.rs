@@ -14,6 +14,7 @@ pub mod imports;
 pub mod messages;
 pub mod registry;
 pub mod responses;
+pub mod routing;
 pub mod runtime;
 pub mod server;
 pub mod serving_threads;

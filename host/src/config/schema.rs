@@ -88,6 +88,8 @@ pub struct RunConfig {
     pub responses: Option<super::responses::ResponsesConfig>,
     /// `providers.messages`: the Anthropic Messages API, when enabled.
     pub messages: Option<super::messages::MessagesConfig>,
+    /// ogx's `routing:` block: retries, limits and multi-target models.
+    pub routing: crate::routing::config::RoutingConfig,
 }
 
 impl RunConfig {
