@@ -86,6 +86,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             .await
             .map_err(|error| anyhow::anyhow!("{}: {error}", loaded.path.display()))?,
     );
+    let routing = Arc::new(crate::routing::Routing::new(
+        registry.providers(),
+        &loaded.config.routing,
+    ));
+    registry.serve_routed(routing.listed_models());
     print_models(&registry);
     registry.spawn_listing(refresh_interval(&loaded));
 
@@ -118,6 +123,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         inference_store: inference_store.clone(),
         responses,
         messages: loaded.config.messages.clone(),
+        routing,
     };
     let served = listen::serve(listener, router(state), tls).await;
     let Some(inference_store) = inference_store else {

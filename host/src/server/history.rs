@@ -15,9 +15,14 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Records a provider's JSON answer to a chat-completion request. An answer without an `id`
-/// is not recorded.
-pub fn record_answer(store: &InferenceStore, answer: &Map<String, Value>, input_messages: Value) {
+/// Records a provider's JSON answer to a chat-completion request, answered by routing target
+/// `target`. An answer without an `id` is not recorded.
+pub fn record_answer(
+    store: &InferenceStore,
+    answer: &Map<String, Value>,
+    input_messages: Value,
+    target: &str,
+) {
     let Some(id) = answer.get("id").and_then(Value::as_str) else {
         tracing::debug!("chat completion without an id: not recorded");
         return;
@@ -32,6 +37,7 @@ pub fn record_answer(store: &InferenceStore, answer: &Map<String, Value>, input_
             .to_string(),
         choices: answer.get("choices").cloned().unwrap_or(json!([])),
         input_messages,
+        target: Some(target.to_owned()),
     });
 }
 
@@ -40,15 +46,22 @@ pub struct StreamRecorder {
     store: Arc<InferenceStore>,
     client_model: String,
     input_messages: Value,
+    target: String,
     assembler: StreamAssembler,
 }
 
 impl StreamRecorder {
-    pub fn new(store: Arc<InferenceStore>, client_model: String, input_messages: Value) -> Self {
+    pub fn new(
+        store: Arc<InferenceStore>,
+        client_model: String,
+        input_messages: Value,
+        target: &str,
+    ) -> Self {
         Self {
             store,
             client_model,
             input_messages,
+            target: target.to_owned(),
             assembler: StreamAssembler::default(),
         }
     }
@@ -67,6 +80,7 @@ impl StreamRecorder {
                 model: self.client_model,
                 choices: assembled.choices,
                 input_messages: self.input_messages,
+                target: Some(self.target),
             }),
             None => tracing::debug!("chat completion stream without an id: not recorded"),
         }

@@ -45,6 +45,8 @@ pub struct AppState {
     pub responses: Option<Arc<ResponsesStore>>,
     /// The Messages API's config; `None` when the config does not enable it.
     pub messages: Option<crate::config::messages::MessagesConfig>,
+    /// Retries, limits and multi-target models ([`crate::routing`]).
+    pub routing: Arc<crate::routing::Routing>,
 }
 
 /// A provider as `/v1/providers` shows it.
@@ -364,6 +366,7 @@ mod tests {
             ))),
             responses: None,
             messages: None,
+            routing: Arc::new(crate::routing::Routing::new(&[], &Default::default())),
         }
     }
 

@@ -3,7 +3,8 @@
 //!
 //! **Layout.** OGX's (`id`, `created`, `model`, `choices`, `input_messages`,
 //! `owner_principal`, `access_attributes`; the last two written as NULL, as OGX writes them
-//! without authentication) plus `seq`. A table OGX created is reused: the missing columns are
+//! without authentication) plus `seq` and `target` (`<provider_id>/<provider_model_id>`, the
+//! routing target that answered; NULL for rows written before ogx recorded it). A table OGX created is reused: the missing columns are
 //! added, and `seq` is numbered in insertion order.
 //!
 //! **Ordering.** OGX 1.5.0's: by `created` in the page's direction, then by `id` ascending
@@ -103,6 +104,10 @@ impl SqlTable {
             model: next().into_text()?,
             choices: next().into_json(),
             input_messages: next().into_json(),
+            target: match next() {
+                SqlValue::Null => None,
+                value => Some(value.into_text()?),
+            },
         })
     }
 }
@@ -133,12 +138,13 @@ fn create_table(s: &mut dyn SqlSession, table: &str) -> Result<(), SqlError> {
         &[
             ("owner_principal", "VARCHAR"),
             ("access_attributes", "JSON"),
+            ("target", "VARCHAR"),
         ],
     )?;
     paging::add_seq(s, table, "created")
 }
 
-const COLUMNS: &str = "id, created, model, choices, input_messages";
+const COLUMNS: &str = "id, created, model, choices, input_messages, target";
 
 impl CompletionTable for SqlTable {
     fn insert(&self, batch: &[StoredCompletion]) -> Result<(), StoreError> {
@@ -146,15 +152,16 @@ impl CompletionTable for SqlTable {
         self.db.write(|s: &mut dyn SqlSession| {
             let mut next_seq = paging::last_seq(s, table)?;
             let (seq_column, seq_value) = if next_seq.is_some() {
-                (", seq", ", $8")
+                (", seq", ", $9")
             } else {
                 ("", "")
             };
             let sql = format!(
                 "INSERT INTO {table} ({COLUMNS}, owner_principal, access_attributes{seq_column})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7{seq_value})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8{seq_value})
                  ON CONFLICT (id) DO UPDATE SET created = excluded.created, model = excluded.model,
-                    choices = excluded.choices, input_messages = excluded.input_messages"
+                    choices = excluded.choices, input_messages = excluded.input_messages,
+                    target = excluded.target"
             );
             for completion in batch {
                 let mut params = vec![
@@ -163,6 +170,10 @@ impl CompletionTable for SqlTable {
                     SqlValue::Text(completion.model.clone()),
                     SqlValue::Json(completion.choices.clone()),
                     SqlValue::Json(completion.input_messages.clone()),
+                    completion
+                        .target
+                        .clone()
+                        .map_or(SqlValue::Null, SqlValue::Text),
                     // No authentication: no owner, no access attributes (as OGX writes them).
                     SqlValue::Null,
                     SqlValue::Null,
@@ -216,6 +227,7 @@ pub(crate) mod test_support {
             model: model.into(),
             choices: json!([{"index": 0, "message": {"role": "assistant", "content": id}}]),
             input_messages: json!([{"role": "user", "content": "hi"}]),
+            target: None,
         }
     }
 

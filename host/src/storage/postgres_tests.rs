@@ -52,6 +52,7 @@ fn completion(id: &str, created: i64) -> StoredCompletion {
         model: "vllm/m".into(),
         choices: json!([{"index": 0, "message": {"role": "assistant", "content": id}}]),
         input_messages: json!([{"role": "user", "content": "hi"}]),
+        target: None,
     }
 }
 

@@ -69,7 +69,8 @@ pub async fn create(
     convert::check_outputs_answer_calls(&context)?;
     let turn = Turn::new(store, &request, context);
     let chat = convert::chat_request(&request, &turn.context, &route.upstream_model);
-    let chunks = super::inference::chat_stream(&state, &headers, &route, chat).await?;
+    let chunks =
+        super::inference::chat_stream(&state, &headers, &request.model, &route, chat).await?;
     if request.stream {
         Ok(stream(turn, chunks))
     } else {
