@@ -24,9 +24,13 @@
 pub mod balance;
 pub mod breaker;
 pub mod config;
+mod error;
 pub mod failure;
 pub mod limit;
 pub mod retry;
+mod status;
+
+pub use error::RoutingError;
 
 use crate::runtime::{CallError, Provider};
 use balance::{Candidate, Load};
@@ -36,7 +40,7 @@ use futures::{Stream, StreamExt};
 use http::{HeaderMap, HeaderValue};
 use limit::Limit;
 use retry::RetryBudget;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -48,50 +52,6 @@ use tokio::sync::OwnedSemaphorePermit;
 pub const PROVIDER_HEADER: &str = "x-ogx-provider";
 /// The response header naming the target that answered: `<provider_id>/<provider_model_id>`.
 pub const TARGET_HEADER: &str = "x-ogx-target";
-
-/// Why routing could not get an answer.
-#[derive(Debug, thiserror::Error)]
-pub enum RoutingError {
-    /// The last attempt's failure.
-    #[error(transparent)]
-    Call(#[from] CallError),
-    /// The provider's concurrency limit is reached and its queue is full.
-    #[error(
-        "provider {provider_id} is busy: {max_concurrent} requests are running and {max_queued} waiting (its routing max_concurrent and max_queued); retry later"
-    )]
-    QueueFull {
-        provider_id: String,
-        max_concurrent: u32,
-        max_queued: u32,
-    },
-    /// No slot of the provider's concurrency limit freed up in time.
-    #[error(
-        "provider {provider_id} is busy: no slot of its {max_concurrent} concurrent requests freed up within {waited:?} (its routing queue_timeout); retry later"
-    )]
-    QueueTimeout {
-        provider_id: String,
-        max_concurrent: u32,
-        waited: Duration,
-    },
-    /// Every target of a routed model is taken out by its circuit breaker.
-    #[error(
-        "every target of model {model} is taken out after repeated failures; the next one is probed in {probe_in:?}"
-    )]
-    NoTarget { model: String, probe_in: Duration },
-}
-
-impl RoutingError {
-    fn retry_after(&self) -> Option<Duration> {
-        match self {
-            RoutingError::Call(error) => failure::retry_after(error),
-            _ => None,
-        }
-    }
-
-    fn is_refusal(&self) -> bool {
-        !matches!(self, RoutingError::Call(_))
-    }
-}
 
 /// One served provider's routing state.
 pub struct ProviderRoute {
@@ -606,52 +566,6 @@ impl Routing {
                 provider.id()
             ))),
         }
-    }
-
-    /// What `/v1/providers` shows of provider `provider_id`'s routing: its retry policy and
-    /// counts, its limit, and the state of every routed target it serves.
-    pub fn provider_status(&self, provider_id: &str) -> Option<Value> {
-        let (index, route) = self
-            .providers
-            .iter()
-            .enumerate()
-            .find(|(_, p)| p.provider.id() == provider_id)?;
-        let mut targets: Vec<Value> = Vec::new();
-        let mut models: Vec<(&String, &Arc<RoutedModel>)> = self.models.iter().collect();
-        models.sort_by_key(|(id, _)| *id);
-        for (model_id, model) in models {
-            for target in model.targets.iter().filter(|t| t.provider == index) {
-                targets.push(json!({
-                    "model": model_id,
-                    "provider_model_id": target.provider_model_id,
-                    "strategy": model.route.strategy.as_str(),
-                    "weight": target.weight,
-                    "state": target.breaker.state(),
-                    "consecutive_failures": target.breaker.consecutive_failures(),
-                    "times_opened": target.breaker.times_opened(),
-                    "outstanding": target.load.outstanding(),
-                    "latency_ms": (target.load.latency_us() / 1000.0 * 10.0).round() / 10.0,
-                    "answered": target.answered.load(Relaxed),
-                    "failed": target.failed.load(Relaxed),
-                }));
-            }
-        }
-        let policy = &route.policy;
-        let secs = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
-        Some(json!({
-            "retries": policy.retries,
-            "retried": route.retried.load(Relaxed),
-            "retry_budget": policy.retry_budget,
-            "retries_refused_by_budget": route.budget.exhausted(),
-            "timeouts": {
-                "connect": secs(policy.connect_timeout),
-                "first_byte": secs(policy.first_byte_timeout),
-                "idle": secs(policy.idle_timeout),
-                "total": secs(policy.total_timeout),
-            },
-            "limit": route.limit.as_ref().map(Limit::status),
-            "targets": targets,
-        }))
     }
 }
 

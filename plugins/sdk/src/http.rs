@@ -540,7 +540,7 @@ mod tests {
             response.error_for_status(),
             Err(ProviderError::UpstreamWithHeaders {
                 status: 429,
-                message: "Error code: 429 - slow down".into(),
+                message: "slow down".into(),
                 headers: vec![("retry-after".into(), "2".into())],
             })
         );
