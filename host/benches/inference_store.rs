@@ -33,6 +33,7 @@ fn completion(i: u64) -> StoredCompletion {
             "message": {"role": "assistant", "content": "x".repeat(400)}}]),
         input_messages: json!([{"role": "system", "content": "Be brief."},
             {"role": "user", "content": "y".repeat(300)}]),
+        target: Some("vllm/my-model".into()),
     }
 }
 
