@@ -109,6 +109,20 @@ GATEWAY_KEYS = {
                   "budget": {"amount": 10**9, "period": "month"}}],
     },
 }
+# Routing (README, "Routing and failover"): a second OpenAI-compatible provider at the same
+# upstream, and a routed model that falls back from `vllm` to it. With it in the config, a
+# request for `vllm/bench-model` still takes the one-target path (after missing the routed
+# models); a request for `bench-fallback` takes the two-target path, answered by its healthy
+# first target.
+FALLBACK_MODEL = "bench-fallback"
+ROUTING = {
+    "providers": {"inference": [{"provider_id": "vllm-b", "provider_type": "remote::vllm",
+                                 "config": {"base_url": "{upstream}/v1"}}]},
+    "routing": {"models": {FALLBACK_MODEL: {"strategy": "fallback", "targets": [
+        {"provider_id": "vllm", "provider_model_id": UPSTREAM_MODEL},
+        {"provider_id": "vllm-b", "provider_model_id": UPSTREAM_MODEL},
+    ]}}},
+}
 
 
 @dataclass(frozen=True)
@@ -182,6 +196,10 @@ PATHS: tuple[BenchPath, ...] = (
               floor=CHAT),
     BenchPath("bedrock-converse-stream", (BEDROCK, CONVERSE), CHAT_STREAM,
               f"bedrock/{CONVERSE_MODEL}", floor=CHAT_STREAM),
+    # The one-target path with routed models configured (compare with `vllm`), and a
+    # two-target fallback whose first target is healthy.
+    BenchPath("vllm-routing-present", (VLLM, ROUTING), CHAT, "vllm/bench-model"),
+    BenchPath("vllm-fallback", (VLLM, ROUTING), CHAT, FALLBACK_MODEL),
 )
 
 # What start-up and idle RSS are measured with: both plugins, each with its model.

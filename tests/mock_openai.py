@@ -37,6 +37,11 @@ prompt (completions) or the first input (embeddings):
                           non-stream answer)
   [mock:no-usage]         embeddings: answer without `usage` (Together's and Gemini's
                           embedding models do)
+  [mock:retry-after=2]    with [mock:error=...]: send `Retry-After: 2` with the error
+Markers may also come from the mock itself, for routing tests where the same request reaches
+several upstreams: `mock.behave("[mock:error=503]")` applies markers to every request until
+changed (`mock.behave()` clears them), and `mock.queue("[mock:error=429]", ...)` gives the next
+requests one marker string each, in order.
 Scripted turns (scripted_turns.py): `mock.script(Turn(...), ...)` queues answers that chat
 requests take in order — text, reasoning (`reasoning_content`), function calls, a stream that
 breaks — before falling back to the behaviour above.
@@ -121,6 +126,10 @@ class RecordedRequest:
     response: Any = None
     # For a stream, the chunks actually sent (fewer than `response` when it failed mid-way).
     stream_chunks: list = field(default_factory=list)
+    # The markers applied to it (its own and the mock's).
+    markers: dict = field(default_factory=dict)
+    # When it arrived (time.monotonic()).
+    at: float = field(default_factory=time.monotonic)
 
 
 class _Handler(LoopbackHandler):
@@ -161,6 +170,13 @@ class _Handler(LoopbackHandler):
         self._handle()
 
     def _handle(self) -> None:
+        self.server.enter()
+        try:
+            self._dispatch()
+        finally:
+            self.server.leave()
+
+    def _dispatch(self) -> None:
         url = urlsplit(self.path)
         body = self._read_body()
         record = RecordedRequest(
@@ -251,12 +267,17 @@ class _Handler(LoopbackHandler):
         self._send_json(200, record.response)
 
     def _scripted(self, record: RecordedRequest, text: str) -> tuple[bool, float]:
-        """Applies the markers in `text`. Returns (already answered, delay per chunk)."""
-        markers = _markers(text)
+        """Applies the markers in `text` and the mock's own (see `behave` and `queue`).
+        Returns (already answered, delay per chunk)."""
+        markers = _markers(self.server.markers_for_request() + text)
+        record.markers = markers
         if "error" in markers:
             status = int(markers["error"])
-            record.response = self._send_error(status, error_message(status),
-                                               error_type="mock_error", code=str(status))
+            body = {"error": {"message": error_message(status), "type": "mock_error",
+                              "param": None, "code": str(status)}}
+            retry_after = markers.get("retry-after")
+            self._send_json(status, body, {"Retry-After": retry_after} if retry_after else None)
+            record.response = body
             return True, 0.0
         if "fail-mid-stream" in markers and not record.json.get("stream"):
             self._reset_connection()
@@ -312,7 +333,7 @@ class _Handler(LoopbackHandler):
         elif (req.get("stream_options") or {}).get("include_usage"):
             chunks.append({**chunk({}, None), "choices": [], "usage": usage})
         self._stream(record, chunks, delay, fail_after=2 if "fail-mid-stream" in
-                     _markers(text) else None)
+                     record.markers else None)
 
     def _scripted_turn(self, record: RecordedRequest, turn: Turn) -> None:
         answer = turn.answer(record.json, self.server.next_id("chatcmpl-mock"))
@@ -348,7 +369,7 @@ class _Handler(LoopbackHandler):
             return
         chunks = [body(p, None) for p in stream_pieces(answer)] + [body("", "stop")]
         self._stream(record, chunks, delay,
-                     fail_after=2 if "fail-mid-stream" in _markers(text) else None)
+                     fail_after=2 if "fail-mid-stream" in record.markers else None)
 
     def _embeddings(self, record: RecordedRequest) -> None:
         req = record.json
@@ -401,6 +422,10 @@ class _Server(ThreadingHTTPServer):
         self.verbose = verbose
         self.recorded: list[RecordedRequest] = []
         self.script = Script()
+        self.behaviour = ""
+        self.queued: list[str] = []
+        self.in_flight = 0
+        self.peak_in_flight = 0
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._connections: set[socket.socket] = set()
@@ -408,6 +433,22 @@ class _Server(ThreadingHTTPServer):
     def record(self, request: RecordedRequest) -> None:
         with self._lock:
             self.recorded.append(request)
+
+    def enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def markers_for_request(self) -> str:
+        """The mock's markers for the request being answered: the next queued string, if
+        any, then the standing behaviour."""
+        with self._lock:
+            queued = self.queued.pop(0) if self.queued else ""
+            return queued + self.behaviour
 
     def next_id(self, prefix: str) -> str:
         with self._lock:
@@ -464,6 +505,23 @@ class MockOpenAI(LoopbackServer):
     def clear(self) -> None:
         with self._server._lock:
             self._server.recorded.clear()
+            self._server.peak_in_flight = self._server.in_flight
+
+    def behave(self, markers: str = "") -> None:
+        """Applies `markers` (e.g. "[mock:error=503]") to every request from now on; no
+        argument restores normal answers."""
+        with self._server._lock:
+            self._server.behaviour = markers
+
+    def max_concurrent_requests(self) -> int:
+        """The most requests the mock was answering at once since start (or `clear`)."""
+        with self._server._lock:
+            return self._server.peak_in_flight
+
+    def queue(self, *markers: str) -> None:
+        """The next requests get these marker strings, one each, in order."""
+        with self._server._lock:
+            self._server.queued.extend(markers)
 
     def script(self, *turns: Turn) -> None:
         """Queues turns that the next chat requests get, in order (see scripted_turns.py)."""

@@ -34,6 +34,7 @@ fn completion(i: u64) -> StoredCompletion {
         input_messages: json!([{"role": "system", "content": "Be brief."},
             {"role": "user", "content": "y".repeat(300)}]),
         owner: Default::default(),
+        target: Some("vllm/my-model".into()),
     }
 }
 

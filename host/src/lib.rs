@@ -21,6 +21,7 @@ pub mod messages;
 pub mod quota;
 pub mod registry;
 pub mod responses;
+pub mod routing;
 pub mod runtime;
 pub mod secrets;
 pub mod server;

@@ -97,6 +97,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             .await
             .map_err(|error| anyhow::anyhow!("{}: {error}", loaded.path.display()))?,
     );
+    let routing = Arc::new(crate::routing::Routing::new(
+        registry.providers(),
+        &loaded.config.routing,
+    ));
+    registry.serve_routed(routing.listed_models());
     print_models(&registry);
     registry.spawn_listing(refresh_interval(&loaded));
 
@@ -133,6 +138,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         cors,
         quota,
         gateway_keys,
+        routing,
     };
     if let Some(port) = telemetry.metrics_port {
         let address = SocketAddr::new(address.ip(), port);

@@ -140,7 +140,7 @@ fn is_boolean_text(text: &str) -> bool {
 }
 
 /// A positive number of seconds at `key`.
-fn seconds(s: &Section<'_>, key: &str) -> Result<Option<Duration>, Invalid> {
+pub(crate) fn seconds(s: &Section<'_>, key: &str) -> Result<Option<Duration>, Invalid> {
     let value = match s.get(key) {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Number(n)) => n.as_f64(),

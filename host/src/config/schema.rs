@@ -90,6 +90,8 @@ pub struct RunConfig {
     pub messages: Option<super::messages::MessagesConfig>,
     /// ogx's own `gateway_keys:` section, when present.
     pub gateway_keys: Option<super::gateway_keys::GatewayKeysConfig>,
+    /// ogx's `routing:` block: retries, limits and multi-target models.
+    pub routing: crate::routing::config::RoutingConfig,
 }
 
 impl RunConfig {

@@ -47,6 +47,7 @@ const TOP_LEVEL_KEYS: &[(&str, Support)] = &[
     ("server", Support::Acted),
     ("plugins", Support::Acted),
     ("gateway_keys", Support::Acted),
+    ("routing", Support::Acted),
     ("logging", Support::NotYet),
     ("logging_config", Support::NotYet),
     ("external_providers_dir", Support::NotYet),
@@ -108,7 +109,7 @@ pub fn validate(
     }
     let distro_name = distro_name(&root, &mut warnings)?;
     let apis = apis(&root, &mut warnings)?;
-    let providers = providers(&root, &mut warnings)?;
+    let mut providers = providers(&root, &mut warnings)?;
     let storage = parse_storage(root.get("storage"), lookup, &mut warnings)?;
     let has_inference = providers.get("inference").is_some_and(|p| !p.is_empty());
     if has_inference && storage.stores.inference.is_none() {
@@ -142,6 +143,7 @@ pub fn validate(
         apis.as_deref(),
         &storage,
     )?;
+    let routing = routing_block(&root, &mut providers, &mut warnings)?;
     let config = RunConfig {
         distro_name,
         container_image,
@@ -154,8 +156,31 @@ pub fn validate(
         responses,
         messages,
         gateway_keys,
+        routing,
     };
     Ok((config, warnings))
+}
+
+/// `routing:` (ogx's own), checked against the enabled inference providers; a provider's
+/// `timeouts.connect` there wins over its `network.timeout`.
+fn routing_block(
+    root: &Section<'_>,
+    providers: &mut BTreeMap<String, Vec<ProviderEntry>>,
+    warnings: &mut Vec<String>,
+) -> Result<crate::routing::config::RoutingConfig, Invalid> {
+    let inference = providers.get_mut("inference");
+    let ids: Vec<String> = inference
+        .as_ref()
+        .map(|list| list.iter().map(|p| p.provider_id.clone()).collect())
+        .unwrap_or_default();
+    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let routing = crate::routing::config::parse(root.get("routing"), &id_refs, warnings)?;
+    for entry in inference.into_iter().flatten() {
+        if let Some(connect) = routing.policy(&entry.provider_id).connect_timeout {
+            entry.network.connect_timeout = Some(connect);
+        }
+    }
+    Ok(routing)
 }
 
 /// `distro_name`, else the deprecated `image_name`; numbers and bools are cast to text as

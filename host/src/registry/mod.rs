@@ -210,6 +210,36 @@ impl Registry {
         })
     }
 
+    /// Serves the models of `routing.models` that are not registered already, each as
+    /// `(id, first target's provider, its model id, model type)`: listed on `/v1/models` and
+    /// resolved to that first target (routing then spreads the requests over the targets).
+    /// They are not persisted: the config is their source at every start.
+    pub fn serve_routed(&self, routed: Vec<(String, String, String, String)>) {
+        let now = unix_now();
+        let mut models = self.models.write().expect("model table lock");
+        for (identifier, provider_id, provider_resource_id, model_type) in routed {
+            if models.iter().any(|m| m.identifier == identifier) {
+                continue;
+            }
+            let position = models
+                .iter()
+                .position(|m| m.source == ModelSource::Listed)
+                .unwrap_or(models.len());
+            models.insert(
+                position,
+                Model {
+                    identifier,
+                    provider_id,
+                    provider_resource_id,
+                    model_type,
+                    metadata: serde_json::Map::new(),
+                    created: now,
+                    source: ModelSource::Registered,
+                },
+            );
+        }
+    }
+
     /// Replaces the models listed by `provider_id` with `listed`. Registered models keep their
     /// place and win over a listed model with the same identifier. Returns what to persist.
     pub fn replace_listed(&self, provider_id: &str, listed: Vec<ListedModel>) -> ListingChange {

@@ -21,6 +21,7 @@ use crate::gateway_keys::GatewayKeyError;
 use crate::messages::MessagesError;
 use crate::quota::QuotaError;
 use crate::responses::ResponsesError;
+use crate::routing::RoutingError;
 use crate::runtime::{CallError, ProviderError};
 use crate::storage::inference_store::StoreError;
 use crate::storage::kv::KvError;
@@ -71,6 +72,19 @@ pub enum ApiError {
     /// A gateway key refused the request, or an admin request failed.
     #[error(transparent)]
     GatewayKey(#[from] GatewayKeyError),
+    /// Routing refused the request (a provider's limit, every target taken out); a failed
+    /// provider call is [`ApiError::Call`].
+    #[error(transparent)]
+    Routing(RoutingError),
+}
+
+impl From<RoutingError> for ApiError {
+    fn from(error: RoutingError) -> Self {
+        match error {
+            RoutingError::Call(error) => ApiError::Call(error),
+            refused => ApiError::Routing(refused),
+        }
+    }
 }
 
 impl ApiError {
@@ -118,6 +132,10 @@ impl ApiError {
                 (StatusCode::NOT_IMPLEMENTED, message.clone())
             }
             ApiError::NotImplemented(message) => (StatusCode::NOT_IMPLEMENTED, message.clone()),
+            ApiError::Routing(error @ RoutingError::QueueFull { .. }) => {
+                (StatusCode::TOO_MANY_REQUESTS, error.to_string())
+            }
+            ApiError::Routing(error) => (StatusCode::SERVICE_UNAVAILABLE, error.to_string()),
             ApiError::Call(CallError::Provider(error)) => {
                 (provider_status(error), error.to_string())
             }
@@ -200,6 +218,7 @@ impl ApiError {
                 tracing::error!("the gateway key store failed: {detail}");
             }
             ApiError::GatewayKey(_) => {}
+            ApiError::Routing(error) => tracing::warn!("request refused: {error}"),
             ApiError::BadRequest(_)
             | ApiError::NotFound(_)
             | ApiError::NotImplemented(_)
@@ -371,28 +390,23 @@ fn provider_status(error: &ProviderError) -> StatusCode {
     }
 }
 
-/// How long a client should wait before trying again, in whole seconds, when the provider
-/// said: a plugin's rate limit with a retry-after, or an upstream 429/503 whose `retry-after`
-/// header gives seconds (an HTTP date is not passed on).
+/// How long a client should wait before trying again, in whole seconds, when known: the
+/// provider's own wait ([`crate::routing::failure::retry_after`]), a second for a provider
+/// whose queue is full, the time to the next probe when every target is taken out.
 fn retry_after_seconds(error: &ApiError) -> Option<u64> {
-    match error {
-        ApiError::Call(CallError::Provider(ProviderError::RateLimited(limit))) => limit
-            .retry_after
-            .map(|wait| wait.as_secs_f64().ceil() as u64),
-        ApiError::Call(CallError::Provider(ProviderError::Upstream {
-            status: 429 | 503,
-            headers,
-            ..
-        })) => headers
-            .iter()
-            .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
-            .and_then(|(_, value)| value.trim().parse().ok()),
+    let wait = match error {
+        ApiError::Call(error) => crate::routing::failure::retry_after(error)?,
+        ApiError::Routing(RoutingError::QueueFull { .. }) => std::time::Duration::from_secs(1),
+        ApiError::Routing(RoutingError::NoTarget { probe_in, .. }) => *probe_in,
         ApiError::GatewayKey(GatewayKeyError::RateLimited { retry_after, .. }) => {
-            Some(*retry_after)
+            return Some(*retry_after);
         }
-        ApiError::GatewayKey(GatewayKeyError::OverBudget { retry_after, .. }) => *retry_after,
-        _ => None,
-    }
+        ApiError::GatewayKey(GatewayKeyError::OverBudget { retry_after, .. }) => {
+            return *retry_after;
+        }
+        _ => return None,
+    };
+    Some(wait.as_secs_f64().ceil() as u64)
 }
 
 impl IntoResponse for ApiError {
@@ -564,6 +578,40 @@ mod tests {
                 CallError::Unavailable("busy".into()).into(),
                 503,
                 "could not start a provider instance: busy",
+            ),
+            (
+                RoutingError::QueueFull {
+                    provider_id: "c".into(),
+                    max_concurrent: 20,
+                    max_queued: 5,
+                }
+                .into(),
+                429,
+                "provider c is busy: 20 requests are running and 5 waiting (its routing max_concurrent and max_queued); retry later",
+            ),
+            (
+                RoutingError::QueueTimeout {
+                    provider_id: "c".into(),
+                    max_concurrent: 20,
+                    waited: Duration::from_secs(10),
+                }
+                .into(),
+                503,
+                "provider c is busy: no slot of its 20 concurrent requests freed up within 10s (its routing queue_timeout); retry later",
+            ),
+            (
+                RoutingError::NoTarget {
+                    model: "claude".into(),
+                    probe_in: Duration::from_secs(3),
+                }
+                .into(),
+                503,
+                "every target of model claude is taken out after repeated failures; the next one is probed in 3s",
+            ),
+            (
+                RoutingError::Call(CallError::Timeout(Duration::from_secs(2))).into(),
+                504,
+                "provider call timed out after 2s",
             ),
             (
                 ResponsesError::Invalid("Tool type 'mcp' is not supported yet".into()).into(),

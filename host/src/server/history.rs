@@ -16,13 +16,14 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Records a provider's JSON answer to a chat-completion request. An answer without an `id`
-/// is not recorded.
+/// Records a provider's JSON answer to a chat-completion request, answered by routing target
+/// `target`. An answer without an `id` is not recorded.
 pub fn record_answer(
     store: &InferenceStore,
     answer: &Map<String, Value>,
     input_messages: Value,
     owner: Owner,
+    target: &str,
 ) {
     let Some(id) = answer.get("id").and_then(Value::as_str) else {
         tracing::debug!("chat completion without an id: not recorded");
@@ -39,6 +40,7 @@ pub fn record_answer(
         choices: answer.get("choices").cloned().unwrap_or(json!([])),
         input_messages,
         owner,
+        target: Some(target.to_owned()),
     });
 }
 
@@ -48,6 +50,7 @@ pub struct StreamRecorder {
     client_model: String,
     input_messages: Value,
     owner: Owner,
+    target: String,
     assembler: StreamAssembler,
 }
 
@@ -57,12 +60,14 @@ impl StreamRecorder {
         client_model: String,
         input_messages: Value,
         owner: Owner,
+        target: &str,
     ) -> Self {
         Self {
             store,
             client_model,
             input_messages,
             owner,
+            target: target.to_owned(),
             assembler: StreamAssembler::default(),
         }
     }
@@ -82,6 +87,7 @@ impl StreamRecorder {
                 choices: assembled.choices,
                 input_messages: self.input_messages,
                 owner: self.owner,
+                target: Some(self.target),
             }),
             None => tracing::debug!("chat completion stream without an id: not recorded"),
         }

@@ -57,6 +57,8 @@ pub struct AppState {
     pub quota: Option<Arc<crate::quota::QuotaGuard>>,
     /// Gateway keys; `None` without a `gateway_keys:` section.
     pub gateway_keys: Option<Arc<crate::gateway_keys::GatewayKeys>>,
+    /// Retries, limits and multi-target models ([`crate::routing`]).
+    pub routing: Arc<crate::routing::Routing>,
 }
 
 /// A provider as `/v1/providers` shows it.
@@ -453,6 +455,7 @@ mod tests {
             cors: None,
             quota: None,
             gateway_keys: None,
+            routing: Arc::new(crate::routing::Routing::new(&[], &Default::default())),
         }
     }
 

@@ -136,6 +136,23 @@ pub fn observed(chunks: ChunkStream) -> ChunkStream {
     }
 }
 
+/// [`observed`] for a stream that routing opened: its first chunk is recorded now, the rest as
+/// they come.
+pub fn observed_opened(opened: crate::routing::Opened<String>) -> crate::routing::Opened<String> {
+    match record::current() {
+        None => opened,
+        Some(record) => {
+            if let Some(first) = &opened.first {
+                record.chunk(first);
+            }
+            crate::routing::Opened {
+                first: opened.first,
+                rest: observed(opened.rest),
+            }
+        }
+    }
+}
+
 /// `GET /metrics`: the Prometheus text exposition (404 when metrics are off).
 pub async fn metrics_text(State(state): State<AppState>) -> Response {
     let Some(metrics) = metrics::get() else {

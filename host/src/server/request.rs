@@ -88,11 +88,12 @@ impl ApiRequest {
         })
     }
 
-    /// The body with `model` replaced by the upstream id, as JSON text.
-    pub fn into_upstream_json(mut self, upstream_model: &str) -> String {
+    /// The body with `model` replaced by the upstream id, as JSON text (once per attempt:
+    /// each target of a routed model has its own upstream id).
+    pub fn upstream_json(&mut self, upstream_model: &str) -> String {
         self.body
             .insert("model".into(), Value::String(upstream_model.to_string()));
-        Value::Object(self.body).to_string()
+        serde_json::to_string(&self.body).unwrap_or_default()
     }
 }
 
@@ -279,13 +280,13 @@ mod tests {
 
     #[test]
     fn good_bodies_keep_unknown_fields_and_get_the_upstream_model() {
-        let request = check(
+        let mut request = check(
             r#"{"model":"vllm/m","messages":[{"role":"user","content":"hi"}],"stream":true,"vendor_knob":{"a":1}}"#,
             Endpoint::ChatCompletions,
         )
         .unwrap();
         assert_eq!((request.model.as_str(), request.stream), ("vllm/m", true));
-        let upstream: Value = serde_json::from_str(&request.into_upstream_json("m")).unwrap();
+        let upstream: Value = serde_json::from_str(&request.upstream_json("m")).unwrap();
         assert_eq!(upstream["model"], "m");
         assert_eq!(upstream["vendor_knob"]["a"], 1);
     }

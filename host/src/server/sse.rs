@@ -3,7 +3,8 @@
 //! `data: [DONE]\n\n` at the end. A stream that fails after it started ends with one
 //! `data: {"error": {...}}` event instead of `[DONE]`.
 //!
-//! The first chunk is awaited before the response starts, so an error that happens before any
+//! The first chunk is awaited before the response starts (by [`crate::routing`], which may
+//! retry or fail over until then), so an error that happens before any
 //! output (a rejected key, an unreachable upstream) is answered with a normal HTTP status.
 //!
 //! A [`StreamRecorder`] given to [`respond`] sees every chunk and is finished only when the
@@ -15,7 +16,7 @@
 
 use super::errors::ApiError;
 use super::history::StreamRecorder;
-use crate::runtime::ChunkStream;
+use crate::routing::{CallGuard, Opened};
 use crate::stream_event::Event;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -72,20 +73,16 @@ where
     event_stream(Body::from_stream(body))
 }
 
-/// Turns a provider's chunk stream into an SSE response, or an error response when the stream
-/// fails before its first chunk.
-pub async fn respond(
-    mut chunks: ChunkStream,
+/// Turns a provider's chunk stream, its first chunk already awaited (by routing), into an SSE
+/// response. `guard` (the provider's slot, the target's load) is held until the stream ends.
+pub fn respond(
+    opened: Opened<String>,
     client_model: String,
     recorder: Option<StreamRecorder>,
-) -> Result<Response, ApiError> {
-    let first = match chunks.next().await {
-        Some(Ok(chunk)) => Some(chunk),
-        Some(Err(error)) => return Err(error.into()),
-        None => None,
-    };
-    let events = async_stream_of(first, chunks, client_model, recorder);
-    Ok(event_stream(Body::from_stream(events)))
+    guard: CallGuard,
+) -> Response {
+    let events = async_stream_of(opened, client_model, recorder, guard);
+    event_stream(Body::from_stream(events))
 }
 
 /// A 200 `text/event-stream` response with `body`, not cached nor buffered by proxies.
@@ -104,20 +101,24 @@ pub fn event_stream(body: Body) -> Response {
 
 /// The SSE byte stream: the first chunk, the rest, then `[DONE]` or one error event.
 fn async_stream_of(
-    first: Option<String>,
-    rest: ChunkStream,
+    opened: Opened<String>,
     client_model: String,
     recorder: Option<StreamRecorder>,
+    guard: CallGuard,
 ) -> impl futures::Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
-    let chunks: ChunkStream = Box::pin(futures::stream::iter(first.map(Ok)).chain(rest));
-    futures::stream::unfold(Some((chunks, recorder)), move |state| {
+    let Opened { first, rest } = opened;
+    futures::stream::unfold(Some((first, rest, recorder, guard)), move |state| {
         let client_model = client_model.clone();
         async move {
-            let (mut chunks, mut recorder) = state?;
-            let event = match chunks.next().await {
+            let (first, mut chunks, mut recorder, guard) = state?;
+            let next = match first {
+                Some(chunk) => Some(Ok(chunk)),
+                None => chunks.next().await,
+            };
+            let event = match next {
                 Some(Ok(chunk)) => {
                     let event = client_event(&chunk, &client_model, recorder.as_mut());
-                    return Some((Ok(event), Some((chunks, recorder))));
+                    return Some((Ok(event), Some((None, chunks, recorder, guard))));
                 }
                 Some(Err(error)) => {
                     let error = ApiError::from(error);
@@ -170,8 +171,13 @@ mod tests {
     use super::*;
     use crate::runtime::{CallError, ProviderError};
 
-    fn stream_of(items: Vec<Result<String, CallError>>) -> ChunkStream {
-        Box::pin(futures::stream::iter(items))
+    fn stream_of(items: Vec<Result<String, CallError>>) -> Opened<String> {
+        let mut items = items.into_iter();
+        let first = items.next().map(|item| item.expect("a first chunk"));
+        Opened {
+            first,
+            rest: Box::pin(futures::stream::iter(items.collect::<Vec<_>>())),
+        }
     }
 
     async fn body_text(response: Response) -> String {
@@ -190,7 +196,7 @@ mod tests {
             ),
             Ok(r#"{"id":"c1","model":"upstream","choices":[{"delta":{"content":"b"}}]}"#.into()),
         ]);
-        let response = respond(chunks, "vllm/m".into(), None).await.unwrap();
+        let response = respond(chunks, "vllm/m".into(), None, CallGuard::none());
         assert_eq!(
             response.headers()[header::CONTENT_TYPE],
             "text/event-stream"
@@ -207,22 +213,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_error_before_the_first_chunk_is_an_http_error() {
-        let chunks = stream_of(vec![Err(
-            ProviderError::Unauthenticated("bad key".into()).into()
-        )]);
-        let error = respond(chunks, "m".into(), None).await.unwrap_err();
-        assert_eq!(error.status_and_message().0, StatusCode::UNAUTHORIZED);
-    }
-
-    #[tokio::test]
     async fn an_error_after_the_first_chunk_ends_the_stream_with_an_error_event() {
         let chunks = stream_of(vec![
             Ok(r#"{"model":"u","choices":[]}"#.into()),
             Err(ProviderError::BadGateway("upstream closed the connection".into()).into()),
             Ok(r#"{"model":"u","choices":[]}"#.into()),
         ]);
-        let text = body_text(respond(chunks, "m".into(), None).await.unwrap()).await;
+        let text = body_text(respond(chunks, "m".into(), None, CallGuard::none())).await;
         let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
         assert_eq!(events.len(), 2, "{text}");
         assert_eq!(

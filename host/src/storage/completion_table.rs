@@ -3,7 +3,8 @@
 //!
 //! **Layout.** OGX's (`id`, `created`, `model`, `choices`, `input_messages`, and the owner
 //! columns of [`super::owner`]: `owner_principal`, `access_attributes`, `tenant_id`) plus
-//! `seq`. A table OGX created is reused: the missing columns are
+//! `seq` and `target` (`<provider_id>/<provider_model_id>`, the routing target that answered;
+//! NULL for rows written before ogx recorded it). A table OGX created is reused: the missing columns are
 //! added, and `seq` is numbered in insertion order.
 //!
 //! **Ordering.** OGX 1.5.0's: by `created` in the page's direction, then by `id` ascending
@@ -105,6 +106,10 @@ impl SqlTable {
             choices: next().into_json(),
             input_messages: next().into_json(),
             owner: Owner::from_values(next(), next(), next()),
+            target: match next() {
+                SqlValue::Null => None,
+                value => Some(value.into_text()?),
+            },
         })
     }
 }
@@ -131,11 +136,12 @@ fn create_table(s: &mut dyn SqlSession, table: &str) -> Result<(), SqlError> {
         &[],
     )?;
     paging::add_missing_columns(s, table, &owner::COLUMN_TYPES)?;
+    paging::add_missing_columns(s, table, &[("target", "VARCHAR")])?;
     paging::add_seq(s, table, "created")
 }
 
-const COLUMNS: &str =
-    "id, created, model, choices, input_messages, owner_principal, access_attributes, tenant_id";
+const COLUMNS: &str = "id, created, model, choices, input_messages, owner_principal, \
+                       access_attributes, tenant_id, target";
 
 impl CompletionTable for SqlTable {
     fn insert(&self, batch: &[StoredCompletion]) -> Result<(), StoreError> {
@@ -143,15 +149,16 @@ impl CompletionTable for SqlTable {
         self.db.write(|s: &mut dyn SqlSession| {
             let mut next_seq = paging::last_seq(s, table)?;
             let (seq_column, seq_value) = if next_seq.is_some() {
-                (", seq", ", $9")
+                (", seq", ", $10")
             } else {
                 ("", "")
             };
             let sql = format!(
                 "INSERT INTO {table} ({COLUMNS}{seq_column})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8{seq_value})
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9{seq_value})
                  ON CONFLICT (id) DO UPDATE SET created = excluded.created, model = excluded.model,
-                    choices = excluded.choices, input_messages = excluded.input_messages"
+                    choices = excluded.choices, input_messages = excluded.input_messages,
+                    target = excluded.target"
             );
             for completion in batch {
                 let mut params = vec![
@@ -162,6 +169,12 @@ impl CompletionTable for SqlTable {
                     SqlValue::Json(completion.input_messages.clone()),
                 ];
                 params.extend(completion.owner.params());
+                params.push(
+                    completion
+                        .target
+                        .clone()
+                        .map_or(SqlValue::Null, SqlValue::Text),
+                );
                 if let Some(seq) = next_seq.as_mut() {
                     *seq += 1;
                     params.push(SqlValue::Int(*seq));
@@ -216,6 +229,7 @@ pub(crate) mod test_support {
             choices: json!([{"index": 0, "message": {"role": "assistant", "content": id}}]),
             input_messages: json!([{"role": "user", "content": "hi"}]),
             owner: Owner::default(),
+            target: None,
         }
     }
 

@@ -75,13 +75,15 @@ pub struct StoredCompletion {
     pub input_messages: Value,
     /// Who wrote it (OGX's `owner_principal`, `access_attributes`, `tenant_id`).
     pub owner: Owner,
+    /// The routing target that answered, `<provider_id>/<provider_model_id>`.
+    pub target: Option<String>,
 }
 
 impl StoredCompletion {
     /// OGX's `OpenAICompletionWithInputMessages`: the completion as `chat.completion`, usage
-    /// not stored, plus `input_messages`.
+    /// not stored, plus `input_messages`, and ogx's `ogx_target` (who answered) when known.
     pub fn to_json(&self) -> Value {
-        json!({
+        let mut object = json!({
             "id": self.id,
             "choices": self.choices,
             "object": "chat.completion",
@@ -91,7 +93,11 @@ impl StoredCompletion {
             "system_fingerprint": null,
             "usage": null,
             "input_messages": self.input_messages,
-        })
+        });
+        if let Some(target) = &self.target {
+            object["ogx_target"] = json!(target);
+        }
+        object
     }
 }
 

@@ -53,6 +53,7 @@ fn completion(id: &str, created: i64) -> StoredCompletion {
         choices: json!([{"index": 0, "message": {"role": "assistant", "content": id}}]),
         input_messages: json!([{"role": "user", "content": "hi"}]),
         owner: Default::default(),
+        target: None,
     }
 }
 

@@ -395,12 +395,13 @@ impl Response {
         })
     }
 
-    /// `self` when the status is 2xx, otherwise [`ProviderError::from_upstream`].
+    /// `self` when the status is 2xx, otherwise [`ProviderError::from_upstream`] (with the
+    /// answer's `retry-after`, see [`upstream_error`]).
     pub fn error_for_status(self) -> Result<Self, ProviderError> {
         if self.is_success() {
             Ok(self)
         } else {
-            Err(ProviderError::from_upstream(self.status, &self.body))
+            Err(upstream_error(self.status, &self.headers, &self.body))
         }
     }
 }
@@ -433,7 +434,7 @@ impl StreamingResponse {
         if self.is_success() {
             return Ok(self);
         }
-        let status = self.status;
+        let (status, headers) = (self.status, self.headers);
         let mut body = Vec::new();
         for frame in self.body {
             match frame {
@@ -446,7 +447,20 @@ impl StreamingResponse {
                 Err(_) => break,
             }
         }
-        Err(ProviderError::from_upstream(status, &body))
+        Err(upstream_error(status, &headers, &body))
+    }
+}
+
+/// The error for an upstream's error answer, keeping its `retry-after` header when it has one
+/// (the host's retries honour it and pass it on to the client).
+fn upstream_error(status: u16, headers: &[(String, String)], body: &[u8]) -> ProviderError {
+    match find_header(headers, "retry-after") {
+        Some(value) => ProviderError::from_upstream_response(
+            status,
+            &[("retry-after".to_string(), value.to_string())],
+            body,
+        ),
+        None => ProviderError::from_upstream(status, body),
     }
 }
 
@@ -539,6 +553,26 @@ mod tests {
             let got = format!("{:?}", ProviderError::from(err.clone()));
             assert!(got.starts_with(want), "{err:?} -> {got}");
         }
+    }
+
+    #[test]
+    fn error_for_status_keeps_the_retry_after() {
+        let response = Response {
+            status: 429,
+            headers: vec![
+                ("retry-after".into(), "2".into()),
+                ("x-other".into(), "x".into()),
+            ],
+            body: b"slow down".to_vec(),
+        };
+        assert_eq!(
+            response.error_for_status(),
+            Err(ProviderError::UpstreamWithHeaders {
+                status: 429,
+                message: "slow down".into(),
+                headers: vec![("retry-after".into(), "2".into())],
+            })
+        );
     }
 
     #[test]

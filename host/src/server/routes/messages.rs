@@ -178,9 +178,10 @@ async fn translated(
         stop_sequences,
     );
     if request.stream {
-        let chunks =
-            without_refused_reasoning(chat, |chat| chat_stream(state, headers, &route, chat))
-                .await?;
+        let chunks = without_refused_reasoning(chat, |chat| {
+            chat_stream(state, headers, &request.model, &route, chat)
+        })
+        .await?;
         return Ok(stream(builder, chunks));
     }
     let route = &route;

@@ -1,5 +1,6 @@
 //! The operational routes: `/v1/health` and `/v1/version` (for probes), `/v1/providers`
-//! (what is configured, secrets shown as `********`, with each provider's health) and
+//! (what is configured, secrets shown as `********`, with each provider's health and, for an
+//! inference provider, its routing state: retries, limit, each routed target's breaker) and
 //! `/v1/inspect/routes` (what this server answers).
 
 use crate::runtime::CallContext;
@@ -59,13 +60,17 @@ async fn describe(state: &AppState, info: &ProviderInfo) -> Value {
             json!({ "status": "Not Implemented", "message": "Provider does not implement health check" })
         }
     };
-    json!({
+    let mut described = json!({
         "api": info.api,
         "provider_id": info.provider_id,
         "provider_type": info.provider_type,
         "config": info.redacted_config,
         "health": health,
-    })
+    });
+    if let Some(routing) = state.routing.provider_status(&info.provider_id) {
+        described["routing"] = routing;
+    }
+    described
 }
 
 #[derive(Deserialize)]

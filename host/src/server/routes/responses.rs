@@ -78,7 +78,8 @@ pub async fn create(
     let owner = state.security.owner_for(&identity);
     let turn = Turn::new(store, &request, context, owner);
     let chat = convert::chat_request(&request, &turn.context, &route.upstream_model);
-    let chunks = super::inference::chat_stream(&state, &headers, &route, chat).await?;
+    let chunks =
+        super::inference::chat_stream(&state, &headers, &request.model, &route, chat).await?;
     if request.stream {
         Ok(stream(turn, chunks))
     } else {
