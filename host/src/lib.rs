@@ -13,6 +13,7 @@ pub mod environment;
 pub mod imports;
 pub mod messages;
 pub mod registry;
+pub mod reload;
 pub mod responses;
 pub mod runtime;
 pub mod server;

@@ -45,7 +45,14 @@ pub struct AppState {
     pub responses: Option<Arc<ResponsesStore>>,
     /// The Messages API's config; `None` when the config does not enable it.
     pub messages: Option<crate::config::messages::MessagesConfig>,
+    /// What `/v1/inspect/plugins` shows; `None` answers 404.
+    pub plugins: Option<PluginsView>,
 }
+
+/// The plugin files live now, as `/v1/inspect/plugins` shows them (a JSON object with `data`),
+/// given by whoever swaps plugins in while the server runs. It never shows a secret.
+#[derive(Clone)]
+pub struct PluginsView(pub Arc<dyn Fn() -> serde_json::Value + Send + Sync>);
 
 /// A provider as `/v1/providers` shows it.
 #[derive(Debug, Clone)]
@@ -143,6 +150,11 @@ pub const ROUTES: &[RouteInfo] = &[
     RouteInfo {
         method: "GET",
         path: "/v1/inspect/routes",
+        api: "inspect",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/inspect/plugins",
         api: "inspect",
     },
     RouteInfo {
@@ -247,6 +259,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/health", get(meta::health))
         .route("/v1/version", get(meta::version))
         .route("/v1/inspect/routes", get(meta::routes))
+        .route("/v1/inspect/plugins", get(meta::plugins))
         .route("/v1/providers", get(meta::providers))
         .route("/v1/providers/{provider_id}", get(meta::provider))
         .route("/v1/prompts", post(prompts::create).get(prompts::list))
@@ -364,6 +377,7 @@ mod tests {
             ))),
             responses: None,
             messages: None,
+            plugins: None,
         }
     }
 
