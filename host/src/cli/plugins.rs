@@ -119,7 +119,9 @@ async fn list_live(server: &str, api_key: Option<&str>) -> anyhow::Result<()> {
     let bytes = response.bytes().await.unwrap_or_default();
     let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     if !status.is_success() {
-        let message = body["error"]["message"].as_str().unwrap_or("no error message");
+        let message = body["error"]["message"]
+            .as_str()
+            .unwrap_or("no error message");
         anyhow::bail!("{url} answered {status}: {message}");
     }
     print!("{}", live_listing(&body));

@@ -325,3 +325,6 @@ fn keep_restart_only(running: &LoadedConfig, next: &mut LoadedConfig) -> Vec<&'s
     }
     changed
 }
+
+#[cfg(test)]
+mod tests;
