@@ -7,8 +7,10 @@
 #                    virtualenv (the host needs no C library packages: TLS is rustls), and
 #                    postgresql, whose server binaries (initdb, pg_ctl, psql) the tests use to
 #                    start a private cluster on 127.0.0.1 (tests/postgres_server.py); the
-#                    package's own cluster is not used; and redis-server, which the gateway-key
-#                    tests start on 127.0.0.1 for the `kv_redis` backend (tests/redis_server.py).
+#                    package's own cluster is not used; redis-server, which the gateway-key
+#                    tests start on 127.0.0.1 for the `kv_redis` backend (tests/redis_server.py);
+#                    and wrk, the load generator of the live-reload test
+#                    (tests/test_live_reload.py), which counts failed requests.
 #   wasm             a toolchain that builds the wasm32-wasip2 plugins (docs: shared/design/toolchain.md)
 #                    Path A: `rustup target add wasm32-wasip2 wasm32-wasip1` (bounded by a timeout,
 #                            because rustup hangs where it cannot reach its server).
@@ -89,6 +91,7 @@ step_apt() {
     fi
     apt_install postgresql
     apt_install redis-server
+    apt_install wrk
 }
 
 # ---------------------------------------------------------------- wasm ---------------------------

@@ -20,6 +20,7 @@ pub mod imports;
 pub mod messages;
 pub mod quota;
 pub mod registry;
+pub mod reload;
 pub mod responses;
 pub mod routing;
 pub mod runtime;

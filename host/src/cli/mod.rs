@@ -102,8 +102,15 @@ pub struct PluginsListArgs {
     #[arg(long = "plugins-dir", value_name = "DIR")]
     pub plugins_dirs: Vec<PathBuf>,
     /// A run config whose directory (`<dir>/plugins`) and `plugins:` section add to the search path.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "server")]
     pub config: Option<PathBuf>,
+    /// Show what a running server serves now (its `/v1/inspect/plugins`) instead of searching
+    /// this machine, e.g. `--server http://127.0.0.1:8321`.
+    #[arg(long, value_name = "URL", conflicts_with = "plugins_dirs")]
+    pub server: Option<String>,
+    /// The API key sent to `--server` as a bearer token, for a server that requires one.
+    #[arg(long, env = "OGX_API_KEY", hide_env_values = true, requires = "server")]
+    pub api_key: Option<String>,
 }
 
 /// Runs the command line and gives the process's exit status.

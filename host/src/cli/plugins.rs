@@ -1,4 +1,5 @@
-//! `ogx plugins list`, and the plugin set-up shared with `ogx run`: the search path from the
+//! `ogx plugins list` (on this machine's search path, or `--server URL`: what a running server
+//! serves now), and the plugin set-up shared with `ogx run`: the search path from the
 //! command line and the config, the runtime's limits and sandbox policy from the config, and
 //! the printed catalog. With `--config`, the listing ends with the effective sandbox policy of
 //! every configured provider (`plugins.policy` merged with the plugin's declaration and the
@@ -15,6 +16,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub async fn list(args: PluginsListArgs) -> anyhow::Result<()> {
+    if let Some(server) = &args.server {
+        return list_live(server, args.api_key.as_deref()).await;
+    }
     let loaded = match &args.config {
         Some(path) => {
             Some(config::load(path, &Environment::process().lookup()).map_err(anyhow::Error::new)?)
@@ -170,4 +174,75 @@ pub fn print_policies(runtime: &PluginRuntime, loaded: &LoadedConfig) {
             }
         );
     }
+}
+
+/// How long `ogx plugins list --server` waits for the server.
+pub const LIVE_LIST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `ogx plugins list --server URL`: prints the server's `/v1/inspect/plugins`.
+async fn list_live(server: &str, api_key: Option<&str>) -> anyhow::Result<()> {
+    let url = format!("{}/v1/inspect/plugins", server.trim_end_matches('/'));
+    let client = reqwest::Client::builder()
+        .timeout(LIVE_LIST_TIMEOUT)
+        .build()?;
+    let mut request = client.get(&url);
+    if let Some(key) = api_key {
+        request = request.bearer_auth(key);
+    }
+    let response = request.send().await.map_err(|e| {
+        anyhow::anyhow!("cannot reach {url}: {e}; check --server (e.g. http://127.0.0.1:8321) and that ogx runs there")
+    })?;
+    let status = response.status();
+    let bytes = response.bytes().await.unwrap_or_default();
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    if !status.is_success() {
+        let message = body["error"]["message"]
+            .as_str()
+            .unwrap_or("no error message");
+        anyhow::bail!("{url} answered {status}: {message}");
+    }
+    print!("{}", live_listing(&body));
+    Ok(())
+}
+
+/// The lines `ogx plugins list --server` prints for a `/v1/inspect/plugins` answer.
+fn live_listing(body: &serde_json::Value) -> String {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_owned();
+    let list = |v: &serde_json::Value| {
+        v.as_array()
+            .map(|items| items.iter().map(text).collect::<Vec<_>>().join(", "))
+            .unwrap_or_default()
+    };
+    let items = body["data"].as_array().cloned().unwrap_or_default();
+    let mut out = format!("Live plugins: {} file(s)\n", items.len());
+    for item in &items {
+        let path = text(&item["path"]);
+        match item["status"].as_str() {
+            Some("loaded") => out.push_str(&format!(
+                "  ✓ {path} ({} {}, ogx:provider@{}): {}\n      sha256 {}, loaded at {} (unix), serving: {}\n",
+                text(&item["name"]),
+                text(&item["version"]),
+                text(&item["interface"]),
+                list(&item["provider_types"]),
+                text(&item["sha256"]),
+                item["loaded_at"],
+                match list(&item["providers"]) {
+                    providers if providers.is_empty() => "no provider".to_owned(),
+                    providers => providers,
+                },
+            )),
+            _ => out.push_str(&format!(
+                "  ✗ {path}: {}\n",
+                item["error"].as_str().unwrap_or("not loaded")
+            )),
+        }
+        if let Some(refusal) = item["last_refusal"].as_object() {
+            out.push_str(&format!(
+                "      last refusal at {} (unix): {}\n",
+                refusal.get("at").cloned().unwrap_or_default(),
+                refusal.get("error").map(text).unwrap_or_default()
+            ));
+        }
+    }
+    out
 }

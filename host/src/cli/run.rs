@@ -8,24 +8,25 @@
 //! that cannot be opened or reached stops start-up naming the config key. On SIGINT or SIGTERM
 //! the server stops accepting, lets requests in flight (streams included) finish, then drains
 //! the history's write queue before exiting, and says how many completions could not be
-//! written, if any.
+//! written, if any. While it serves, SIGHUP reloads the config and the plugin directories are
+//! watched (see `reload`).
 
 use super::RunArgs;
 use crate::auth::config as auth_config;
 use crate::auth::middleware::ServerSecurity;
 use crate::config::distributions::ConfigSource;
 use crate::config::gateway_keys::BOOTSTRAP_ADMIN_KEY_ENV;
-use crate::config::provider_types::{self, Unserved};
 use crate::config::storage::{InferenceStoreRef, PROMPTS_TABLE, StoreRef};
 use crate::config::{self, LoadedConfig};
 use crate::environment::Environment;
 use crate::quota::QuotaGuard;
 use crate::gateway_keys::GatewayKeys;
 use crate::registry::Registry;
-use crate::runtime::{PluginRuntime, Provider};
+use crate::reload::{self, bind_providers};
+use crate::runtime::Provider;
 use crate::server::cors::Cors;
 use crate::server::listen::{self, TlsFiles};
-use crate::server::{AppState, ProviderInfo, metrics_router, router};
+use crate::server::{AppState, metrics_router};
 use crate::serving_threads;
 use crate::storage::backends::StorageBackends;
 use crate::storage::inference_store::{self, InferenceStore, SqlTable, TableError};
@@ -41,15 +42,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The one API whose providers are served by plugins today.
-const PLUGIN_API: &str = "inference";
-
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     // Before any outbound client is built: each has a pool per serving thread.
     let env = Environment::process();
     let serving_threads = serving_threads::configure(env.lookup())?;
     let loaded = load_config(&args, &env)?;
     let telemetry = telemetry_settings(&loaded, &env)?;
+    let watch_interval = reload::watch::plugins_watch_interval(&env.lookup())?;
     if args.enable_ui {
         tracing::warn!("--enable-ui is ignored: ogx has no web UI");
     }
@@ -84,7 +83,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             .await?;
     super::plugins::print_catalog(&runtime);
 
-    let (providers, infos) = bind_providers(&runtime, &loaded).await?;
+    let (providers, infos) = bind_providers(&runtime, &loaded, &[]).await?;
     println!(
         "Stack Configuration:\n{}",
         indent(&config::redact::to_yaml_string(&redacted_document(
@@ -93,7 +92,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     );
 
     let registry = Arc::new(
-        Registry::open(providers, &loaded.config.models, stores.registry)
+        Registry::open(providers, &loaded.config.models, stores.registry.clone())
             .await
             .map_err(|error| anyhow::anyhow!("{}: {error}", loaded.path.display()))?,
     );
@@ -139,6 +138,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         quota,
         gateway_keys,
         routing,
+        plugins: None,
     };
     if let Some(port) = telemetry.metrics_port {
         let address = SocketAddr::new(address.ip(), port);
@@ -152,12 +152,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
             }
         });
     }
-    let served = listen::serve(
-        listener,
-        router(state, telemetry.metrics_on_api_port()),
-        tls,
-    )
-    .await;
+    let serving = reload::Serving {
+        loaded,
+        runtime: Arc::new(runtime),
+        state,
+        registry_store: stores.registry,
+    };
+    let live = reload::Live::new(
+        serving,
+        telemetry.metrics_on_api_port(),
+        Box::new(move || load_config(&args, &env)),
+    );
+    reload::watch::reload_on_sighup(&live)?;
+    if let Some(interval) = watch_interval {
+        reload::watch::watch_plugins(&live, interval);
+    }
+    let served = listen::serve(listener, live.service(), tls).await;
     let Some(inference_store) = inference_store else {
         return served;
     };
@@ -208,7 +218,7 @@ async fn dry_run(args: &RunArgs, loaded: &LoadedConfig) -> anyhow::Result<()> {
     }
     server_security(loaded)?;
     let runtime = super::plugins::start_runtime(&args.plugins_dirs, Some(loaded), None).await?;
-    let (providers, _) = bind_providers(&runtime, loaded).await?;
+    let (providers, _) = bind_providers(&runtime, loaded, &[]).await?;
     println!(
         "{}",
         config::redact::to_yaml_string(&redacted_document(loaded, &providers))
@@ -457,108 +467,6 @@ async fn open_host_stores(
         prompts,
         plugin_kv,
     })
-}
-
-/// Binds every enabled inference provider to its plugin and runs its `init` once.
-async fn bind_providers(
-    runtime: &PluginRuntime,
-    loaded: &LoadedConfig,
-) -> anyhow::Result<(Vec<Arc<Provider>>, Vec<ProviderInfo>)> {
-    let file = loaded.path.display();
-    let mut providers = Vec::new();
-    let mut infos = Vec::new();
-    println!("Providers:");
-    for (api, entries) in &loaded.config.providers {
-        for entry in entries {
-            if api == "responses" || api == "messages" {
-                // Served by the host on top of the inference providers.
-                println!(
-                    "  {api}/{} ({}): served by ogx on the inference providers",
-                    entry.provider_id, entry.provider_type
-                );
-                infos.push(ProviderInfo {
-                    api: api.clone(),
-                    provider_id: entry.provider_id.clone(),
-                    provider_type: entry.provider_type.clone(),
-                    redacted_config: config::redact::redact_with::<&str>(&entry.config, &[]),
-                });
-                continue;
-            }
-            if api != PLUGIN_API {
-                println!(
-                    "  {api}/{} ({}): not served — ogx serves the {PLUGIN_API} API only so far",
-                    entry.provider_id, entry.provider_type
-                );
-                tracing::warn!(
-                    "{file}: providers.{api} ({}) is ignored: ogx does not serve the `{api}` API yet",
-                    entry.provider_id
-                );
-                continue;
-            }
-            if runtime.catalog().plugin_for(&entry.provider_type).is_none() {
-                match provider_types::unserved(&entry.provider_type) {
-                    Unserved::InProcess => {
-                        println!(
-                            "  {api}/{} ({}): not served — it runs models inside OGX's Python process",
-                            entry.provider_id, entry.provider_type
-                        );
-                        tracing::warn!(
-                            "{file}: providers.{api} ({}, {}) is ignored: ogx does not run models in-process; point a remote provider (e.g. remote::vllm, remote::ollama) at a model server instead",
-                            entry.provider_id,
-                            entry.provider_type
-                        );
-                        continue;
-                    }
-                    Unserved::CloudIdentity { needs } => bail!(
-                        "{file}: provider `{}` ({}) is not served by ogx yet: it needs {needs}, which ogx cannot obtain yet. Disable it (unset the environment variable that enables it, or set its provider_id to __disabled__) or use another provider",
-                        entry.provider_id,
-                        entry.provider_type
-                    ),
-                    Unserved::NoPlugin => {}
-                }
-            }
-            let provider = runtime
-                .provider_with_network(
-                    &entry.provider_id,
-                    &entry.provider_type,
-                    &entry.config,
-                    &entry.network,
-                )
-                .map_err(|error| anyhow::anyhow!("{file}: {error}"))?;
-            provider.check_config().await.with_context(|| {
-                format!(
-                    "{file}: provider `{}` ({}) rejected its config",
-                    entry.provider_id, entry.provider_type
-                )
-            })?;
-            println!(
-                "  {api}/{} ({}) ← {}: ready",
-                entry.provider_id,
-                entry.provider_type,
-                provider
-                    .plugin_path()
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            );
-            infos.push(ProviderInfo {
-                api: api.clone(),
-                provider_id: entry.provider_id.clone(),
-                provider_type: entry.provider_type.clone(),
-                redacted_config: config::redact::redact_with(
-                    &entry.config,
-                    &provider.descriptor().secret_config_keys,
-                ),
-            });
-            providers.push(provider);
-        }
-    }
-    if providers.is_empty() {
-        bail!(
-            "{file}: no enabled `{PLUGIN_API}` provider: add one under `providers.{PLUGIN_API}` (or set the environment variable that enables it)"
-        );
-    }
-    Ok((providers, infos))
 }
 
 /// The config document as printed at start-up: secrets, including the config keys the

@@ -163,6 +163,19 @@ impl Registry {
         })
     }
 
+    /// Unregisters the models with these identifiers from `store` (a reload removed or changed
+    /// them in the config), so that the next [`Registry::open`] neither serves nor conflicts
+    /// with them.
+    pub async fn forget(
+        store: &RegistryStore,
+        identifiers: &[String],
+    ) -> Result<(), RegistryError> {
+        for identifier in identifiers {
+            store.delete(MODEL_KIND, identifier).await?;
+        }
+        Ok(())
+    }
+
     /// The providers, in config order.
     pub fn providers(&self) -> &[Arc<Provider>] {
         &self.providers

@@ -54,6 +54,7 @@ impl PluginCatalog {
 }
 
 /// One `.wasm` file and what became of it.
+#[derive(Clone)]
 pub struct PluginEntry {
     pub path: PathBuf,
     /// The provider types it serves, or why it could not be loaded.
@@ -232,15 +233,7 @@ pub fn candidate_files(search_path: &[PathBuf]) -> Vec<Candidate> {
     let mut first_with_content: std::collections::HashMap<[u8; 32], PathBuf> =
         std::collections::HashMap::new();
     for dir in search_path {
-        let Ok(read) = std::fs::read_dir(dir) else {
-            continue;
-        };
-        let mut found: Vec<PathBuf> = read
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "wasm") && !p.is_dir())
-            .collect();
-        found.sort();
-        for path in found {
+        for path in wasm_files_in(dir) {
             // Unreadable files stay in the list, so loading reports why.
             let candidate = Candidate::read(path);
             if let Ok((_, digest)) = &candidate.contents {
@@ -258,6 +251,19 @@ pub fn candidate_files(search_path: &[PathBuf]) -> Vec<Candidate> {
         }
     }
     files
+}
+
+/// The `*.wasm` files directly inside `dir`, sorted by name; none when it cannot be read.
+pub fn wasm_files_in(dir: &Path) -> Vec<PathBuf> {
+    let Ok(read) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = read
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm") && !p.is_dir())
+        .collect();
+    found.sort();
+    found
 }
 
 /// Stage 2: a component, a core module, or neither.

@@ -22,7 +22,7 @@ use crate::imports::logging::PluginLogger;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 use wasmtime::component::Linker;
 
 /// Plugins loaded at once at start-up, each on its own thread (compilation of one plugin is
@@ -68,13 +68,26 @@ impl RuntimeOptions {
 
 /// The engine, its linker and the plugins found.
 pub struct PluginRuntime {
-    sandbox: Arc<Sandbox>,
-    catalog: PluginCatalog,
+    pub(super) sandbox: Arc<Sandbox>,
+    pub(super) linker: Linker<HostState>,
+    pub(super) cache: Arc<ComponentCache>,
+    pub(super) search_path: Vec<PathBuf>,
+    pub(super) catalog: PluginCatalog,
     /// Loaded plugins, by provider type.
-    plugins: HashMap<String, Arc<LoadedPlugin>>,
-    kv: Arc<KvStore>,
-    env: Environment,
-    policy: PluginPolicy,
+    pub(super) plugins: HashMap<String, Arc<LoadedPlugin>>,
+    /// The sha256 and load time of every file in the catalog (of the version loaded).
+    pub(super) files: HashMap<PathBuf, PluginFile>,
+    pub(super) kv: Arc<KvStore>,
+    pub(super) env: Environment,
+    pub(super) policy: PluginPolicy,
+}
+
+/// A plugin file's content hash and when that content was loaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PluginFile {
+    /// The sha256 of the bytes loaded.
+    pub digest: [u8; 32],
+    pub loaded_at: SystemTime,
 }
 
 impl PluginRuntime {
@@ -100,39 +113,40 @@ impl PluginRuntime {
                     anyhow::anyhow!("could not open the plugin key-value store: {e}")
                 })?),
             };
-        let cache = ComponentCache::new(options.cache_dir.clone());
+        let cache = Arc::new(ComponentCache::new(options.cache_dir.clone()));
+        let facts = file_facts(&files, SystemTime::now());
         let loaded = load_in_parallel(&sandbox, &linker, &cache, files)?;
-        let mut entries = Vec::new();
-        let mut pres = Vec::new();
-        for (entry, pre) in loaded {
-            entries.push(entry);
-            pres.push(pre);
-        }
-        discovery::reject_duplicate_types(&mut entries);
-        let mut plugins = HashMap::new();
-        for (entry, pre) in entries.iter().zip(pres) {
-            if let (Ok(descriptor), Some(pre)) = (&entry.outcome, pre) {
-                for t in &descriptor.provider_types {
-                    plugins.insert(t.clone(), pre.clone());
-                }
-            }
-        }
-        for entry in &entries {
-            match &entry.outcome {
-                Ok(d) => {
-                    tracing::debug!(plugin = %entry.path.display(), types = ?d.provider_types, "plugin loaded")
-                }
-                Err(e) => tracing::debug!("plugin not loaded: {e}"),
-            }
-        }
+        let (catalog, plugins) = index(loaded);
         Ok(PluginRuntime {
             sandbox,
-            catalog: PluginCatalog { entries },
+            linker,
+            cache,
+            search_path: options.search_path,
+            catalog,
             plugins,
+            files: facts,
             kv,
             env: options.env,
             policy: options.policy,
         })
+    }
+
+    /// The directories searched for plugins, in order.
+    pub fn search_path(&self) -> &[PathBuf] {
+        &self.search_path
+    }
+
+    /// The content hash and load time of a file of the catalog.
+    pub fn file(&self, path: &std::path::Path) -> Option<&PluginFile> {
+        self.files.get(path)
+    }
+
+    /// Whether `provider` runs the plugin this runtime binds its type to (false once its
+    /// plugin file was replaced or removed).
+    pub fn runs(&self, provider: &Provider) -> bool {
+        self.plugins
+            .get(provider.provider_type())
+            .is_some_and(|plugin| provider.runs(plugin))
     }
 
     /// The plugins found, loaded or not, for `ogx plugins list` and start-up output.
@@ -215,11 +229,58 @@ impl PluginRuntime {
     }
 }
 
+/// The content hash of each readable candidate, loaded `now`.
+pub(super) fn file_facts(
+    candidates: &[Candidate],
+    now: SystemTime,
+) -> HashMap<PathBuf, PluginFile> {
+    candidates
+        .iter()
+        .filter_map(|c| {
+            let (_, digest) = c.contents.as_ref().ok()?;
+            Some((
+                c.path.clone(),
+                PluginFile {
+                    digest: *digest,
+                    loaded_at: now,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// The catalog of loaded files (two files claiming one type both fail) and the plugins by
+/// provider type.
+pub(super) fn index(
+    loaded: Vec<(PluginEntry, Option<Arc<LoadedPlugin>>)>,
+) -> (PluginCatalog, HashMap<String, Arc<LoadedPlugin>>) {
+    let (mut entries, pres): (Vec<PluginEntry>, Vec<Option<Arc<LoadedPlugin>>>) =
+        loaded.into_iter().unzip();
+    discovery::reject_duplicate_types(&mut entries);
+    let mut plugins = HashMap::new();
+    for (entry, pre) in entries.iter().zip(pres) {
+        if let (Ok(descriptor), Some(pre)) = (&entry.outcome, pre) {
+            for t in &descriptor.provider_types {
+                plugins.insert(t.clone(), pre.clone());
+            }
+        }
+    }
+    for entry in &entries {
+        match &entry.outcome {
+            Ok(d) => {
+                tracing::debug!(plugin = %entry.path.display(), types = ?d.provider_types, "plugin loaded")
+            }
+            Err(e) => tracing::debug!("plugin not loaded: {e}"),
+        }
+    }
+    (PluginCatalog { entries }, plugins)
+}
+
 /// Loads every candidate, up to [`MAX_PARALLEL_PLUGIN_LOADS`] at a time, each on its own
 /// scoped thread with a current-thread tokio runtime (so start-up works both inside and
 /// outside a tokio runtime): compiling or deserializing one plugin and calling its `describe`
 /// does not wait for the others. Results keep the order of `files`.
-fn load_in_parallel(
+pub(super) fn load_in_parallel(
     sandbox: &Sandbox,
     linker: &Linker<HostState>,
     cache: &ComponentCache,

@@ -21,6 +21,7 @@ pub mod limits;
 pub mod loading;
 pub mod provider;
 mod provider_setup;
+pub mod rescan;
 #[cfg(test)]
 mod tests;
 
@@ -28,8 +29,9 @@ pub use bindings::InterfaceVersion;
 pub use cache::CacheOutcome;
 pub use discovery::{PluginCatalog, PluginEntry, PluginLoadError};
 pub use limits::{LimitOverrides, RuntimeLimits};
-pub use loading::{PluginRuntime, RuntimeOptions};
+pub use loading::{PluginFile, PluginRuntime, RuntimeOptions};
 pub use provider::{ChunkStream, EventStream, NativeOperation, Provider};
+pub use rescan::PluginChange;
 
 use std::time::Duration;
 

@@ -97,6 +97,11 @@ impl Provider {
         }
     }
 
+    /// Whether this provider runs `plugin` (the same loaded file, not a newer copy).
+    pub(crate) fn runs(&self, plugin: &Arc<LoadedPlugin>) -> bool {
+        Arc::ptr_eq(&self.plugin, plugin)
+    }
+
     /// The `provider_id` of the config entry.
     pub fn id(&self) -> &str {
         &self.id

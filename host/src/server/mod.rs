@@ -59,7 +59,14 @@ pub struct AppState {
     pub gateway_keys: Option<Arc<crate::gateway_keys::GatewayKeys>>,
     /// Retries, limits and multi-target models ([`crate::routing`]).
     pub routing: Arc<crate::routing::Routing>,
+    /// What `/v1/inspect/plugins` shows; `None` answers 404.
+    pub plugins: Option<PluginsView>,
 }
+
+/// The plugin files live now, as `/v1/inspect/plugins` shows them (a JSON object with `data`),
+/// given by whoever swaps plugins in while the server runs. It never shows a secret.
+#[derive(Clone)]
+pub struct PluginsView(pub Arc<dyn Fn() -> serde_json::Value + Send + Sync>);
 
 /// A provider as `/v1/providers` shows it.
 #[derive(Debug, Clone)]
@@ -158,6 +165,11 @@ pub const ROUTES: &[RouteInfo] = &[
     RouteInfo {
         method: "GET",
         path: "/v1/inspect/routes",
+        api: "inspect",
+    },
+    RouteInfo {
+        method: "GET",
+        path: "/v1/inspect/plugins",
         api: "inspect",
     },
     RouteInfo {
@@ -317,6 +329,7 @@ pub fn router(state: AppState, metrics_route: bool) -> Router {
         .route("/v1/health", get(meta::health))
         .route("/v1/version", get(meta::version))
         .route("/v1/inspect/routes", get(meta::routes))
+        .route("/v1/inspect/plugins", get(meta::plugins))
         .route("/v1/providers", get(meta::providers))
         .route("/v1/providers/{provider_id}", get(meta::provider))
         .route("/v1/prompts", post(prompts::create).get(prompts::list))
@@ -456,6 +469,7 @@ mod tests {
             quota: None,
             gateway_keys: None,
             routing: Arc::new(crate::routing::Routing::new(&[], &Default::default())),
+            plugins: None,
         }
     }
 

@@ -7,6 +7,7 @@
 
 mod calls;
 mod loading;
+mod rescan;
 mod versions;
 
 use super::{CallContext, PluginRuntime, RuntimeLimits, RuntimeOptions};

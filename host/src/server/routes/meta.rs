@@ -1,7 +1,8 @@
 //! The operational routes: `/v1/health` and `/v1/version` (for probes), `/v1/providers`
 //! (what is configured, secrets shown as `********`, with each provider's health and, for an
-//! inference provider, its routing state: retries, limit, each routed target's breaker) and
-//! `/v1/inspect/routes` (what this server answers).
+//! inference provider, its routing state: retries, limit, each routed target's breaker),
+//! `/v1/inspect/routes` (what this server answers) and `/v1/inspect/plugins` (the plugin files
+//! live now).
 
 use crate::runtime::CallContext;
 use crate::server::errors::ApiError;
@@ -21,6 +22,16 @@ pub async fn health() -> Json<Value> {
 
 pub async fn version() -> Json<Value> {
     Json(json!({ "version": env!("CARGO_PKG_VERSION") }))
+}
+
+/// The plugin files live now, with their provider types, content hash, load time and last
+/// refusal (see `reload`); 404 on a server that does not report them.
+pub async fn plugins(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let view = state
+        .plugins
+        .as_ref()
+        .ok_or_else(|| ApiError::NotFound("this server does not report its live plugins".into()))?;
+    Ok(Json((view.0)()))
 }
 
 pub async fn providers(State(state): State<AppState>) -> Json<Value> {
