@@ -156,7 +156,8 @@ macro_rules! version_imports {
                 ) -> wasmtime::Result<Result<wit_http::Response, wit_http::HttpError>> {
                     let timeout = self.outbound_timeout(req.timeout_ms);
                     let client = self.handles()?.clone();
-                    let request = to_native_request(req, timeout, self.request.upstream_clock.clone());
+                    let request =
+                        to_native_request(req, timeout, self.request.upstream_clock.clone());
                     self.remember_credentials(&request);
                     Ok(client
                         .http

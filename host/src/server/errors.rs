@@ -354,7 +354,6 @@ fn with_retry_after(response: &mut Response, error: &ApiError) {
     }
 }
 
-
 /// Anthropic's error type for a status (its documented pairs; any other status is `api_error`).
 pub fn anthropic_error_type(status: StatusCode) -> &'static str {
     match status.as_u16() {

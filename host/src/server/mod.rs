@@ -12,8 +12,8 @@ pub mod observability;
 pub mod provider_data;
 pub mod request;
 pub mod routes;
-pub mod scrub;
 pub mod row_access;
+pub mod scrub;
 pub mod sse;
 
 use crate::registry::Registry;
