@@ -16,9 +16,10 @@
 #   4. plugins: their unit tests, the `cargo test` lines of plugins/README.md (see below).
 #   5. cargo-component: `cargo component build --release` of one provider plugin; the component
 #      it produces must load in `ogx plugins list --plugins-dir <dir>`.
-#   6. end to end: `python3 -m pytest -q tests/` in .venv against the built binary and plugins
-#      (exit code 5, "no tests collected", is a failure); its `postgres` fixture starts and
-#      stops its own private PostgreSQL cluster.
+#   6. end to end: `python3 -m pytest -q -n 3 --dist loadfile tests/` in .venv (pytest-xdist;
+#      OGX_TEST_WORKERS sets the number of workers, 0 for none) against the built binary and
+#      plugins (exit code 5, "no tests collected", is a failure); its `postgres` fixture starts
+#      and stops its own private PostgreSQL cluster (one per worker).
 #   7. OGX 1.5.0's own integration tests, unmodified, over HTTP against the built binary and
 #      plugins: tests/ogx_suite/run.py (a Python >= 3.12 virtualenv and OGX's sdist in
 #      ${XDG_CACHE_HOME:-~/.cache}/ogx-tests, a loopback upstream replaying OGX's recordings;
@@ -177,13 +178,18 @@ cargo_component_check() {
     plugins_list_isolated "$out/$stem.wasm"
 }
 
+# The tests mostly wait (servers starting, upstreams answering, timeouts running out), so they
+# run in OGX_TEST_WORKERS pytest-xdist workers (default 3), each test file in one worker (its
+# module fixtures shared); OGX_TEST_WORKERS=0 runs them in this process.
 e2e_tests() {
-    step "end to end: python -m pytest -q tests/"
+    local workers="${OGX_TEST_WORKERS:-3}"
+    step "end to end: python -m pytest -q tests/ ($workers workers)"
     [[ -d "$OGX_ROOT/tests" ]] || die "tests/ does not exist"
     export OGX_BIN OGX_ROOT
     export OGX_PLUGINS_DIR="$BUILTIN_PLUGINS_DIR"
-    local rc=0
-    (cd "$OGX_ROOT" && run "$OGX_ROOT/.venv/bin/python" -m pytest -q tests/) || rc=$?
+    local rc=0 parallel=()
+    [[ "$workers" == 0 ]] || parallel=(-n "$workers" --dist loadfile)
+    (cd "$OGX_ROOT" && run "$OGX_ROOT/.venv/bin/python" -m pytest -q "${parallel[@]}" tests/) || rc=$?
     case $rc in
         0) ;;
         5) printf 'pytest collected no tests: counted as a failure\n' >&2; exit 5 ;;

@@ -288,12 +288,16 @@ def test_guardrails_from_the_extra_body(client, mock):
      openai.InternalServerError, "Service unavailable."),
 ])
 def test_bedrock_errors_as_a_client_expects_them(client, mock, turn, status, error, text):
-    mock.script(turn)
+    # Throttling and unavailability are retried twice by default (README, "Routing and
+    # failover"); the client sees the error once every try failed. A 403 is not retried.
+    tries = 3 if status in (429, 503) else 1
+    mock.script(*[turn] * tries)
     with pytest.raises(error) as raised:
         ask(client, CLAUDE)
     assert raised.value.status_code == status
     assert text in raised.value.message
     assert "arn:aws:iam" not in raised.value.message
+    assert len(mock.converse_requests()) == tries
 
 
 def test_a_validation_error_carries_bedrocks_message(server, mock):

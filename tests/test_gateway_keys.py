@@ -48,8 +48,10 @@ gateway_keys:
 
 
 def config(upstream_url: str, more: str) -> str:
+    # The mock speaks chat completions only: /v1/messages is served by translation.
     return vllm_config(upstream_url, distro_name="gateway-keys-e2e",
                        apis=("inference", "models", "messages"), more_providers=MESSAGES_PROVIDER,
+                       extra_provider_config={"native_messages": False},
                        models=(MY_MODEL, RegisteredModel("other-model", "upstream-other")),
                        more_sections=more)
 
