@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod authoring;
+pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod environment;

@@ -119,6 +119,27 @@ impl GatewayStore {
             .map_err(GatewayStoreError::from)
     }
 
+    /// The `record` of the key row whose `column` (a column name of ours) equals `value`.
+    async fn sql_record(
+        db: &Arc<SqlDatabase>,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Option<String>, GatewayStoreError> {
+        let params = [text(value)];
+        Self::sql(db, move |db| {
+            db.read(|s: &mut dyn SqlSession| {
+                s.query_row(
+                    &format!("SELECT record FROM {KEYS_TABLE} WHERE {column} = $1"),
+                    &params,
+                )?
+                .and_then(|row| row.into_iter().next())
+                .map(SqlValue::into_text)
+                .transpose()
+            })
+        })
+        .await
+    }
+
     async fn redis(
         client: &RedisClient,
         commands: Vec<Command>,
@@ -225,21 +246,7 @@ impl GatewayStore {
     /// A key's record by id.
     pub async fn key(&self, key_id: &str) -> Result<Option<String>, GatewayStoreError> {
         match self {
-            GatewayStore::Sql { db, .. } => {
-                let params = [text(key_id)];
-                Self::sql(db, move |db| {
-                    db.read(|s: &mut dyn SqlSession| {
-                        s.query_row(
-                            &format!("SELECT record FROM {KEYS_TABLE} WHERE key_id = $1"),
-                            &params,
-                        )?
-                        .and_then(|row| row.into_iter().next())
-                        .map(SqlValue::into_text)
-                        .transpose()
-                    })
-                })
-                .await
-            }
+            GatewayStore::Sql { db, .. } => Self::sql_record(db, "key_id", key_id).await,
             GatewayStore::Redis(client) => {
                 let (key, _) = redis_names(key_id, "");
                 let mut replies =
@@ -255,21 +262,7 @@ impl GatewayStore {
         secret_hash: &str,
     ) -> Result<Option<String>, GatewayStoreError> {
         match self {
-            GatewayStore::Sql { db, .. } => {
-                let params = [text(secret_hash)];
-                Self::sql(db, move |db| {
-                    db.read(|s: &mut dyn SqlSession| {
-                        s.query_row(
-                            &format!("SELECT record FROM {KEYS_TABLE} WHERE secret_hash = $1"),
-                            &params,
-                        )?
-                        .and_then(|row| row.into_iter().next())
-                        .map(SqlValue::into_text)
-                        .transpose()
-                    })
-                })
-                .await
-            }
+            GatewayStore::Sql { db, .. } => Self::sql_record(db, "secret_hash", secret_hash).await,
             GatewayStore::Redis(client) => {
                 let (_, hash) = redis_names("", secret_hash);
                 let mut replies =
