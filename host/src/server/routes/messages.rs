@@ -5,8 +5,9 @@
 //!
 //! Every answer, errors included, carries `anthropic-version: 2023-06-01`, and every error is
 //! Anthropic's shape ([`AnthropicError`]). Client credentials (`x-api-key`,
-//! `Authorization: Bearer`) and `anthropic-beta` flags are accepted and not used: the server
-//! has no authentication yet, and neither header is logged or passed on.
+//! `Authorization: Bearer`) are for the authentication layers in front of this route (gateway
+//! keys, `server.auth`); `anthropic-beta` flags are accepted and not used; neither header is
+//! logged or passed on.
 //!
 //! A request is resolved like a chat completion (the model's route, which must be an `llm`)
 //! and served on the provider's [`MessagesPath`]: natively by the plugin
