@@ -12,6 +12,7 @@ import json
 import anthropic
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from mock_anthropic import INPUT_TOKENS, SIGNATURE, THINKING, MockAnthropic
 from mock_openai import MockOpenAI
@@ -68,7 +69,7 @@ def upstreams():
 def server(module_ogx_server, upstreams):
     native, openai_mock = upstreams
     return module_ogx_server(config(native.url, openai_mock.base_url),
-                             env={"ANTHROPIC_BASE_URL": native.url})
+                             env={"ANTHROPIC_BASE_URL": native.url, "OGX_METRICS": "1"})
 
 
 @pytest.fixture
@@ -252,3 +253,30 @@ registered_resources:
     assert message.content[0].type == "text"
     assert openai_mock.last_request("/v1/chat/completions").json["model"] == "translated-upstream"
     assert len(native.requests) == before
+
+
+def token_sums(server) -> dict[tuple[str, str], float]:
+    """`gen_ai_client_token_usage_sum` by (model, token type), read with prometheus_client."""
+    text = requests.get(server.url + "/metrics", timeout=30).text
+    sums: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == "gen_ai_client_token_usage_sum":
+                key = (s.labels.get("gen_ai_request_model", ""), s.labels.get("gen_ai_token_type", ""))
+                sums[key] = sums.get(key, 0) + s.value
+    return sums
+
+
+def test_native_answers_count_their_tokens_in_the_metrics(client, server):
+    before = token_sums(server)
+    client.messages.create(model="anthropic/claude", max_tokens=16,
+                           messages=[{"role": "user", "content": "one two three"}])
+    with client.messages.stream(model="anthropic/claude", max_tokens=16,
+                                messages=[{"role": "user", "content": "four five"}]) as stream:
+        final = stream.get_final_message()
+    after = token_sums(server)
+    delta = {key: after.get(key, 0) - before.get(key, 0) for key in after}
+    # The mock answers `echo: <text>` with INPUT_TOKENS in and one token per word out.
+    assert delta[("anthropic/claude", "input")] == 2 * INPUT_TOKENS
+    assert delta[("anthropic/claude", "output")] == len("echo: one two three".split()) + \
+        final.usage.output_tokens

@@ -16,7 +16,7 @@
 use super::AppState;
 use super::REQUEST_ID_HEADER;
 use crate::registry::Route;
-use crate::runtime::ChunkStream;
+use crate::runtime::{ChunkStream, EventStream};
 use crate::telemetry::metrics::{self, OTHER_MODEL};
 use crate::telemetry::record::{self, RequestRecord, Routed};
 use axum::body::{Body, Bytes, HttpBody};
@@ -150,6 +150,26 @@ pub fn observed_opened(opened: crate::routing::Opened<String>) -> crate::routing
                 rest: observed(opened.rest),
             }
         }
+    }
+}
+
+/// [`observed`] for the events of a native Anthropic Messages stream.
+pub fn observed_events(events: EventStream) -> EventStream {
+    match record::current() {
+        None => events,
+        Some(record) => Box::pin(events.inspect(move |item| {
+            if let Ok(event) = item {
+                record.anthropic_event(&event.event_type, &event.data);
+            }
+        })),
+    }
+}
+
+/// Notes the `usage` of a whole answer object the handler passes on without parsing it
+/// otherwise (a native Messages answer).
+pub fn answered_object(answer: &serde_json::Map<String, serde_json::Value>) {
+    if let Some(record) = record::current() {
+        record.answer(answer);
     }
 }
 

@@ -89,6 +89,34 @@ impl RequestRecord {
         }
     }
 
+    /// Notes one event of a streamed Anthropic Messages answer (the native path): the first
+    /// sets the time to the first token; `message_start` carries the input tokens and each
+    /// `message_delta` the output tokens so far.
+    pub fn anthropic_event(&self, kind: &str, data: &str) {
+        if self.first_chunk.get().is_none() {
+            let _ = self.first_chunk.set(self.started.elapsed());
+        }
+        let pointer = match kind {
+            "message_start" => "/message/usage",
+            "message_delta" => "/usage",
+            _ => return,
+        };
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(data) else {
+            return;
+        };
+        let Some(usage) = event.pointer(pointer) else {
+            return;
+        };
+        let count = |key: &str| usage.get(key).and_then(serde_json::Value::as_u64);
+        if let Some(input) = count("input_tokens") {
+            self.input_tokens.store(input, Ordering::Relaxed);
+        }
+        if let Some(output) = count("output_tokens") {
+            self.output_tokens.store(output, Ordering::Relaxed);
+            self.usage_seen.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// Notes the `usage` of an answer object (a chat completion, a completion, embeddings),
     /// when it has one.
     pub fn answer(&self, answer: &serde_json::Map<String, serde_json::Value>) {

@@ -18,7 +18,7 @@ use crate::messages::request::MessagesRequest;
 use crate::registry::Route;
 use crate::runtime::{CallError, EventStream, NativeOperation, Provider, ProviderError};
 use crate::server::errors::AnthropicError;
-use crate::server::{AppState, sse};
+use crate::server::{AppState, observability, sse};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
@@ -60,6 +60,7 @@ pub(super) async fn create(
     route: &Route,
 ) -> Outcome {
     let provider = &route.provider;
+    observability::routed(route, &request.model, "chat");
     let mut context = state.call_context(headers, provider);
     context.model = Some(route.target(&request.model));
     let body = upstream_body(request, route);
@@ -86,7 +87,7 @@ pub(super) async fn create(
         first => first,
     };
     let events: EventStream = Box::pin(futures::stream::iter(first).chain(events));
-    Outcome::Answered(Ok(stream(events)))
+    Outcome::Answered(Ok(stream(observability::observed_events(events))))
 }
 
 /// `POST /v1/messages/count_tokens`, natively: the upstream's count.
@@ -109,14 +110,18 @@ pub(super) async fn count_tokens(
     }
 }
 
-/// The plugin's JSON answer, checked to be a JSON object, passed on as it is.
+/// The plugin's JSON answer, checked to be a JSON object (its `usage` noted for the metrics),
+/// passed on as it is.
 fn json_text(text: String) -> Result<Response, AnthropicError> {
-    match serde_json::from_str::<serde::de::IgnoredAny>(&text) {
-        Ok(_) if text.trim_start().starts_with('{') => Ok((
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            text,
-        )
-            .into_response()),
+    match serde_json::from_str::<Value>(&text) {
+        Ok(Value::Object(answer)) => {
+            observability::answered_object(&answer);
+            Ok((
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                text,
+            )
+                .into_response())
+        }
         _ => Err(AnthropicError::from(CallError::Provider(
             ProviderError::BadGateway("the provider's answer is not a JSON object".into()),
         ))),
