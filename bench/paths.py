@@ -11,7 +11,7 @@ the request its floor is measured with. Every path gets, in the same rounds:
 - The upstream directly, sent the floor request with the upstream's model id (the absolute
   floor: "added" latency is over it).
 
-A new path (Converse, /v1/messages, authentication, metrics or tracing on) is one more `BenchPath` in
+A new path (authentication or tracing on, say) is one more `BenchPath` in
 `PATHS`: a fragment for what it turns on, the request a client sends, and headers if it needs
 them. Config fragments are plain data; strings may hold `{upstream}` (the upstream's URL) and
 `{state}` (the run's folder for this ogx), filled in when the config is written. Fragments merge
@@ -123,6 +123,18 @@ ROUTING = {
         {"provider_id": "vllm-b", "provider_model_id": UPSTREAM_MODEL},
     ]}}},
 }
+# The Messages API (README, "The Messages API"). `remote::vllm` serves it natively: the
+# client's body, its `model` replaced, goes to the upstream's /v1/messages and the upstream's
+# answer comes back untouched. A second `remote::vllm` provider at the same upstream with
+# `native_messages: false` serves it by translation: one chat completion upstream, its answer
+# turned into Anthropic's (requested as `vllm-translated/bench-model`, a provider-prefixed id).
+MESSAGES_API = {"apis": ["messages"]}
+TRANSLATED_PROVIDER = "vllm-translated"
+MESSAGES_TRANSLATED = {
+    "providers": {"inference": [{"provider_id": TRANSLATED_PROVIDER, "provider_type": "remote::vllm",
+                                 "config": {"base_url": "{upstream}/v1",
+                                            "native_messages": False}}]},
+}
 
 
 @dataclass(frozen=True)
@@ -142,7 +154,8 @@ class Request:
     @property
     def label(self) -> str:
         """`chat`, `chat stream`, or the route."""
-        what = "chat" if self.route == "/v1/chat/completions" else self.route
+        what = {"/v1/chat/completions": "chat", "/v1/messages": "messages"}.get(self.route,
+                                                                                self.route)
         return what + (" stream" if self.stream else "")
 
     @property
@@ -155,6 +168,11 @@ CHAT = Request("/v1/chat/completions", {"messages": MESSAGES, "max_tokens": 16})
 CHAT_STREAM = Request("/v1/chat/completions",
                       {"messages": MESSAGES, "max_tokens": 16, "stream": True})
 RESPONSE = Request("/v1/responses", {"input": MESSAGES[0]["content"], "max_output_tokens": 16})
+ANTHROPIC_VERSION = (("anthropic-version", "2023-06-01"),)
+MESSAGE = Request("/v1/messages", {"messages": MESSAGES, "max_tokens": 16},
+                  headers=ANTHROPIC_VERSION)
+MESSAGE_STREAM = Request("/v1/messages", {"messages": MESSAGES, "max_tokens": 16, "stream": True},
+                         headers=ANTHROPIC_VERSION)
 CHAT_WITH_KEY = Request("/v1/chat/completions", {"messages": MESSAGES, "max_tokens": 16},
                         headers=(("Authorization", f"Bearer {GATEWAY_KEY}"),))
 
@@ -200,6 +218,12 @@ PATHS: tuple[BenchPath, ...] = (
     # two-target fallback whose first target is healthy.
     BenchPath("vllm-routing-present", (VLLM, ROUTING), CHAT, "vllm/bench-model"),
     BenchPath("vllm-fallback", (VLLM, ROUTING), CHAT, FALLBACK_MODEL),
+    # Anthropic's Messages API, native (the floor proxy forwards the same Messages request to
+    # the upstream's /v1/messages) and translated (the floor is the chat completion ogx makes).
+    BenchPath("messages", (VLLM, MESSAGES_API), MESSAGE, "vllm/bench-model"),
+    BenchPath("messages-stream", (VLLM, MESSAGES_API), MESSAGE_STREAM, "vllm/bench-model"),
+    BenchPath("messages-translated", (VLLM, MESSAGES_API, MESSAGES_TRANSLATED), MESSAGE,
+              f"{TRANSLATED_PROVIDER}/bench-model", floor=CHAT),
 )
 
 # What start-up and idle RSS are measured with: both plugins, each with its model.

@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from aws_fixtures import bedrock_mock, endpoint_env  # noqa: F401
+from mock_anthropic import MockAnthropic
 from ogx_harness import sse_events
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
@@ -25,6 +26,10 @@ PATHS = {p.name: p for p in bench_paths.PATHS}
 
 def is_bedrock(path: bench_paths.BenchPath) -> bool:
     return bench_paths.BEDROCK in path.fragments
+
+
+def is_messages(path: bench_paths.BenchPath) -> bool:
+    return path.request.route == "/v1/messages"
 
 
 def start(ogx_server, path: bench_paths.BenchPath, upstream: str, tmp_path: Path, env=None):
@@ -73,7 +78,8 @@ def check_upstream_request(path: bench_paths.BenchPath, sent: dict) -> None:
     assert content == bench_paths.MESSAGES[-1]["content"]
 
 
-@pytest.mark.parametrize("name", [n for n, p in PATHS.items() if not is_bedrock(p)])
+@pytest.mark.parametrize("name", [n for n, p in PATHS.items()
+                                  if not is_bedrock(p) and not is_messages(p)])
 def test_openai_compatible_path(name, ogx_server, mock_upstream, tmp_path):
     path = PATHS[name]
     server = start(ogx_server, path, mock_upstream.url, tmp_path)
@@ -110,6 +116,43 @@ def test_bedrock_path(name, ogx_server, bedrock_mock, tmp_path):  # noqa: F811
     sent = bedrock_mock.last_chat_request()
     assert sent.auth == "sigv4" and sent.access_key_id == keys["aws_access_key_id"]
     check_upstream_request(path, sent.json)
+
+
+def check_message(path: bench_paths.BenchPath, response: requests.Response) -> None:
+    """An answer in Anthropic's shape: a message with text, or its stream of events."""
+    assert response.status_code == 200, response.text
+    if path.request.stream:
+        events = [json.loads(e) for e in sse_events(response)]
+        assert events[0]["type"] == "message_start" and events[-1]["type"] == "message_stop"
+        assert "".join(e["delta"].get("text", "") for e in events
+                       if e["type"] == "content_block_delta")
+    else:
+        body = response.json()
+        assert body["type"] == "message" and body["role"] == "assistant", body
+        assert [b["text"] for b in body["content"] if b["type"] == "text"] != [""]
+
+
+@pytest.mark.parametrize("name", [n for n, p in PATHS.items()
+                                  if is_messages(p) and p.floor_request == p.request])
+def test_native_messages_path(name, ogx_server, tmp_path):
+    """The native paths: what reaches the upstream's /v1/messages is the floor request itself
+    (the same body, the upstream's model id), and the answer comes back in Anthropic's shape."""
+    path = PATHS[name]
+    with MockAnthropic() as upstream:
+        server = start(ogx_server, path, upstream.url, tmp_path)
+        check_message(path, send(server, path))
+        sent = upstream.requests_to("/v1/messages")[-1].json
+    assert sent == {**path.floor_request.body, "model": bench_paths.UPSTREAM_MODEL}
+
+
+@pytest.mark.parametrize("name", [n for n, p in PATHS.items()
+                                  if is_messages(p) and p.floor_request != p.request])
+def test_translated_messages_path(name, ogx_server, mock_upstream, tmp_path):
+    """The translated path: one chat completion upstream, which is the path's floor request."""
+    path = PATHS[name]
+    server = start(ogx_server, path, mock_upstream.url, tmp_path)
+    check_message(path, send(server, path))
+    check_upstream_request(path, mock_upstream.last_request("/v1/chat/completions").json)
 
 
 def test_floor_requests_are_shared():

@@ -9,6 +9,7 @@
 //!   and `data: [DONE]`.
 //! - `POST /model/{modelId}/converse` and `/converse-stream`: Bedrock Converse (JSON) and
 //!   ConverseStream (event-stream frames, each after `--chunk-delay-ms`), see [`converse`].
+//! - `POST /v1/messages`: Anthropic Messages, whole or streamed, see [`messages`].
 //! - `GET /v1/models`: one model, [`MODEL_ID`]. `GET /foundation-models`: the same model as
 //!   Bedrock's ListFoundationModels, so the Bedrock plugin's listing works too.
 //!
@@ -20,6 +21,7 @@
 //! (`--port 0` picks a free port) and runs until SIGINT/SIGTERM.
 
 mod converse;
+mod messages;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
@@ -163,6 +165,7 @@ async fn answer(
         (&Method::POST, "/v1/chat/completions" | "/openai/v1/chat/completions") => {
             chat_completion(req, &options).await
         }
+        (&Method::POST, "/v1/messages") => messages_answer(req, &options).await,
         (&Method::GET, "/v1/models") => json(
             StatusCode::OK,
             &serde_json::json!({"object": "list", "data": [
@@ -205,6 +208,29 @@ async fn read_body(req: Request<Incoming>) -> Result<Bytes, Response<Body>> {
             &format!("could not read the body: {e}"),
         )),
     }
+}
+
+/// Anthropic Messages, whole or streamed.
+async fn messages_answer(req: Request<Incoming>, options: &Options) -> Response<Body> {
+    let body = match read_body(req).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let request: messages::MessagesRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            let message = format!("not a Messages request: {e}");
+            return json(
+                StatusCode::BAD_REQUEST,
+                &messages::error("invalid_request_error", &message),
+            );
+        }
+    };
+    if !request.stream {
+        return json(StatusCode::OK, &messages::answer(&request.model));
+    }
+    let events = messages::stream_events(&request.model, options.stream_chunks);
+    delayed_stream(events, options.chunk_delay, "text/event-stream")
 }
 
 /// Converse (`stream` false) or ConverseStream.
