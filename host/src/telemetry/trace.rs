@@ -37,10 +37,12 @@ impl SpanContext {
         let (version, trace, parent, flags) =
             (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
         let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
-        if !(hex(version, 2) && version != "ff" && hex(trace, 32) && hex(parent, 16))
-            || !hex(flags, 2)
-            || (version == "00" && parts.next().is_some())
-        {
+        let well_formed = hex(version, 2)
+            && version != "ff"
+            && hex(trace, 32)
+            && hex(parent, 16)
+            && hex(flags, 2);
+        if !well_formed || (version == "00" && parts.next().is_some()) {
             return None;
         }
         let trace_id = u128::from_str_radix(trace, 16).ok()?;
