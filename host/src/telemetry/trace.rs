@@ -91,14 +91,10 @@ pub fn new_span_id() -> u64 {
 
 /// A random non-zero trace id.
 pub fn new_trace_id() -> u128 {
-    loop {
-        // A v4 UUID has 122 random bits: plenty for a trace id, and its low 64 bits (which
-        // the ratio sampler reads) are 62 random bits.
-        let id = uuid::Uuid::new_v4().as_u128();
-        if id != 0 {
-            return id;
-        }
-    }
+    // Each half is the first 64 bits of a v4 UUID: random but for the version nibble (bits
+    // 12-15). Not the UUID's last 64 bits, whose top bits are the fixed variant: the ratio
+    // sampler compares the low half's value, so its top bits must be random.
+    (u128::from(new_span_id()) << 64) | u128::from(new_span_id())
 }
 
 /// The root sampler's decision (`OTEL_TRACES_SAMPLER`).
