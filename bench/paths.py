@@ -91,9 +91,15 @@ RESPONSES = {
 # No chat-completion history. A build of ogx that does not know the key warns
 # "unknown key ... (ignored)" at start; bench/run.py reports that under the tables.
 HISTORY_OFF = {"storage": {"stores": {"inference": {"enabled": False}}}}
-# Prometheus metrics recorded on every request (`GET /metrics` on the API port). Tracing
-# paths (sampled at 1 % and 100 %) join when ogx exports traces.
+# Prometheus metrics recorded on every request (`GET /metrics` on the API port).
 METRICS_ON = {"server": {"metrics": {"enabled": True}}}
+# OpenTelemetry traces on, sampled at 1 % and at 100 %. The bench has no collector: the
+# endpoint is a local port where nothing listens (the discard port), so every export fails,
+# off the request path, once per batch interval, and is counted. What a request pays is the
+# same as with a collector: its spans made, attributed and queued (or dropped when full).
+TRACES_NOWHERE = "http://127.0.0.1:9/v1/traces"
+TRACING_1PCT = {"server": {"tracing": {"endpoint": TRACES_NOWHERE, "sample_ratio": 0.01}}}
+TRACING_100PCT = {"server": {"tracing": {"endpoint": TRACES_NOWHERE, "sample_ratio": 1.0}}}
 # Gateway keys with limits on: one key declared in the config (by its secret's SHA-256), sent
 # as a bearer token, with request and token limits and a budget far above what a run uses, so
 # that every request is authenticated, checked against its limits and metered in SQLite.
@@ -204,6 +210,8 @@ PATHS: tuple[BenchPath, ...] = (
               floor=CHAT_STREAM),
     BenchPath("vllm-history-off", (VLLM, HISTORY_OFF), CHAT, "vllm/bench-model"),
     BenchPath("vllm-metrics", (VLLM, METRICS_ON), CHAT, "vllm/bench-model"),
+    BenchPath("vllm-tracing-1pct", (VLLM, TRACING_1PCT), CHAT, "vllm/bench-model"),
+    BenchPath("vllm-tracing-100pct", (VLLM, TRACING_100PCT), CHAT, "vllm/bench-model"),
     # Gateway key + limits: the key looked up (cached), its limits read and counted, the
     # answer's usage counted, on the base config's SQLite; the floor is the same chat request.
     BenchPath("vllm-gateway-key", (VLLM, GATEWAY_KEYS), CHAT_WITH_KEY, "vllm/bench-model",

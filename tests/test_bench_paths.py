@@ -8,6 +8,7 @@ SigV4 signature made with the keys the benchmark configures."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -90,6 +91,14 @@ def test_openai_compatible_path(name, ogx_server, mock_upstream, tmp_path):
         assert 'ogx_requests_total{api="inference",route="/v1/chat/completions"' in metrics.text
     else:
         assert metrics.status_code == 404
+    sent = mock_upstream.last_request("/v1/chat/completions").headers.get("traceparent")
+    if bench_paths.TRACING_100PCT in path.fragments:
+        # Traced (its exports fail: nothing listens on the bench's collector port).
+        assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-01", sent or ""), sent
+    elif bench_paths.TRACING_1PCT in path.fragments:
+        assert re.fullmatch(r"00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]", sent or ""), sent
+    else:
+        assert sent is None
     if bench_paths.GATEWAY_KEYS in path.fragments:
         # The declared key is what lets the request through: another gateway key is refused.
         wrong = server.post(path.request.route, data=path.request.json(path.model), timeout=30,

@@ -35,6 +35,7 @@ fn context() -> CallContext {
         timeout: None,
         model: None,
         upstream_clock: None,
+        trace: None,
     }
 }
 

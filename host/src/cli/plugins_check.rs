@@ -372,6 +372,7 @@ pub async fn call(args: PluginsCallArgs) -> anyhow::Result<()> {
         timeout: None,
         model: None,
         upstream_clock: None,
+        trace: None,
     };
     let body_text = body.as_ref().map(Value::to_string).unwrap_or_default();
     let printed = match op.as_str() {

@@ -48,6 +48,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let serving_threads = serving_threads::configure(env.lookup())?;
     let loaded = load_config(&args, &env)?;
     let telemetry = telemetry_settings(&loaded, &env)?;
+    let traces =
+        crate::telemetry::export::TraceSettings::from_env(&loaded.config.server.tracing, &env)
+            .map_err(|error| anyhow::anyhow!(error))?;
     let watch_interval = reload::watch::plugins_watch_interval(&env.lookup())?;
     if args.enable_ui {
         tracing::warn!("--enable-ui is ignored: ogx has no web UI");
@@ -167,7 +170,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     if let Some(interval) = watch_interval {
         reload::watch::watch_plugins(&live, interval);
     }
+    let trace_export = traces
+        .map(crate::telemetry::export::start)
+        .transpose()
+        .map_err(|error| anyhow::anyhow!(error))?;
     let served = listen::serve(listener, live.service(), tls).await;
+    if let Some(export) = trace_export {
+        // The last requests' spans were queued when their answers finished.
+        export.shutdown().await;
+    }
     let Some(inference_store) = inference_store else {
         return served;
     };

@@ -26,6 +26,7 @@ pub mod responses;
 pub mod schema;
 pub mod server;
 pub mod storage;
+pub mod traces;
 pub mod validate;
 
 pub use redact::{redact, redact_with, to_yaml_string};

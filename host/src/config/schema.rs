@@ -173,6 +173,29 @@ pub struct ServerConfig {
     pub insecure: bool,
     /// `server.metrics`: Prometheus metrics at `GET /metrics`.
     pub metrics: MetricsConfig,
+    /// `server.tracing`: OpenTelemetry traces over OTLP.
+    pub tracing: TracingConfig,
+}
+
+/// `server.tracing` (see `config/traces.rs`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TracingConfig {
+    /// The full OTLP/HTTP traces URL; `None` exports nothing unless `OTEL_*` variables ask.
+    pub endpoint: Option<String>,
+    /// Headers sent with every export (may hold secrets).
+    pub headers: Vec<(String, String)>,
+    /// Share of new traces recorded (default 1).
+    pub sample_ratio: f64,
+}
+
+impl Default for TracingConfig {
+    fn default() -> Self {
+        TracingConfig {
+            endpoint: None,
+            headers: Vec::new(),
+            sample_ratio: 1.0,
+        }
+    }
 }
 
 /// `server.metrics` (see `config/metrics.rs`).
@@ -200,6 +223,7 @@ impl Default for ServerConfig {
             cors: None,
             insecure: false,
             metrics: MetricsConfig::default(),
+            tracing: TracingConfig::default(),
         }
     }
 }

@@ -116,6 +116,7 @@ pub fn parse_server(
         cors: parse_cors(&s, warnings)?,
         insecure: s.bool("insecure")?.unwrap_or(false),
         metrics: super::metrics::parse_metrics(s.get("metrics"), warnings)?,
+        tracing: super::traces::parse_tracing(s.get("tracing"), warnings)?,
     })
 }
 

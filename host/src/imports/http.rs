@@ -29,6 +29,7 @@ mod addresses;
 mod body_stream;
 mod client;
 mod egress;
+mod exchange_span;
 mod framing;
 mod upstream_clock;
 
@@ -170,6 +171,8 @@ pub struct OutboundRequest {
     pub timeout: Option<Duration>,
     /// The API request's clock of upstream time; `None` when nobody measures.
     pub clock: Option<Arc<UpstreamClock>>,
+    /// The trace context the exchange carries (see `http/exchange_span.rs`).
+    pub trace: Option<crate::telemetry::trace::Propagation>,
 }
 
 impl fmt::Debug for OutboundRequest {

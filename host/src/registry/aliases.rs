@@ -86,6 +86,7 @@ async fn first_listed(provider: &Provider, model_type: &str) -> Result<String, S
         timeout: Some(LISTING_TIMEOUT),
         model: None,
         upstream_clock: None,
+        trace: None,
     };
     let id = provider.id();
     let listed = provider.list_models(context).await.map_err(|error| {

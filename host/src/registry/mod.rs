@@ -322,6 +322,7 @@ impl Registry {
             timeout: Some(LISTING_TIMEOUT),
             model: None,
             upstream_clock: None,
+            trace: None,
         };
         match provider.list_models(context).await {
             Ok(listed) => {

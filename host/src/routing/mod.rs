@@ -450,6 +450,8 @@ impl Routing {
                 },
             };
             let answered_by = answered_by();
+            // Each attempt's spans tell how many came before it (`http.request.resend_count`).
+            crate::telemetry::record::with_current(|record| record.count_attempt());
             let result = match limit {
                 Some(limit) => tokio::time::timeout(limit, op(attempt))
                     .await

@@ -114,7 +114,7 @@ macro_rules! version_imports {
             fn to_native_request(
                 req: wit_http::Request,
                 timeout: Duration,
-                clock: Option<Arc<native_http::UpstreamClock>>,
+                request: &crate::runtime::instance::RequestState,
             ) -> native_http::OutboundRequest {
                 use wit_http::Method;
                 native_http::OutboundRequest {
@@ -131,7 +131,8 @@ macro_rules! version_imports {
                     body: req.body,
                     auth: $auth(req.auth),
                     timeout: Some(timeout),
-                    clock,
+                    clock: request.upstream_clock.clone(),
+                    trace: request.trace.clone(),
                 }
             }
 
@@ -156,8 +157,7 @@ macro_rules! version_imports {
                 ) -> wasmtime::Result<Result<wit_http::Response, wit_http::HttpError>> {
                     let timeout = self.outbound_timeout(req.timeout_ms);
                     let client = self.handles()?.clone();
-                    let request =
-                        to_native_request(req, timeout, self.request.upstream_clock.clone());
+                    let request = to_native_request(req, timeout, &self.request);
                     self.remember_credentials(&request);
                     Ok(client
                         .http
@@ -184,8 +184,7 @@ macro_rules! version_imports {
                         wit_http::Framing::AwsEventStream => native_http::Framing::AwsEventStream,
                     };
                     let client = self.handles()?.clone();
-                    let request =
-                        to_native_request(req, timeout, self.request.upstream_clock.clone());
+                    let request = to_native_request(req, timeout, &self.request);
                     self.remember_credentials(&request);
                     match client.http.send_streaming(request, framing).await {
                         Ok(native_http::StreamingResponse {

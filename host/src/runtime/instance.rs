@@ -66,6 +66,8 @@ pub(crate) struct RequestState {
     pub deadline: Instant,
     /// Where the outbound exchanges add their upstream time.
     pub upstream_clock: Option<Arc<UpstreamClock>>,
+    /// The trace context the outbound exchanges carry (a child of the plugin-call span).
+    pub trace: Option<crate::telemetry::trace::Propagation>,
 }
 
 impl RequestState {
@@ -110,6 +112,7 @@ pub(crate) struct InstanceFor {
     pub logger: Arc<PluginLogger>,
     pub deadline: Instant,
     pub upstream_clock: Option<Arc<UpstreamClock>>,
+    pub trace: Option<crate::telemetry::trace::Propagation>,
 }
 
 impl Instance {
@@ -143,6 +146,7 @@ impl Instance {
             request: RequestState {
                 deadline: who.deadline,
                 upstream_clock: who.upstream_clock,
+                trace: who.trace,
             },
             table: ResourceTable::new(),
             wasi,

@@ -408,6 +408,7 @@ async fn describe(sandbox: &Sandbox, plugin: &LoadedPlugin) -> Result<Descriptor
             logger,
             deadline: Instant::now() + DESCRIBE_TIMEOUT,
             upstream_clock: None,
+            trace: None,
         };
         let mut instance = Instance::create(sandbox, plugin, who).await?;
         instance.describe().await

@@ -50,6 +50,9 @@ pub struct CallContext {
     /// The API request's clock of upstream time, which the call's outbound exchanges add to;
     /// `None` when nobody measures.
     pub upstream_clock: Option<std::sync::Arc<crate::imports::http::UpstreamClock>>,
+    /// The trace context the call's spans and outbound exchanges carry; `None` when there is
+    /// none (tracing off and no client `traceparent`).
+    pub trace: Option<crate::telemetry::trace::Propagation>,
 }
 
 /// The model a call serves, as the registry resolved it.

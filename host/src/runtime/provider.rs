@@ -20,6 +20,7 @@ use super::instance::{Instance, InstanceFor, LoadedPlugin, ProviderHandles, Sand
 use super::{CallContext, CallError, Descriptor, Health, ListedModel, MessagesEvent};
 use crate::imports::logging::PluginLogger;
 use crate::telemetry::metrics;
+use crate::telemetry::trace::{Kind, Propagation, Span};
 use futures::Stream;
 use futures::future::BoxFuture;
 use std::pin::Pin;
@@ -167,11 +168,29 @@ impl Provider {
         ctx.timeout.map_or(max, |t| t.min(max))
     }
 
-    /// A fresh instance with `init` done.
+    /// The plugin-call span of a call made with `ctx` (a child of the request's server span;
+    /// `None` when tracing is off) and what the call's exchanges carry.
+    fn plugin_span(&self, ctx: &CallContext) -> (Option<Span>, Option<Propagation>) {
+        let Some(Propagation::Traced { parent, resend }) = &ctx.trace else {
+            return (None, ctx.trace.clone());
+        };
+        let mut span = Span::child_of(parent, "ogx.plugin.call", Kind::Internal);
+        if span.is_recording() {
+            span.set("ogx.provider.id", self.id.as_str());
+            span.set("ogx.provider.type", self.provider_type.as_str());
+            span.set("ogx.plugin.name", self.plugin.name.as_str());
+            span.set("ogx.attempt", i64::from(*resend) + 1);
+        }
+        let propagation = ctx.trace.as_ref().map(|p| p.under(&span));
+        (Some(span), propagation)
+    }
+
+    /// A fresh instance with `init` done; its exchanges carry `trace`.
     async fn ready_instance(
         &self,
         ctx: &CallContext,
         deadline: Instant,
+        trace: Option<Propagation>,
     ) -> Result<Instance, CallError> {
         let who = InstanceFor {
             handles: Some(self.handles.clone()),
@@ -182,6 +201,7 @@ impl Provider {
             )),
             deadline,
             upstream_clock: ctx.upstream_clock.clone(),
+            trace,
         };
         let started = Instant::now();
         let mut instance = Instance::create(&self.sandbox, &self.plugin, who).await?;
@@ -200,17 +220,22 @@ impl Provider {
     async fn call<T: Send>(&self, ctx: &CallContext, op: TypedCall<T>) -> Result<T, CallError> {
         let limit = self.call_limit(ctx);
         let deadline = Instant::now() + limit;
+        let (mut span, trace) = self.plugin_span(ctx);
         let call = async {
-            let mut instance = self.ready_instance(ctx, deadline).await?;
+            let mut instance = self.ready_instance(ctx, deadline, trace).await?;
             let started = Instant::now();
             let output = op(&mut instance, ctx).await;
             metrics::plugin_called(&self.id, output.is_ok(), started.elapsed());
             retire(instance);
             output
         };
-        tokio::time::timeout(limit, call)
+        let output = tokio::time::timeout(limit, call)
             .await
-            .unwrap_or(Err(CallError::Timeout(limit)))
+            .unwrap_or(Err(CallError::Timeout(limit)));
+        if let (Some(span), Err(error)) = (&mut span, &output) {
+            span.fail(error_kind(error));
+        }
+        output
     }
 
     /// Runs `init` once, to fail at start-up on a config the plugin rejects.
@@ -221,7 +246,7 @@ impl Provider {
         };
         let limit = self.call_limit(&ctx);
         let check = async {
-            self.ready_instance(&ctx, Instant::now() + limit)
+            self.ready_instance(&ctx, Instant::now() + limit, None)
                 .await
                 .map(drop)
         };
@@ -377,19 +402,30 @@ impl Provider {
         // The stream as a whole is not bounded by the call timeout, only each step; the
         // deadline the plugin sees (and caps its HTTP timeouts with) is the call timeout.
         let deadline = Instant::now() + limit;
+        let (mut span, trace) = self.plugin_span(ctx);
         let opening = async {
-            let mut instance = self.ready_instance(ctx, deadline).await?;
+            let mut instance = self.ready_instance(ctx, deadline, trace).await?;
             let started = Instant::now();
             let stream = open(&mut instance, ctx).await;
             metrics::plugin_called(&self.id, stream.is_ok(), started.elapsed());
             Ok((instance, stream?))
         };
-        let (instance, stream) = tokio::time::timeout(limit, opening)
+        let opened = tokio::time::timeout(limit, opening)
             .await
-            .unwrap_or(Err(CallError::Timeout(limit)))?;
+            .unwrap_or(Err(CallError::Timeout(limit)));
+        let (instance, stream) = match opened {
+            Ok(opened) => opened,
+            Err(error) => {
+                if let Some(span) = &mut span {
+                    span.fail(error_kind(&error));
+                }
+                return Err(error);
+            }
+        };
         let (tx, rx) = mpsc::channel(STREAM_CHANNEL_CAPACITY);
         let idle = self.sandbox.limits.stream_idle_timeout;
-        tokio::spawn(pump_stream(instance, stream, next, tx, idle));
+        // The plugin-call span lasts as long as the stream's task.
+        tokio::spawn(pump_stream(instance, stream, next, tx, idle, span));
         Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
     }
 }
@@ -412,7 +448,13 @@ async fn pump_stream<T: Send + 'static>(
     next: NextItem<T>,
     tx: mpsc::Sender<Result<T, CallError>>,
     idle: Duration,
+    mut span: Option<Span>,
 ) {
+    let mut fail = |error: &CallError| {
+        if let Some(span) = &mut span {
+            span.fail(error_kind(error));
+        }
+    };
     loop {
         // Wait for room first: a slow or vanished client stops the pulling.
         let Ok(permit) = tx.reserve().await else {
@@ -428,18 +470,38 @@ async fn pump_stream<T: Send + 'static>(
             Ok(Ok(Some(item))) => permit.send(Ok(item)),
             Ok(Ok(None)) => break,
             Ok(Err(e)) => {
+                fail(&e);
                 permit.send(Err(e));
                 break;
             }
             Err(_) => {
                 // The guest call was abandoned mid-way: the store cannot be used again, so
                 // skip the resource drop and let the store go.
+                fail(&CallError::Timeout(idle));
                 permit.send(Err(CallError::Timeout(idle)));
                 return;
             }
         }
     }
     instance.close_stream(stream).await;
+    // The plugin-call span ends before the stream does (the channel closes with `tx`).
+    drop(span);
+    drop(tx);
+}
+
+/// A span's error status for a failed call: the kind of failure, never its message (which
+/// may quote the upstream).
+fn error_kind(error: &CallError) -> String {
+    use super::ProviderError as P;
+    match error {
+        CallError::Provider(P::Upstream { status, .. }) => format!("upstream status {status}"),
+        CallError::Provider(P::RateLimited(_)) => "rate limited".into(),
+        CallError::Provider(P::Timeout(_)) | CallError::Timeout(_) => "timeout".into(),
+        CallError::Provider(P::BadGateway(_)) => "bad gateway".into(),
+        CallError::Provider(_) => "provider error".into(),
+        CallError::Trap { .. } => "plugin trapped".into(),
+        CallError::Unavailable(_) => "no instance available".into(),
+    }
 }
 
 /// Drops a finished instance on a task of its own, which the runtime polls after the caller

@@ -87,6 +87,7 @@ impl AppState {
             .and_then(|value| value.to_str().ok())
             .map(str::to_string)
             .unwrap_or_default();
+        let record = crate::telemetry::record::current();
         CallContext {
             request_id,
             provider_data: provider_data::for_provider(
@@ -96,7 +97,8 @@ impl AppState {
             ),
             timeout: None,
             model: None,
-            upstream_clock: crate::telemetry::record::current().map(|r| r.upstream.clone()),
+            upstream_clock: record.as_ref().map(|r| r.upstream.clone()),
+            trace: record.and_then(|r| r.call_propagation()),
         }
     }
 }

@@ -10,6 +10,12 @@
 //! finished or dropped (a stream's last event, or the client going away), so a stream's
 //! duration, tokens and added time are whole.
 //!
+//! With tracing on (`telemetry::trace`), each request gets a SERVER span, a child of the
+//! client's `traceparent` when that is valid (its trace id is the log line's `trace_id`); the
+//! span's context goes down with the provider calls like the upstream clock, and the span
+//! ends, with its GenAI attributes, when the log line is written. With tracing off, a client's
+//! `traceparent` is only forwarded upstream as it came.
+//!
 //! Handlers say where a request went with [`routed`] and hand streamed chunks through
 //! [`observed`]; answers' `usage` is noted by `routes::inference::answer_object`.
 
@@ -19,6 +25,7 @@ use crate::registry::Route;
 use crate::runtime::{ChunkStream, EventStream};
 use crate::telemetry::metrics::{self, OTHER_MODEL};
 use crate::telemetry::record::{self, RequestRecord, Routed};
+use crate::telemetry::trace::{self, Propagation, Span, SpanContext, TRACEPARENT_HEADER};
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -34,8 +41,6 @@ use std::time::{Duration, Instant};
 
 /// The answer header with ogx's added time in milliseconds (also in `Server-Timing`).
 pub const OVERHEAD_HEADER: &str = "x-ogx-overhead-ms";
-/// The W3C trace-context request header; its trace id goes into the request's log line.
-pub const TRACEPARENT_HEADER: &str = "traceparent";
 /// Longest client-given request id kept; a longer or empty one is replaced.
 pub const MAX_REQUEST_ID_LEN: usize = 128;
 
@@ -55,23 +60,49 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
     request
         .headers_mut()
         .insert(REQUEST_ID_HEADER, id_value.clone());
-    let trace_id = request
+    let traceparent = request
         .headers()
         .get(TRACEPARENT_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(trace_id_of)
-        .map(str::to_string);
+        .and_then(|v| v.to_str().ok());
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|m| m.as_str().to_string());
+    let remote = traceparent.and_then(SpanContext::parse);
+    let (span, propagation) = match trace::tracer() {
+        Some(tracer) => {
+            let name = format!(
+                "{} {}",
+                request.method(),
+                route.as_deref().unwrap_or(request.uri().path())
+            );
+            let span = tracer.server_span(remote, name);
+            let propagation = Propagation::Traced {
+                parent: span.context(),
+                resend: 0,
+            };
+            (Some(span), Some(propagation))
+        }
+        // Tracing off: a valid client traceparent goes upstream as it came.
+        None => (
+            None,
+            traceparent
+                .filter(|_| remote.is_some())
+                .map(|t| Propagation::Forward(t.trim().into())),
+        ),
+    };
+    let trace_id = match &span {
+        Some(span) => Some(span.context()),
+        None => remote,
+    }
+    .map(|context| context.trace_id_hex());
     let api = route.as_deref().map_or("unknown", api_of);
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     if let Some(m) = metrics::get() {
         m.concurrent_requests.get([api]).add(1);
     }
-    let record = Arc::new(RequestRecord::new(started));
+    let record = Arc::new(RequestRecord::propagating(started, propagation));
     let mut response = record.clone().scope(next.run(request)).await;
 
     let added = record.added_time(started.elapsed());
@@ -91,6 +122,7 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
         record,
         id,
         trace_id,
+        span,
         api,
         route,
         method,
@@ -111,8 +143,19 @@ pub async fn observe(mut request: Request, next: Next) -> Response {
 /// (the requested id when the registry knows it, else [`OTHER_MODEL`]).
 pub fn routed(route: &Route, requested: &str, operation: &'static str) {
     if let Some(record) = record::current() {
+        let traced = record.traced().then(|| {
+            let provider_type = route.provider.provider_type();
+            Box::new((
+                requested.to_string(),
+                provider_type
+                    .strip_prefix("remote::")
+                    .unwrap_or(provider_type)
+                    .to_string(),
+            ))
+        });
         record.route(Routed {
             operation,
+            traced,
             provider: route.provider.id().to_string(),
             // A registered or listed model has a type; a `provider/anything` route has none.
             model: if route.model_type.is_some() {
@@ -196,6 +239,22 @@ pub async fn metrics_text(State(state): State<AppState>) -> Response {
             queue.depth, queue.written, queue.lost
         );
     }
+    if let Some(tracer) = trace::tracer() {
+        let (exported, failed) = tracer.export_counts();
+        let _ = write!(
+            out,
+            "# HELP ogx_trace_spans_exported_total Spans the OTLP collector accepted.\n\
+             # TYPE ogx_trace_spans_exported_total counter\n\
+             ogx_trace_spans_exported_total {exported}\n\
+             # HELP ogx_trace_spans_failed_total Spans lost to failed OTLP exports.\n\
+             # TYPE ogx_trace_spans_failed_total counter\n\
+             ogx_trace_spans_failed_total {failed}\n\
+             # HELP ogx_trace_spans_dropped_total Spans dropped because the export queue was full.\n\
+             # TYPE ogx_trace_spans_dropped_total counter\n\
+             ogx_trace_spans_dropped_total {}\n",
+            tracer.dropped()
+        );
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -221,26 +280,13 @@ fn api_of(template: &str) -> &'static str {
     })
 }
 
-/// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), if valid.
-fn trace_id_of(traceparent: &str) -> Option<&str> {
-    let mut parts = traceparent.trim().split('-');
-    let (version, trace, parent, flags) =
-        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
-    let valid = hex(version, 2)
-        && version != "ff"
-        && hex(trace, 32)
-        && trace.bytes().any(|b| b != b'0')
-        && hex(parent, 16)
-        && hex(flags, 2);
-    valid.then_some(trace)
-}
-
 /// What is recorded when the answer is over.
 struct Finish {
     record: Arc<RequestRecord>,
     id: String,
     trace_id: Option<String>,
+    /// The request's SERVER span, when tracing is on.
+    span: Option<Span>,
     api: &'static str,
     route: Option<String>,
     method: Method,
@@ -249,7 +295,10 @@ struct Finish {
 }
 
 impl Finish {
-    fn record(&self) {
+    fn record(mut self) {
+        if let Some(span) = self.span.take() {
+            self.end_span(span);
+        }
         let elapsed = self.record.started.elapsed();
         let added = self.record.added_time(elapsed);
         let routed = self.record.routed();
@@ -279,6 +328,50 @@ impl Finish {
             self.status.as_u16(),
             elapsed,
             if provider.is_empty() { String::new() } else { format!(" ({provider})") }
+        );
+    }
+
+    /// Ends the SERVER span with the request's HTTP and GenAI attributes.
+    fn end_span(&self, mut span: Span) {
+        if !span.is_recording() {
+            return;
+        }
+        let code = self.status.as_u16();
+        span.set("http.request.method", self.method.as_str());
+        if let Some(route) = &self.route {
+            span.set("http.route", route.as_str());
+        }
+        span.set("url.path", self.path.as_str());
+        span.set("http.response.status_code", i64::from(code));
+        span.set("ogx.request_id", self.id.as_str());
+        if code >= 500 {
+            span.set("error.type", code.to_string());
+            span.fail(code.to_string());
+        }
+        if let Some(routed) = self.record.routed() {
+            span.set("gen_ai.operation.name", routed.operation);
+            span.set("ogx.provider.id", routed.provider.as_str());
+            if let Some(traced) = &routed.traced {
+                span.set("gen_ai.request.model", traced.0.as_str());
+                span.set("gen_ai.provider.name", traced.1.as_str());
+            }
+        }
+        if let Some(model) = self.record.response_model() {
+            span.set("gen_ai.response.model", model);
+        }
+        if let Some(tokens) = self.record.tokens() {
+            span.set(
+                "gen_ai.usage.input_tokens",
+                i64::try_from(tokens.input).unwrap_or(i64::MAX),
+            );
+            span.set(
+                "gen_ai.usage.output_tokens",
+                i64::try_from(tokens.output).unwrap_or(i64::MAX),
+            );
+        }
+        span.set(
+            "ogx.upstream_requests",
+            i64::from(self.record.upstream.exchanges()),
         );
     }
 
@@ -380,21 +473,6 @@ impl HttpBody for Finished {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn trace_ids_come_from_valid_traceparents_only() {
-        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
-        for (header, expected) in [
-            (format!("00-{trace}-00f067aa0ba902b7-01"), Some(trace)),
-            (format!(" 00-{trace}-00f067aa0ba902b7-00 "), Some(trace)),
-            (format!("ff-{trace}-00f067aa0ba902b7-01"), None),
-            (format!("00-{}-00f067aa0ba902b7-01", "0".repeat(32)), None),
-            (format!("00-{trace}-00f067aa0ba902b7"), None),
-            ("00-xyz-00f067aa0ba902b7-01".to_string(), None),
-        ] {
-            assert_eq!(trace_id_of(&header), expected, "{header}");
-        }
-    }
 
     #[test]
     fn every_route_belongs_to_its_api() {

@@ -1,16 +1,20 @@
 //! Observability: what an operator watches ogx by. Prometheus metrics ([`metrics`], served
 //! at `GET /metrics` by the server), the per-request facts they and the log line are made of
-//! ([`record`]), and the log's format and levels ([`logs`]).
+//! ([`record`]), the log's format and levels ([`logs`]), and OpenTelemetry traces: spans and
+//! trace context ([`trace`]), their OTLP encoding ([`otlp`]) and export ([`export`]).
 //!
 //! This module is a leaf: every layer may record into it (the runtime its plugin timings,
 //! the AWS credential cache its refreshes), and it depends on no layer above `imports`. What
 //! an operator asked for is read once at start-up ([`Settings::from_env`]); a bad value stops
 //! start-up naming the variable.
 
+pub mod export;
 pub mod logs;
 pub mod metrics;
+pub mod otlp;
 pub mod record;
 pub mod registry;
+pub mod trace;
 
 use crate::config::schema::MetricsConfig;
 use crate::environment::Environment;

@@ -8,8 +8,9 @@
 //! the `Arc` with it. Everything is write-once or atomic: a stream's task and the request's
 //! task may touch it at the same time. No prompt or completion text is kept.
 
+use super::trace::Propagation;
 use crate::imports::http::UpstreamClock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,9 @@ pub struct Routed {
     pub provider: String,
     /// A model id the registry knows, or [`super::metrics::OTHER_MODEL`].
     pub model: String,
+    /// With tracing on, the model id the client asked for (unbounded: spans only) and the
+    /// provider's type; `None` otherwise.
+    pub traced: Option<Box<(String, String)>>,
 }
 
 /// Tokens an answer's `usage` reported.
@@ -39,7 +43,14 @@ pub struct Tokens {
 pub struct RequestRecord {
     pub started: Instant,
     pub upstream: Arc<UpstreamClock>,
+    /// What its provider calls carry down to their exchanges: the server span's context
+    /// (tracing on), the client's `traceparent` (tracing off), or nothing.
+    propagation: Option<Propagation>,
+    /// Provider-call attempts started so far (routing counts them; retries are the rest).
+    attempts: AtomicU32,
     routed: OnceLock<Routed>,
+    /// The `model` of the answer, noted with tracing on only.
+    response_model: OnceLock<String>,
     first_chunk: OnceLock<Duration>,
     usage_seen: AtomicBool,
     input_tokens: AtomicU64,
@@ -48,10 +59,18 @@ pub struct RequestRecord {
 
 impl RequestRecord {
     pub fn new(started: Instant) -> Self {
+        Self::propagating(started, None)
+    }
+
+    /// A record whose provider calls carry `propagation`.
+    pub fn propagating(started: Instant, propagation: Option<Propagation>) -> Self {
         RequestRecord {
             started,
             upstream: Arc::default(),
+            propagation,
+            attempts: AtomicU32::new(0),
             routed: OnceLock::new(),
+            response_model: OnceLock::new(),
             first_chunk: OnceLock::new(),
             usage_seen: AtomicBool::new(false),
             input_tokens: AtomicU64::new(0),
@@ -74,6 +93,29 @@ impl RequestRecord {
         self.routed.get()
     }
 
+    /// Whether the request is traced (tracing on), so span-only facts are worth noting.
+    pub fn traced(&self) -> bool {
+        matches!(self.propagation, Some(Propagation::Traced { .. }))
+    }
+
+    /// Counts one provider-call attempt (routing calls this before each).
+    pub fn count_attempt(&self) {
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What a provider call made now carries: with tracing on, its `resend` is the number of
+    /// attempts before the current one.
+    pub fn call_propagation(&self) -> Option<Propagation> {
+        match &self.propagation {
+            None => None,
+            Some(Propagation::Traced { parent, .. }) => Some(Propagation::Traced {
+                parent: *parent,
+                resend: self.attempts.load(Ordering::Relaxed).saturating_sub(1),
+            }),
+            Some(forward) => Some(forward.clone()),
+        }
+    }
+
     /// Notes one chunk of a streamed answer: the first sets the time to the first token; a
     /// chunk that carries `usage` sets the token counts.
     pub fn chunk(&self, chunk: &str) {
@@ -82,7 +124,9 @@ impl RequestRecord {
         }
         // Only a chunk with a `"usage"` key is parsed again: inside a JSON string the quotes
         // would be escaped, so text mentioning usage does not match.
-        if chunk.contains("\"usage\"")
+        // With tracing on, the first chunk is parsed too, for the answer's model.
+        let model_wanted = self.traced() && self.response_model.get().is_none();
+        if (model_wanted || chunk.contains("\"usage\""))
             && let Ok(serde_json::Value::Object(object)) = serde_json::from_str(chunk)
         {
             self.answer(&object);
@@ -120,6 +164,12 @@ impl RequestRecord {
     /// Notes the `usage` of an answer object (a chat completion, a completion, embeddings),
     /// when it has one.
     pub fn answer(&self, answer: &serde_json::Map<String, serde_json::Value>) {
+        if self.traced()
+            && self.response_model.get().is_none()
+            && let Some(serde_json::Value::String(model)) = answer.get("model")
+        {
+            let _ = self.response_model.set(model.clone());
+        }
         let Some(serde_json::Value::Object(usage)) = answer.get("usage") else {
             return;
         };
@@ -134,6 +184,11 @@ impl RequestRecord {
         self.output_tokens
             .store(output.unwrap_or(0), Ordering::Relaxed);
         self.usage_seen.store(true, Ordering::Relaxed);
+    }
+
+    /// The `model` the answer named (recorded when tracing is on).
+    pub fn response_model(&self) -> Option<&str> {
+        self.response_model.get().map(String::as_str)
     }
 
     /// Time from arrival to the first streamed chunk; `None` for an answer not streamed.
@@ -158,6 +213,11 @@ impl RequestRecord {
 /// The record of the request whose handler is running on this task, if any.
 pub fn current() -> Option<Arc<RequestRecord>> {
     CURRENT.try_with(Arc::clone).ok()
+}
+
+/// Runs `f` on the current record, if any, without taking a reference.
+pub fn with_current(f: impl FnOnce(&RequestRecord)) {
+    let _ = CURRENT.try_with(|record| f(record));
 }
 
 #[cfg(test)]

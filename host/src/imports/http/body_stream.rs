@@ -34,6 +34,8 @@ pub struct BodyStream {
     state: StreamState,
     /// Adds each wait for a chunk to the API request's upstream time.
     clock: Option<Arc<UpstreamClock>>,
+    /// The exchange's span, ended with the body.
+    span: Option<crate::telemetry::trace::Span>,
 }
 
 impl fmt::Debug for BodyStream {
@@ -64,7 +66,14 @@ impl BodyStream {
             idle_timeout,
             state: StreamState::Open,
             clock: None,
+            span: None,
         }
+    }
+
+    /// The same stream, ending the exchange's `span` when the body ends, fails or is dropped.
+    pub(super) fn spanned(mut self, span: Option<crate::telemetry::trace::Span>) -> Self {
+        self.span = span;
+        self
     }
 
     /// The same stream, adding its waits for chunks to `clock`.
@@ -86,6 +95,8 @@ impl BodyStream {
                 StreamState::Failed(error) => return Err(error.clone()),
             }
             if let Err(error) = self.read_chunk().await {
+                super::exchange_span::failed(&mut self.span, &error);
+                self.span = None;
                 self.state = StreamState::Failed(error);
             }
         }
@@ -112,6 +123,7 @@ impl BodyStream {
             Ok(None) => {
                 self.decoder.finish()?;
                 self.state = StreamState::Ended;
+                self.span = None;
                 Ok(())
             }
         }

@@ -4,6 +4,7 @@
 use super::addresses::{ForbiddenAddress, PolicyResolver};
 use super::body_stream::BodyStream;
 use super::egress::EgressPolicy;
+use super::exchange_span;
 use super::framing::FrameDecoder;
 use super::{
     Auth, ClientOptions, Framing, HOP_BY_HOP_HEADERS, HttpError, MAX_REDIRECTS, OutboundRequest,
@@ -134,6 +135,7 @@ impl OutboundClient {
             host,
             deadline,
             total,
+            mut span,
         } = self.prepare(request).await?;
         let started = Instant::now();
         let exchange = async {
@@ -180,6 +182,10 @@ impl OutboundClient {
             clock.count_exchange();
             clock.add(started.elapsed());
         }
+        match &result {
+            Ok(response) => exchange_span::answered(&mut span, response.status),
+            Err(error) => exchange_span::failed(&mut span, error),
+        }
         result
     }
 
@@ -196,6 +202,7 @@ impl OutboundClient {
             host,
             deadline,
             total,
+            mut span,
         } = self.prepare(request).await?;
         let started = Instant::now();
         let head = tokio::time::timeout_at(deadline, self.client().execute(request)).await;
@@ -204,10 +211,20 @@ impl OutboundClient {
             clock.add(started.elapsed());
         }
         let response = match head {
-            Ok(result) => result.map_err(|error| map_reqwest_error(&error, &host))?,
-            Err(_) => return Err(timed_out(&host, total)),
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => {
+                let error = map_reqwest_error(&error, &host);
+                exchange_span::failed(&mut span, &error);
+                return Err(error);
+            }
+            Err(_) => {
+                let error = timed_out(&host, total);
+                exchange_span::failed(&mut span, &error);
+                return Err(error);
+            }
         };
         let status = response.status().as_u16();
+        exchange_span::answered(&mut span, status);
         let headers = lower_case_headers(response.headers());
         let body = BodyStream::new(
             Box::pin(response.bytes_stream()),
@@ -226,7 +243,8 @@ impl OutboundClient {
             total,
             self.options.frame_idle_timeout,
         )
-        .timed_by(clock);
+        .timed_by(clock)
+        .spanned(span);
         Ok(StreamingResponse {
             status,
             headers,
@@ -256,7 +274,8 @@ impl OutboundClient {
         let host = url.host_str().unwrap_or_default().to_owned();
 
         let strip_authorization = !matches!(request.auth, Auth::None);
-        let headers = build_headers(&request.headers, strip_authorization)?;
+        let mut headers = build_headers(&request.headers, strip_authorization)?;
+        let span = exchange_span::start(&request, &url, &mut headers);
         let mut builder = http::Request::builder()
             .method(http::Method::from(request.method))
             .uri(url.as_str());
@@ -307,6 +326,7 @@ impl OutboundClient {
             host,
             deadline,
             total,
+            span,
         })
     }
 }
@@ -318,6 +338,8 @@ struct Prepared {
     host: String,
     deadline: Instant,
     total: Duration,
+    /// The exchange's CLIENT span, when tracing is on.
+    span: Option<crate::telemetry::trace::Span>,
 }
 
 /// A redirect that the policy refused; found again in the error chain to report `Denied`.

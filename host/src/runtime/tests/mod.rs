@@ -92,6 +92,7 @@ fn ctx(request_id: &str) -> CallContext {
         timeout: None,
         model: None,
         upstream_clock: None,
+        trace: None,
     }
 }
 

@@ -61,6 +61,7 @@ async fn describe(state: &AppState, info: &ProviderInfo) -> Value {
                 timeout: Some(HEALTH_CHECK_TIMEOUT),
                 model: None,
                 upstream_clock: None,
+                trace: None,
             };
             match provider.health(context).await {
                 Ok(health) => json!({ "status": health.status, "message": health.message }),

@@ -168,6 +168,7 @@ fn request(url: String) -> OutboundRequest {
         auth: Auth::None,
         timeout: None,
         clock: None,
+        trace: None,
     }
 }
 

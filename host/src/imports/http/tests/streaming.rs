@@ -264,6 +264,7 @@ async fn the_upstream_clock_counts_each_exchange_and_every_wait_on_the_upstream(
     let client = client(&["127.0.0.1"]);
     let timed = |url: String| OutboundRequest {
         clock: Some(clock.clone()),
+        trace: None,
         ..request(url)
     };
     let mut streaming = client
