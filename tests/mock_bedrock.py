@@ -18,6 +18,8 @@ Routes:
   POST /model/{id}/converse, /model/{id}/converse-stream, /model/{id}/invoke,
   GET  /inference-profiles           Converse, ConverseStream, InvokeModel (embeddings) and
                                      ListInferenceProfiles: see mock_converse.py
+  POST /model/{claude}/invoke, /invoke-with-response-stream, /count-tokens
+                                     Claude's Anthropic body: see mock_bedrock_anthropic.py
 Control plane of the mock itself (not authenticated):
   POST   /__mock/credentials  {"access_key_id","secret_access_key","session_token"?,"expires_at"?}
   POST   /__mock/bearer       {"token", "region"? (null: any region), "expired"?: bool}
@@ -74,6 +76,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+import mock_bedrock_anthropic
 import mock_converse
 from loopback_server import LoopbackHandler, LoopbackServer, text_of
 from mock_converse import ConverseInvalid
@@ -137,6 +140,8 @@ class RecordedRequest:
     time: float = 0.0
     # /model/{id}/...: the decoded model id.
     model_id: str | None = None
+    # /model/{id}/count-tokens: the decoded `input.invokeModel.body`.
+    invoke_body: Any = None
 
 
 @dataclass
@@ -428,7 +433,13 @@ class _Handler(LoopbackHandler):
         self._send_json(200, {"modelSummaries": summaries})
 
     def _model_operation(self, record: RecordedRequest, model_id: str, operation: str) -> None:
-        """Converse, ConverseStream or InvokeModel (see mock_converse.py)."""
+        """Converse, ConverseStream or InvokeModel (see mock_converse.py); Claude's
+        InvokeModel[WithResponseStream] and CountTokens (see mock_bedrock_anthropic.py)."""
+        if mock_bedrock_anthropic.is_claude(model_id) and operation in (
+                "invoke", "invoke-with-response-stream", "count-tokens"):
+            mock_bedrock_anthropic.serve(self, record, model_id, operation,
+                                         self.server.next_id("req"))
+            return
         try:
             if operation == "invoke":
                 answer, headers = mock_converse.invoke_embeddings(model_id, record.json)

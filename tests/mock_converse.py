@@ -71,7 +71,9 @@ class ConverseInvalid(Exception):
 
 def model_id_of(path: str) -> str | None:
     """The decoded `{modelId}` of a `/model/{modelId}/<operation>` path."""
-    m = re.fullmatch(r"/model/([^/]+)/(converse|converse-stream|invoke)", path)
+    m = re.fullmatch(
+        r"/model/([^/]+)/(converse|converse-stream|invoke|invoke-with-response-stream|count-tokens)",
+        path)
     return unquote(m.group(1)) if m else None
 
 
@@ -330,13 +332,17 @@ def event_frame(event_type: str, payload: dict) -> bytes:
 
 def send_event_stream(handler: Any, request_id: str, events: list[tuple[str, dict]]) -> None:
     """A 200 ConverseStream answer on `handler` (a BaseHTTPRequestHandler), chunked."""
+    send_frames(handler, request_id, [event_frame(t, payload) for t, payload in events])
+
+
+def send_frames(handler: Any, request_id: str, frames: list[bytes]) -> None:
+    """A 200 event-stream answer of `frames` on `handler`, chunked."""
     handler.send_response(200)
     handler.send_header("Content-Type", EVENTSTREAM_TYPE)
     handler.send_header("x-amzn-RequestId", request_id)
     handler.send_header("Transfer-Encoding", "chunked")
     handler.end_headers()
-    for event_type, payload in events:
-        frame = event_frame(event_type, payload)
+    for frame in frames:
         handler.wfile.write(b"%x\r\n%s\r\n" % (len(frame), frame))
         handler.wfile.flush()
     handler.wfile.write(b"0\r\n\r\n")

@@ -14,7 +14,7 @@
 //! [`MessagesPath::Native`]: the body goes to the plugin as Anthropic's and its Anthropic
 //! answer comes back untouched (OGX 1.5.0's passthrough for Anthropic, DeepSeek, Fireworks,
 //! Meta, Ollama and vLLM). Every other provider, and one whose plugin declines the operation
-//! for its type, takes [`MessagesPath::Translated`]: the host translates to and from the
+//! for its type or model, takes [`MessagesPath::Translated`]: the host translates to and from the
 //! provider's chat completions, as it does for the Responses API. [`MessagesPath::of`] is
 //! where that choice is made.
 //!
@@ -64,10 +64,10 @@ pub enum MessagesPath {
 }
 
 impl MessagesPath {
-    /// The path `provider` takes: native when its plugin lists the operation and has not
-    /// declined it for this provider.
-    pub fn of(provider: &Provider) -> Self {
-        if provider.serves_native(NativeOperation::Messages) {
+    /// The path `provider` takes for the upstream model `model`: native when its plugin
+    /// lists the operation and has not declined it for this provider and model.
+    pub fn of(provider: &Provider, model: &str) -> Self {
+        if provider.serves_native(NativeOperation::Messages, model) {
             MessagesPath::Native
         } else {
             MessagesPath::Translated

@@ -23,9 +23,10 @@ use crate::telemetry::metrics;
 use crate::telemetry::trace::{Kind, Propagation, Span};
 use futures::Stream;
 use futures::future::BoxFuture;
+use std::collections::HashSet;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use wasmtime::component::ResourceAny;
@@ -52,16 +53,31 @@ pub struct Provider {
     config: serde_json::Value,
     config_json: String,
     handles: Arc<ProviderHandles>,
-    /// Native operations the descriptor lists but the plugin answered `unsupported` for
-    /// this provider (a plugin serving several types may speak Messages for some only).
+    /// Native operations the descriptor lists but the plugin answered `unsupported` for,
+    /// per upstream model (a plugin serving several types may speak Messages for some only;
+    /// one upstream may speak it for some models only, as Bedrock does for Claude).
     declined: DeclinedNative,
 }
 
-/// See [`Provider::native_messages`]: set once, never cleared.
+/// See [`Provider::decline_native`]: upstream model ids added, never removed, at most
+/// [`MAX_DECLINED_MODELS`] per operation (past that, a declining model is asked again,
+/// which costs a plugin call, never a wrong answer).
 #[derive(Default)]
 struct DeclinedNative {
-    messages: AtomicBool,
-    count_tokens: AtomicBool,
+    messages: Mutex<HashSet<String>>,
+    count_tokens: Mutex<HashSet<String>>,
+}
+
+/// Models remembered as declined per native operation and provider.
+const MAX_DECLINED_MODELS: usize = 1024;
+
+impl DeclinedNative {
+    fn of(&self, operation: NativeOperation) -> &Mutex<HashSet<String>> {
+        match operation {
+            NativeOperation::Messages => &self.messages,
+            NativeOperation::CountTokens => &self.count_tokens,
+        }
+    }
 }
 
 /// A native operation a plugin may list in its descriptor.
@@ -115,31 +131,33 @@ impl Provider {
     pub fn descriptor(&self) -> &Descriptor {
         &self.descriptor
     }
-    /// Whether to call the plugin's native `operation`: its descriptor lists it and it has
-    /// not answered `unsupported` for this provider ([`Provider::decline_native`]).
-    pub fn serves_native(&self, operation: NativeOperation) -> bool {
-        match operation {
-            NativeOperation::Messages => {
-                self.descriptor.native_messages && !self.declined.messages.load(Ordering::Relaxed)
-            }
-            NativeOperation::CountTokens => {
-                self.descriptor.native_count_tokens
-                    && !self.declined.count_tokens.load(Ordering::Relaxed)
-            }
-        }
+    /// Whether to call the plugin's native `operation` for the upstream model `model`: its
+    /// descriptor lists it and it has not answered `unsupported` for this provider and model
+    /// ([`Provider::decline_native`]).
+    pub fn serves_native(&self, operation: NativeOperation, model: &str) -> bool {
+        let listed = match operation {
+            NativeOperation::Messages => self.descriptor.native_messages,
+            NativeOperation::CountTokens => self.descriptor.native_count_tokens,
+        };
+        listed
+            && !self
+                .declined
+                .of(operation)
+                .lock()
+                .is_ok_and(|declined| declined.contains(model))
     }
 
-    /// Notes that the plugin answered `unsupported` to native `operation` for this provider:
-    /// the host serves it another way from now on.
-    pub fn decline_native(&self, operation: NativeOperation) {
-        let flag = match operation {
-            NativeOperation::Messages => &self.declined.messages,
-            NativeOperation::CountTokens => &self.declined.count_tokens,
+    /// Notes that the plugin answered `unsupported` to native `operation` for this provider
+    /// and upstream `model`: the host serves that model another way from now on.
+    pub fn decline_native(&self, operation: NativeOperation, model: &str) {
+        let Ok(mut declined) = self.declined.of(operation).lock() else {
+            return;
         };
-        if !flag.swap(true, Ordering::Relaxed) {
+        if declined.len() < MAX_DECLINED_MODELS && declined.insert(model.to_string()) {
             tracing::info!(
                 provider = %self.id,
-                "provider type {} has no native {operation:?} operation: translating instead",
+                model,
+                "provider type {} has no native {operation:?} operation for this model: translating instead",
                 self.provider_type
             );
         }

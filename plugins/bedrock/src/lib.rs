@@ -9,6 +9,10 @@
 //! Embeddings go through InvokeModel ([`embeddings`]: Titan and Cohere); `/v1/completions`
 //! is refused (neither API has it).
 //!
+//! `/v1/messages` and `count_tokens` are served natively for Claude models ([`messages`]:
+//! InvokeModel, InvokeModelWithResponseStream and CountTokens with Anthropic's body); for
+//! every other model the plugin answers `unsupported` and the host translates.
+//!
 //! - [`config`]: the config block and its env fallbacks, resolved at `init`;
 //! - [`auth`]: bearer or SigV4, decided per request;
 //! - [`errors`]: the client-facing auth messages (OGX's sanitized errors);
@@ -29,6 +33,7 @@ pub mod config;
 pub mod converse;
 pub mod embeddings;
 pub mod errors;
+pub mod messages;
 pub mod models;
 pub mod routing;
 pub mod sse;
@@ -37,8 +42,8 @@ use std::collections::VecDeque;
 
 use ogx_provider_sdk::http::{Framing, Request};
 use ogx_provider_sdk::{
-    ChunkStream, Context, Descriptor, Map, Model, Provider, ProviderError, Settings, Value,
-    config as host_config, log, python_repr,
+    ChunkStream, Context, Descriptor, EventStream, Map, Model, NativeOperations, Provider,
+    ProviderError, Settings, Value, config as host_config, log, python_repr,
 };
 
 use crate::auth::AuthMode;
@@ -112,6 +117,42 @@ impl Bedrock {
             time_left: ctx.time_left(),
             finish,
         }
+    }
+
+    /// The checked Messages body and its model, when `/v1/messages` for it is served
+    /// natively; `unsupported` (the host translates) when it is not.
+    fn native_messages(
+        &self,
+        ctx: &Context,
+        request: Value,
+    ) -> Result<(Map<String, Value>, String), ProviderError> {
+        let (body, model) = self.prepare(request)?;
+        if !self.config.model_rules.native_messages(&model) {
+            return Err(ProviderError::unsupported(
+                ctx.provider_type(),
+                &format!("native /v1/messages for {model}"),
+            ));
+        }
+        let Value::Object(body) = body else {
+            unreachable!("prepare checks the body is an object")
+        };
+        Ok((body, model))
+    }
+
+    /// Serves one native Messages operation for the request `ctx` serves.
+    fn with_messages_call<T>(
+        &self,
+        ctx: &Context,
+        serve: impl FnOnce(&messages::Call) -> Result<T, ProviderError>,
+    ) -> Result<T, ProviderError> {
+        let mode = auth::decide(self.config.bearer_token.as_deref(), ctx.provider_data());
+        let finish = |r: Request| self.finish(ctx, r, &mode);
+        serve(&messages::Call {
+            runtime_url: &self.config.runtime_url,
+            region: &self.config.region,
+            mode: &mode,
+            finish: &finish,
+        })
     }
 
     /// The error for an upstream error status, logged for the operator (the body is
@@ -292,6 +333,13 @@ impl Provider for Bedrock {
         }
     }
 
+    fn native_operations() -> NativeOperations {
+        NativeOperations {
+            messages: true,
+            count_tokens: true,
+        }
+    }
+
     fn init(settings: Settings<Self::Config>) -> Result<Self, ProviderError> {
         let config = config::resolve(&settings.config, &host_config::env).map_err(|why| {
             ProviderError::InvalidRequest(format!(
@@ -425,6 +473,21 @@ impl Provider for Bedrock {
     fn embeddings(&self, ctx: &Context, request: Value) -> Result<Value, ProviderError> {
         let (body, model) = self.prepare(request)?;
         self.invoke_embeddings(ctx, &body, &model)
+    }
+
+    fn messages(&self, ctx: &Context, request: Value) -> Result<Value, ProviderError> {
+        let (body, model) = self.native_messages(ctx, request)?;
+        self.with_messages_call(ctx, |call| messages::create(call, body, &model))
+    }
+
+    fn messages_stream(&self, ctx: &Context, request: Value) -> Result<EventStream, ProviderError> {
+        let (body, model) = self.native_messages(ctx, request)?;
+        self.with_messages_call(ctx, |call| messages::stream(call, body, &model))
+    }
+
+    fn count_tokens(&self, ctx: &Context, request: Value) -> Result<Value, ProviderError> {
+        let (body, model) = self.native_messages(ctx, request)?;
+        self.with_messages_call(ctx, |call| messages::count_tokens(call, body, &model))
     }
 }
 

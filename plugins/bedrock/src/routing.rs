@@ -13,7 +13,14 @@
 //!     guardrail_config: {guardrailIdentifier: gr-1, guardrailVersion: "1"}
 //!     additional_model_request_fields: {top_k: 50}
 //!     prompt_caching: true              # a cachePoint after the system prompt and the tools
+//!     messages: translate               # native | translate: how /v1/messages is served
 //! ```
+//!
+//! `messages` decides the `/v1/messages` path ([`ModelRules::native_messages`]): by default a
+//! Claude model is served natively through InvokeModel ([`crate::messages`]) and every other
+//! model is translated by the host to chat completions; `translate` keeps a Claude model on
+//! the translated path, `native` sends a model whose id names no Claude model (an
+//! application inference profile ARN) natively.
 //!
 //! The longest matching pattern wins. Registered models' `metadata` does not reach plugins
 //! (the plugin interface passes only the upstream model id), so this block is where per-model
@@ -97,6 +104,9 @@ pub struct ModelSettings {
     pub additional_model_request_fields: Option<Map<String, Value>>,
     /// A `cachePoint` after the system prompt and after the tools.
     pub prompt_caching: bool,
+    /// `/v1/messages` natively (`Some(true)`) or translated (`Some(false)`); `None` decides
+    /// by model id.
+    pub native_messages: Option<bool>,
 }
 
 /// The `model_overrides` block: (pattern, settings), in config order.
@@ -144,9 +154,22 @@ impl ModelRules {
                         Value::Object(fields),
                     ) => parsed.additional_model_request_fields = Some(fields.clone()),
                     ("prompt_caching", Value::Bool(on)) => parsed.prompt_caching = *on,
+                    ("messages", Value::String(path)) => {
+                        parsed.native_messages = Some(
+                            match path.trim().to_ascii_lowercase().as_str() {
+                                "native" => true,
+                                "translate" => false,
+                                other => {
+                                    return Err(format!(
+                                        "{key}.messages must be `native` or `translate`, not `{other}`"
+                                    ));
+                                }
+                            },
+                        );
+                    }
                     _ => {
                         return Err(format!(
-                            "{key}.{name} is not a setting this provider knows (api: converse|openai, guardrail_config: mapping, additional_model_request_fields: mapping, prompt_caching: true|false)"
+                            "{key}.{name} is not a setting this provider knows (api: converse|openai, guardrail_config: mapping, additional_model_request_fields: mapping, prompt_caching: true|false, messages: native|translate)"
                         ));
                     }
                 }
@@ -171,6 +194,14 @@ impl ModelRules {
             .max_by_key(|(len, _)| *len)
             .map(|(_, settings)| settings.clone())
             .unwrap_or_default()
+    }
+
+    /// Whether `/v1/messages` for `model` goes to InvokeModel natively: the `messages`
+    /// setting, else whether it is a Claude model.
+    pub fn native_messages(&self, model: &str) -> bool {
+        self.for_model(model)
+            .native_messages
+            .unwrap_or_else(|| crate::messages::is_claude(model))
     }
 
     /// The API `model` is served by.
@@ -264,6 +295,21 @@ mod tests {
     }
 
     #[test]
+    fn messages_are_native_for_claude_unless_overridden() {
+        let rules = ModelRules::parse(Some(&json!({
+            "us.anthropic.claude-3-haiku*": {"messages": "translate"},
+            "arn:aws:bedrock:us-east-1:1:application-inference-profile/*": {"messages": "Native"},
+        })))
+        .unwrap();
+        assert!(rules.native_messages("us.anthropic.claude-sonnet-4-20250514-v1:0"));
+        assert!(!rules.native_messages("us.anthropic.claude-3-haiku-20240307-v1:0"));
+        assert!(!rules.native_messages("amazon.nova-pro-v1:0"));
+        assert!(
+            rules.native_messages("arn:aws:bedrock:us-east-1:1:application-inference-profile/x")
+        );
+    }
+
+    #[test]
     fn malformed_overrides_name_the_key() {
         let cases = [
             (json!([1]), "model_overrides must be"),
@@ -276,6 +322,10 @@ mod tests {
             (
                 json!({"m": {"prompt_caching": "yes"}}),
                 "model_overrides.m.prompt_caching",
+            ),
+            (
+                json!({"m": {"messages": "passthrough"}}),
+                "model_overrides.m.messages must be `native` or `translate`",
             ),
         ];
         for (value, want) in cases {

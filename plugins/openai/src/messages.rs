@@ -96,13 +96,37 @@ fn success(response: Response) -> Result<Response, ProviderError> {
 }
 
 impl Native {
+    /// `POST {root}/v1/{path}`; the body's `anthropic_beta` (the client's `anthropic-beta`
+    /// header, which the host passes in the body) goes back into that header.
     fn post(&self, path: &str, body: &Map<String, Value>) -> Request {
-        let mut request = Request::post(format!("{}/v1/{path}", self.root)).json(body);
+        let (body, betas) = split_betas(body);
+        let mut request = Request::post(format!("{}/v1/{path}", self.root)).json(&body);
         for (name, value) in &self.headers {
             request = request.header(name.as_str(), value.as_str());
         }
+        if let Some(betas) = betas {
+            request = request.header("anthropic-beta", betas.as_str());
+        }
         request
     }
+}
+
+/// The body without `anthropic_beta`, and its strings joined as the `anthropic-beta` header
+/// (`None` when there are none).
+fn split_betas(body: &Map<String, Value>) -> (Map<String, Value>, Option<String>) {
+    let mut body = body.clone();
+    let removed = body.remove("anthropic_beta");
+    let betas: Vec<&str> = match &removed {
+        Some(Value::Array(values)) => values.iter().filter_map(Value::as_str).collect(),
+        Some(Value::String(value)) => vec![value.as_str()],
+        _ => Vec::new(),
+    }
+    .into_iter()
+    .map(str::trim)
+    .filter(|beta| !beta.is_empty())
+    .collect();
+    let header = (!betas.is_empty()).then(|| betas.join(","));
+    (body, header)
 }
 
 /// The body as sent upstream: a JSON object with its top-level nulls dropped, whose model
@@ -183,7 +207,7 @@ pub fn stream(
             };
             if event == "error" {
                 finished = true;
-                return Some(Err(stream_error(&data)));
+                return Some(Err(ProviderError::from_anthropic_error_event(&data)));
             }
             if event == "message_stop" {
                 finished = true;
@@ -194,31 +218,6 @@ pub fn stream(
             }));
         }
     })))
-}
-
-/// The error an `error` event reports, with the status Anthropic gives its type.
-fn stream_error(data: &Value) -> ProviderError {
-    let error = data.get("error");
-    let kind = error
-        .and_then(|e| e.get("type"))
-        .and_then(Value::as_str)
-        .unwrap_or("api_error");
-    let message = error
-        .and_then(|e| e.get("message"))
-        .and_then(Value::as_str)
-        .unwrap_or("the upstream reported an error inside the stream")
-        .to_string();
-    let status = match kind {
-        "invalid_request_error" => 400,
-        "authentication_error" => 401,
-        "permission_error" => 403,
-        "not_found_error" => 404,
-        "request_too_large" => 413,
-        "rate_limit_error" => 429,
-        "overloaded_error" => 529,
-        _ => 500,
-    };
-    ProviderError::Upstream { status, message }
 }
 
 /// `POST /v1/messages/count_tokens`: the upstream's count, or (without that endpoint) the
@@ -302,6 +301,20 @@ mod tests {
     }
 
     #[test]
+    fn the_bodys_betas_go_back_into_the_header() {
+        let body = serde_json::json!({"model": "m", "anthropic_beta": ["a", " b "]});
+        let (rest, header) = split_betas(body.as_object().unwrap());
+        assert_eq!(Value::Object(rest), serde_json::json!({"model": "m"}));
+        assert_eq!(header.as_deref(), Some("a,b"));
+        let (_, none) = split_betas(
+            serde_json::json!({"anthropic_beta": []})
+                .as_object()
+                .unwrap(),
+        );
+        assert_eq!(none, None);
+    }
+
+    #[test]
     fn an_upstream_error_keeps_anthropics_message_status_and_headers() {
         let body = br#"{"type":"error","error":{"type":"rate_limit_error","message":"slow down"}}"#;
         let headers = vec![("retry-after".to_string(), "3".to_string())];
@@ -319,25 +332,6 @@ mod tests {
                 status: 500,
                 message: "Failed to complete Anthropic API request: status 500".into(),
                 headers: vec![],
-            }
-        );
-    }
-
-    #[test]
-    fn a_stream_error_event_gets_the_status_of_its_type() {
-        let event = serde_json::json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}});
-        assert_eq!(
-            stream_error(&event),
-            ProviderError::Upstream {
-                status: 529,
-                message: "Overloaded".into()
-            }
-        );
-        assert_eq!(
-            stream_error(&serde_json::json!({})),
-            ProviderError::Upstream {
-                status: 500,
-                message: "the upstream reported an error inside the stream".into()
             }
         );
     }

@@ -92,6 +92,33 @@ impl ProviderError {
         }
     }
 
+    /// The error an Anthropic stream `error` event (`{"type": "error", "error": {"type",
+    /// "message"}}`) reports, with the HTTP status Anthropic gives its error type (500 for an
+    /// unknown one), for plugins that relay native Messages streams.
+    pub fn from_anthropic_error_event(data: &Value) -> Self {
+        let error = data.get("error");
+        let kind = error
+            .and_then(|e| e.get("type"))
+            .and_then(Value::as_str)
+            .unwrap_or("api_error");
+        let message = error
+            .and_then(|e| e.get("message"))
+            .and_then(Value::as_str)
+            .unwrap_or("the upstream reported an error inside the stream")
+            .to_string();
+        let status = match kind {
+            "invalid_request_error" => 400,
+            "authentication_error" => 401,
+            "permission_error" => 403,
+            "not_found_error" => 404,
+            "request_too_large" => 413,
+            "rate_limit_error" => 429,
+            "overloaded_error" => 529,
+            _ => 500,
+        };
+        ProviderError::Upstream { status, message }
+    }
+
     /// The error for an operation the provider does not implement:
     /// `<provider type> does not support <operation>` (501).
     pub fn unsupported(provider_type: &str, operation: &str) -> Self {
@@ -213,6 +240,25 @@ fn write_python_str(s: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_anthropic_error_event_gets_the_status_of_its_type() {
+        let event = serde_json::json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}});
+        assert_eq!(
+            ProviderError::from_anthropic_error_event(&event),
+            ProviderError::Upstream {
+                status: 529,
+                message: "Overloaded".into()
+            }
+        );
+        assert_eq!(
+            ProviderError::from_anthropic_error_event(&serde_json::json!({})),
+            ProviderError::Upstream {
+                status: 500,
+                message: "the upstream reported an error inside the stream".into()
+            }
+        );
+    }
 
     #[test]
     fn upstream_messages_read_like_the_openai_python_sdk() {

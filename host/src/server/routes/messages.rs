@@ -72,7 +72,7 @@ pub async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AnthropicError> {
     let (request, route) = checked(&state, body, Purpose::Create)?;
-    if MessagesPath::of(&route.provider) == MessagesPath::Native
+    if MessagesPath::of(&route.provider, &route.upstream_model) == MessagesPath::Native
         && let native::Outcome::Answered(answer) =
             native::create(&state, &headers, &request, &route).await
     {
@@ -89,7 +89,9 @@ pub async fn count_tokens(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AnthropicError> {
     let (request, route) = checked(&state, body, Purpose::CountTokens)?;
-    if route.provider.serves_native(NativeOperation::CountTokens)
+    if route
+        .provider
+        .serves_native(NativeOperation::CountTokens, &route.upstream_model)
         && let native::Outcome::Answered(answer) =
             native::count_tokens(&state, &headers, &request, &route).await
     {

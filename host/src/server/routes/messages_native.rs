@@ -5,9 +5,15 @@
 //! so extended thinking, signatures, `cache_control`, citations and server tools survive.
 //!
 //! A plugin may list the operation and still decline it for a provider type whose upstream
-//! does not speak Messages (one plugin serves many types): its `unsupported` answer, before
-//! anything reached the client, is [`Outcome::Declined`]; the route then translates, and the
-//! provider is not asked natively again ([`Provider::decline_native`]).
+//! does not speak Messages (one plugin serves many types), or for a model its upstream
+//! serves Messages for only by translation (Bedrock: every model but Claude): its
+//! `unsupported` answer, before anything reached the client, is [`Outcome::Declined`]; the
+//! route then translates, and the provider is not asked natively again for that model
+//! ([`crate::runtime::Provider::decline_native`]).
+//!
+//! The client's `anthropic-beta` header reaches the plugin as the body's `anthropic_beta`
+//! array ([`upstream_body`]; the plugin interface passes no request headers): the field
+//! Bedrock's Anthropic body reads; a plugin whose upstream takes the header moves it back.
 //!
 //! **Failures.** Before the first event every failure is an HTTP error in Anthropic's shape
 //! (the upstream's status and message, `retry-after` passed on); a stream that fails after it
@@ -16,7 +22,7 @@
 
 use crate::messages::request::MessagesRequest;
 use crate::registry::Route;
-use crate::runtime::{CallError, EventStream, NativeOperation, Provider, ProviderError};
+use crate::runtime::{CallError, EventStream, NativeOperation, ProviderError};
 use crate::server::errors::AnthropicError;
 use crate::server::{AppState, observability, sse};
 use axum::http::HeaderMap;
@@ -37,18 +43,44 @@ fn declined(error: &CallError) -> bool {
     matches!(error, CallError::Provider(ProviderError::Unsupported(_)))
 }
 
-/// The body for the plugin: the client's, with the upstream's model id.
-fn upstream_body(request: &MessagesRequest, route: &Route) -> String {
+/// The body for the plugin: the client's, with the upstream's model id and the values of the
+/// client's `anthropic-beta` headers (comma-separated, each header may repeat) appended to
+/// its `anthropic_beta` array, each once.
+fn upstream_body(request: &MessagesRequest, route: &Route, headers: &HeaderMap) -> String {
     let mut body = request.body.clone();
     body.insert(
         "model".into(),
         Value::String(route.upstream_model.to_string()),
     );
+    let from_headers = headers
+        .get_all(BETA_HEADER)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|beta| !beta.is_empty());
+    let mut betas: Vec<Value> = match body.get("anthropic_beta") {
+        Some(Value::Array(values)) => values.clone(),
+        _ => Vec::new(),
+    };
+    for beta in from_headers {
+        if !betas.iter().any(|known| known.as_str() == Some(beta)) {
+            betas.push(Value::String(beta.to_string()));
+        }
+    }
+    if !betas.is_empty() {
+        body.insert("anthropic_beta".into(), Value::Array(betas));
+    }
     Value::Object(body).to_string()
 }
 
-fn declined_by(provider: &Provider, operation: NativeOperation) -> Outcome {
-    provider.decline_native(operation);
+/// The header naming the Anthropic betas a client opts into.
+const BETA_HEADER: &str = "anthropic-beta";
+
+fn declined_by(route: &Route, operation: NativeOperation) -> Outcome {
+    route
+        .provider
+        .decline_native(operation, &route.upstream_model);
     Outcome::Declined
 }
 
@@ -63,17 +95,17 @@ pub(super) async fn create(
     observability::routed(route, &request.model, "chat");
     let mut context = state.call_context(headers, provider);
     context.model = Some(route.target(&request.model));
-    let body = upstream_body(request, route);
+    let body = upstream_body(request, route, headers);
     if !request.stream {
         return match provider.messages(context, body).await {
-            Err(error) if declined(&error) => declined_by(provider, NativeOperation::Messages),
+            Err(error) if declined(&error) => declined_by(route, NativeOperation::Messages),
             Err(error) => Outcome::Answered(Err(error.into())),
             Ok(text) => Outcome::Answered(json_text(text)),
         };
     }
     let mut events = match provider.messages_stream(context, body).await {
         Err(error) if declined(&error) => {
-            return declined_by(provider, NativeOperation::Messages);
+            return declined_by(route, NativeOperation::Messages);
         }
         Err(error) => return Outcome::Answered(Err(error.into())),
         Ok(events) => events,
@@ -81,7 +113,7 @@ pub(super) async fn create(
     // A failure before the first event is an HTTP error, as on every streamed route.
     let first = match events.next().await {
         Some(Err(error)) if declined(&error) => {
-            return declined_by(provider, NativeOperation::Messages);
+            return declined_by(route, NativeOperation::Messages);
         }
         Some(Err(error)) => return Outcome::Answered(Err(error.into())),
         first => first,
@@ -101,10 +133,10 @@ pub(super) async fn count_tokens(
     let mut context = state.call_context(headers, provider);
     context.model = Some(route.target(&request.model));
     match provider
-        .count_tokens(context, upstream_body(request, route))
+        .count_tokens(context, upstream_body(request, route, headers))
         .await
     {
-        Err(error) if declined(&error) => declined_by(provider, NativeOperation::CountTokens),
+        Err(error) if declined(&error) => declined_by(route, NativeOperation::CountTokens),
         Err(error) => Outcome::Answered(Err(error.into())),
         Ok(text) => Outcome::Answered(json_text(text)),
     }
