@@ -134,7 +134,12 @@ ROUTING = {
 # answer comes back untouched. A second `remote::vllm` provider at the same upstream with
 # `native_messages: false` serves it by translation: one chat completion upstream, its answer
 # turned into Anthropic's (requested as `vllm-translated/bench-model`, a provider-prefixed id).
-MESSAGES_API = {"apis": ["messages"]}
+MESSAGES_API = {
+    "apis": ["messages"],
+    "providers": {"messages": [{"provider_id": "builtin", "provider_type": "inline::builtin",
+                                "config": {"kvstore": {"backend": "kv_default",
+                                                       "namespace": "message_batches"}}}]},
+}
 TRANSLATED_PROVIDER = "vllm-translated"
 MESSAGES_TRANSLATED = {
     "providers": {"inference": [{"provider_id": TRANSLATED_PROVIDER, "provider_type": "remote::vllm",
