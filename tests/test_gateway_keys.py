@@ -398,3 +398,39 @@ storage:
     first = ogx_server(text, env=ADMIN_ENV)
     second = ogx_server(text, env=ADMIN_ENV)
     shared_limit_holds(first, second)
+
+
+def test_admin_reload_applies_the_config_for_admins_only_and_refuses_a_broken_one(
+        ogx_server, module_mock_upstream):
+    """`POST /v1/admin/reload` re-reads the config as SIGHUP does: an admin's call applies a new
+    model; anyone else is refused; a broken config is refused with start-up's message and the
+    running config keeps serving."""
+    upstream = module_mock_upstream.base_url
+    server = ogx_server(config(upstream, gateway_section()), env=ADMIN_ENV)
+    assert requests.post(server.url + "/v1/admin/reload", timeout=30).status_code == 401
+    holder = create_key(server)["secret"]
+    refused = requests.post(server.url + "/v1/admin/reload", timeout=30,
+                            headers={"Authorization": f"Bearer {holder}"})
+    # A gateway key never makes its holder an admin.
+    assert refused.status_code == 401 and "admin" in refused.json()["error"]["message"], refused.text
+
+    assert server.get("/v1/models/vllm/third-model").status_code == 404
+    grown = vllm_config(upstream, distro_name="gateway-keys-e2e",
+                        apis=("inference", "models", "messages"),
+                        more_providers=MESSAGES_PROVIDER,
+                        extra_provider_config={"native_messages": False},
+                        models=(MY_MODEL, RegisteredModel("third-model", "upstream-third")),
+                        more_sections=gateway_section())
+    server.config_path.write_text(grown)
+    applied = admin(server, "POST", "/v1/admin/reload")
+    assert applied.status_code == 200, applied.text
+    assert applied.json()["status"] == "applied"
+    assert "vllm/third-model" in applied.json()["report"]["models_registered"], applied.json()
+    assert chat(server, holder, model="vllm/third-model").status_code == 200
+
+    server.config_path.write_text(grown.replace("providers:", "providers: [oops", 1))
+    broken = admin(server, "POST", "/v1/admin/reload")
+    assert broken.status_code == 400, broken.text
+    assert "config refused, the running config stays" in broken.json()["error"]["message"]
+    assert chat(server, holder, model="vllm/third-model").status_code == 200
+    assert ADMIN_KEY not in server.output()

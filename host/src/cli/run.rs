@@ -142,6 +142,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         gateway_keys,
         routing,
         plugins: None,
+        reloader: None,
     };
     if let Some(port) = telemetry.metrics_port {
         let address = SocketAddr::new(address.ip(), port);

@@ -25,8 +25,8 @@
 //! the model while the store no longer lists it (a restart with the old config registers it
 //! again).
 //!
-//! Changes are applied one at a time (SIGHUP, the plugin watcher and any caller of [`apply`]
-//! wait for each other). [`watch`] starts the SIGHUP handler and the plugin-directory watcher.
+//! Changes are applied one at a time (SIGHUP, `POST /v1/admin/reload`, the plugin watcher and
+//! any caller of [`apply`] wait for each other). [`watch`] starts the SIGHUP handler and the plugin-directory watcher.
 
 mod plugins_view;
 mod providers;
@@ -38,7 +38,7 @@ pub use providers::{PLUGIN_API, bind_providers};
 use crate::config::LoadedConfig;
 use crate::registry::Registry;
 use crate::runtime::{PluginChange, PluginRuntime};
-use crate::server::{AppState, router};
+use crate::server::{AppState, Reloader, router};
 use crate::storage::registry_store::RegistryStore;
 use arc_swap::ArcSwap;
 use axum::Router;
@@ -67,6 +67,9 @@ pub struct Live {
     serving: tokio::sync::Mutex<Serving>,
     board: Arc<Board>,
     source: ConfigSource,
+    /// `POST /v1/admin/reload`'s way back to this (a weak reference: the routers it is put in
+    /// are owned by this).
+    reloader: Reloader,
 }
 
 /// Why a change was refused; the running state keeps serving.
@@ -133,16 +136,21 @@ impl Live {
             serving.state.registry.providers().to_vec(),
         ));
         serving.state.plugins = Some(board.view());
-        let router = Arc::new(ArcSwap::from_pointee(router(
-            serving.state.clone(),
-            metrics_route,
-        )));
-        Arc::new(Live {
-            router,
-            metrics_route,
-            serving: tokio::sync::Mutex::new(serving),
-            board,
-            source,
+        Arc::new_cyclic(|live| {
+            let reloader = reloader(live.clone());
+            serving.state.reloader = Some(reloader.clone());
+            let router = Arc::new(ArcSwap::from_pointee(router(
+                serving.state.clone(),
+                metrics_route,
+            )));
+            Live {
+                router,
+                metrics_route,
+                serving: tokio::sync::Mutex::new(serving),
+                board,
+                source,
+                reloader,
+            }
         })
     }
 
@@ -171,6 +179,7 @@ impl Live {
     /// Swaps in `next`: new requests use it from now on.
     fn swap(&self, serving: &mut Serving, mut next: Serving) {
         next.state.plugins = Some(self.board.view());
+        next.state.reloader = Some(self.reloader.clone());
         self.board.serve(
             Arc::clone(&next.runtime),
             next.state.registry.providers().to_vec(),
@@ -179,6 +188,22 @@ impl Live {
             .store(Arc::new(router(next.state.clone(), self.metrics_route)));
         *serving = next;
     }
+}
+
+/// [`Live::reload_config`] for the admin route: the report as JSON, or the refusal's message.
+fn reloader(live: std::sync::Weak<Live>) -> Reloader {
+    Reloader(Arc::new(move || {
+        let live = live.clone();
+        Box::pin(async move {
+            let live = live
+                .upgrade()
+                .ok_or_else(|| "the server is shutting down".to_owned())?;
+            match live.reload_config().await {
+                Ok(report) => serde_json::to_value(report).map_err(|e| e.to_string()),
+                Err(refused) => Err(refused.to_string()),
+            }
+        })
+    }))
 }
 
 fn log_outcome(what: &str, outcome: &Result<ReloadReport, ReloadError>) {

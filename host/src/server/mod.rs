@@ -61,7 +61,20 @@ pub struct AppState {
     pub routing: Arc<crate::routing::Routing>,
     /// What `/v1/inspect/plugins` shows; `None` answers 404.
     pub plugins: Option<PluginsView>,
+    /// What `POST /v1/admin/reload` runs; `None` answers 501.
+    pub reloader: Option<Reloader>,
 }
+
+/// Re-reads the config and applies it, as `SIGHUP` does: the change's report as JSON, or why
+/// it was refused (the running config stays). Given by whoever swaps the serving state.
+#[derive(Clone)]
+pub struct Reloader(
+    pub  Arc<
+        dyn Fn() -> futures::future::BoxFuture<'static, Result<serde_json::Value, String>>
+            + Send
+            + Sync,
+    >,
+);
 
 /// The plugin files live now, as `/v1/inspect/plugins` shows them (a JSON object with `data`),
 /// given by whoever swaps plugins in while the server runs. It never shows a secret.
@@ -304,6 +317,11 @@ pub const ROUTES: &[RouteInfo] = &[
         path: "/v1/admin/usage",
         api: "admin",
     },
+    RouteInfo {
+        method: "POST",
+        path: "/v1/admin/reload",
+        api: "admin",
+    },
 ];
 
 /// The API router; with `metrics_route`, `GET /metrics` too.
@@ -332,6 +350,7 @@ pub fn router(state: AppState, metrics_route: bool) -> Router {
         .route("/v1/version", get(meta::version))
         .route("/v1/inspect/routes", get(meta::routes))
         .route("/v1/inspect/plugins", get(meta::plugins))
+        .route("/v1/admin/reload", post(meta::reload))
         .route("/v1/providers", get(meta::providers))
         .route("/v1/providers/{provider_id}", get(meta::provider))
         .route("/v1/prompts", post(prompts::create).get(prompts::list))
@@ -472,6 +491,7 @@ mod tests {
             gateway_keys: None,
             routing: Arc::new(crate::routing::Routing::new(&[], &Default::default())),
             plugins: None,
+            reloader: None,
         }
     }
 

@@ -2,8 +2,10 @@
 //! (what is configured, secrets shown as `********`, with each provider's health and, for an
 //! inference provider, its routing state: retries, limit, each routed target's breaker),
 //! `/v1/inspect/routes` (what this server answers) and `/v1/inspect/plugins` (the plugin files
-//! live now).
+//! live now), and `POST /v1/admin/reload` (the config read again and applied, as `SIGHUP` does;
+//! for admins only, as the gateway keys' admin routes: see [`Admin`]).
 
+use crate::gateway_keys::admin::Admin;
 use crate::runtime::CallContext;
 use crate::server::errors::ApiError;
 use crate::server::{AppState, ProviderInfo, ROUTES};
@@ -32,6 +34,19 @@ pub async fn plugins(State(state): State<AppState>) -> Result<Json<Value>, ApiEr
         .as_ref()
         .ok_or_else(|| ApiError::NotFound("this server does not report its live plugins".into()))?;
     Ok(Json((view.0)()))
+}
+
+/// `POST /v1/admin/reload`: the config applied (200 with the change's report), or refused with
+/// the messages start-up would give (400; the running config keeps serving).
+pub async fn reload(_admin: Admin, State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let reloader = state
+        .reloader
+        .as_ref()
+        .ok_or_else(|| ApiError::NotImplemented("this server cannot reload its config".into()))?;
+    match (reloader.0)().await {
+        Ok(report) => Ok(Json(json!({ "status": "applied", "report": report }))),
+        Err(refused) => Err(ApiError::BadRequest(refused)),
+    }
 }
 
 pub async fn providers(State(state): State<AppState>) -> Json<Value> {
