@@ -301,3 +301,17 @@ def test_with_tracing_off_a_client_traceparent_is_forwarded_unchanged(upstream, 
     assert answer.status_code == 200, answer.text
     assert "traceparent" not in upstream.last_request("/v1/chat/completions").headers
     assert requests.get(server.url + "/metrics", timeout=30).status_code == 404
+
+
+def test_the_config_block_alone_turns_tracing_on_without_a_warning(upstream, collector,
+                                                                     ogx_server):
+    """`server.tracing` in the run config, no OTEL_* variable: spans reach its endpoint, and the
+    key is known (no `unknown key` warning at start-up)."""
+    block = (f"server:\n  tracing:\n    endpoint: {collector.traces_url}\n"
+             f"    sample_ratio: 1.0\n")
+    server = ogx_server(config(upstream, "tracing-config", more_sections=block))
+    answer = chat(server, "from the config block", "trace-config-1")
+    assert answer.status_code == 200, answer.text
+    server.stop()  # flushes the batch
+    assert server_span(collector, "trace-config-1").name == "POST /v1/chat/completions"
+    assert "unknown key 'server.tracing'" not in server.output()

@@ -37,6 +37,7 @@ const SERVER_KEYS: &[&str] = &[
     "tls_config",
     "hsts_max_age",
     "metrics",
+    "tracing",
 ];
 const QUOTA_KEYS: &[&str] = &[
     "kvstore",
