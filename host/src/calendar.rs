@@ -40,6 +40,26 @@ pub fn rfc3339(seconds: u64) -> String {
     )
 }
 
+/// The HTTP `Date` form (RFC 7231's IMF-fixdate), e.g. `Thu, 05 Jan 2014 21:31:40 GMT`, for
+/// seconds since the epoch.
+pub fn http_date(seconds: u64) -> String {
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = seconds / 86_400;
+    let (year, month, day) = civil_from_days(days as i64);
+    let rest = seconds % 86_400;
+    format!(
+        "{}, {day:02} {} {year:04} {:02}:{:02}:{:02} GMT",
+        WEEKDAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize],
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,5 +77,7 @@ mod tests {
             assert_eq!(days_from_civil(date.0, date.1, date.2), days);
         }
         assert_eq!(rfc3339(1_709_214_330), "2024-02-29T13:45:30Z");
+        assert_eq!(http_date(1_709_214_330), "Thu, 29 Feb 2024 13:45:30 GMT");
+        assert_eq!(http_date(1_388_957_500), "Sun, 05 Jan 2014 21:31:40 GMT");
     }
 }

@@ -32,10 +32,6 @@ const CLOUD_IDENTITY_TYPES: &[(&str, &str)] = &[
         "remote::watsonx",
         "an IBM Cloud IAM token exchange (watsonx api_key → https://iam.cloud.ibm.com/identity/token)",
     ),
-    (
-        "remote::oci",
-        "OCI request signing (instance principal or ~/.oci/config user principal)",
-    ),
 ];
 
 /// Why a provider of `provider_type` (of the `inference` API) is not served, once the plugin
@@ -98,7 +94,6 @@ mod tests {
             ("inline::sentence-transformers", None),
             ("remote::vertexai", Some("Vertex AI")),
             ("remote::watsonx", Some("IBM Cloud IAM")),
-            ("remote::oci", Some("OCI request signing")),
         ];
         for (provider_type, needs) in cases {
             match (unserved(provider_type), needs) {
@@ -111,6 +106,8 @@ mod tests {
         }
         assert_eq!(unserved("remote::together"), Unserved::NoPlugin);
         assert_eq!(unserved("remote::azure"), Unserved::NoPlugin);
+        // Served by the openai-compatible plugin, signed by the host.
+        assert_eq!(unserved("remote::oci"), Unserved::NoPlugin);
     }
 
     #[test]

@@ -5,13 +5,14 @@
 //! (the response head, then a [`BodyStream`] of [`Frame`]s split as raw chunks, server-sent
 //! events or AWS event-stream messages; see `http/framing.rs`). Authentication is
 //! added by the host: `Auth::Bearer` sets `Authorization: Bearer <token>`; `Auth::AwsSigV4`
-//! is handed to a [`RequestSigner`] once the request is final.
+//! is handed to a [`RequestSigner`], `Auth::OciSignature` to an [`OciRequestSigner`], once the
+//! request is final.
 //!
 //! **Refuses.** Hosts the plugin did not declare, and link-local or cloud-metadata addresses,
 //! by URL and after DNS resolution ([`EgressPolicy`], whose documentation states the threat);
 //! redirects that leave the policy; URLs that are not `http`/`https` or carry `user:password`;
 //! invalid header names and values. Hop-by-hop headers ([`HOP_BY_HOP_HEADERS`], `proxy-*`) and
-//! `content-length` are dropped, since the host sets them; with `Bearer` or `AwsSigV4` any
+//! `content-length` are dropped, since the host sets them; with `Bearer` or a signature any
 //! `authorization` header the plugin gave is dropped too. Environment proxies
 //! (`HTTPS_PROXY`, ...) are not used: a proxy would resolve names where the address check
 //! cannot see them.
@@ -124,6 +125,20 @@ pub struct AwsSigning {
     pub credentials: AwsCredentialSource,
 }
 
+/// The WIT `oci-credential-source`: where the host finds an OCI identity. None of these is a
+/// secret: the key file a profile names is read by the host only.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum OciCredentialSource {
+    /// A profile of an OCI config file; `None` for `OCI_CONFIG_FILE` or `~/.oci/config`, and
+    /// for `DEFAULT`.
+    ConfigFile {
+        file: Option<String>,
+        profile: Option<String>,
+    },
+    /// The instance principal of the compute instance the host runs on.
+    InstancePrincipal,
+}
+
 /// How the host authenticates a request.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Auth {
@@ -131,8 +146,10 @@ pub enum Auth {
     /// `Authorization: Bearer <token>`.
     Bearer(String),
     AwsSigV4(AwsSigning),
+    /// OCI's HTTP signature (`Authorization: Signature version="1",...`).
+    OciSignature(OciCredentialSource),
     /// A credential source the plugin interface names but this host does not offer yet
-    /// (Google, Azure Entra ID, IBM Cloud IAM, OCI): the request fails with
+    /// (Google, Azure Entra ID, IBM Cloud IAM): the request fails with
     /// [`HttpError::Credentials`] naming it, e.g. `Google access tokens`.
     Unavailable(&'static str),
 }
@@ -143,6 +160,7 @@ impl fmt::Debug for Auth {
             Auth::None => f.write_str("None"),
             Auth::Bearer(_) => f.write_str("Bearer(********)"),
             Auth::AwsSigV4(signing) => f.debug_tuple("AwsSigV4").field(signing).finish(),
+            Auth::OciSignature(source) => f.debug_tuple("OciSignature").field(source).finish(),
             Auth::Unavailable(source) => f.debug_tuple("Unavailable").field(source).finish(),
         }
     }
@@ -225,6 +243,29 @@ pub enum HttpError {
     TooLarge(String),
 }
 
+/// The `Host` the client sends for `uri`, which request signers sign: the URL's host, with
+/// `:port` unless it is the scheme's default. Refuses a URL that is not `http`/`https` or has
+/// no host.
+pub fn request_host(uri: &http::Uri) -> Result<String, HttpError> {
+    let default_port = match uri.scheme_str() {
+        Some("https") => 443,
+        Some("http") => 80,
+        _ => {
+            return Err(HttpError::InvalidRequest(
+                "a signed request needs an http or https URL".into(),
+            ));
+        }
+    };
+    let host = uri
+        .host()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| HttpError::InvalidRequest("the URL has no host".into()))?;
+    Ok(match uri.port_u16() {
+        Some(port) if port != default_port => format!("{host}:{port}"),
+        _ => host.to_owned(),
+    })
+}
+
 /// Signs a final request with AWS SigV4: [`crate::imports::aws::AwsSigner`] implements it
 /// (credential resolution and caching included). A client without a signer refuses `AwsSigV4`
 /// requests with [`HttpError::Credentials`].
@@ -237,6 +278,18 @@ pub trait RequestSigner: Send + Sync {
         &'a self,
         request: &'a mut http::Request<Bytes>,
         signing: &'a AwsSigning,
+    ) -> BoxFuture<'a, Result<(), HttpError>>;
+}
+
+/// Signs a final request as OCI specifies: [`crate::imports::oci::OciSigner`] implements it.
+/// A client without one refuses `OciSignature` requests with [`HttpError::Credentials`]. Same
+/// contract as [`RequestSigner`]: `request` is final, the signer adds its headers in place,
+/// its errors hold no secret.
+pub trait OciRequestSigner: Send + Sync {
+    fn sign<'a>(
+        &'a self,
+        request: &'a mut http::Request<Bytes>,
+        source: &'a OciCredentialSource,
     ) -> BoxFuture<'a, Result<(), HttpError>>;
 }
 
@@ -256,6 +309,8 @@ pub struct ClientOptions {
     pub default_headers: Vec<(String, String)>,
     /// Signs `AwsSigV4` requests; `None` refuses them.
     pub signer: Option<Arc<dyn RequestSigner>>,
+    /// Signs `OciSignature` requests; `None` refuses them.
+    pub oci_signer: Option<Arc<dyn OciRequestSigner>>,
 }
 
 impl Default for ClientOptions {
@@ -270,6 +325,7 @@ impl Default for ClientOptions {
             accept_invalid_certs: false,
             default_headers: Vec::new(),
             signer: None,
+            oci_signer: None,
         }
     }
 }

@@ -10,6 +10,8 @@
 //!   several (the Google, Azure, IBM Cloud and OCI identities of
 //!   interface 0.2.0's `auth` sources join it here as siblings, each plugged into `http` the
 //!   same way).
+//! - [`oci`]: the OCI identity behind `oci-signature` auth: config-file profiles and the
+//!   request signature, plugged into `http` through [`http::OciRequestSigner`].
 //! - [`config`]: `config`, the declared environment variables.
 //! - [`logging`]: `logging`, and the plugin's stdout/stderr.
 //! - [`kv`]: `kv`, the per-provider key-value store.
@@ -22,3 +24,4 @@ pub mod config;
 pub mod http;
 pub mod kv;
 pub mod logging;
+pub mod oci;

@@ -85,8 +85,9 @@ fn auth_v0_1(auth: since_v0_1::ogx::provider::outbound_http::Auth) -> native_htt
     }
 }
 
-/// `auth` of 0.2.0: 0.1.0's, and the credential sources of the other clouds, which this host
-/// does not offer yet (the request fails with `credentials`, naming the source).
+/// `auth` of 0.2.0: 0.1.0's, OCI request signing, and the credential sources of the other
+/// clouds, which this host does not offer yet (the request fails with `credentials`, naming
+/// the source).
 fn auth_v0_2(auth: since_v0_2::ogx::provider::outbound_http::Auth) -> native_http::Auth {
     use since_v0_2::ogx::provider::outbound_http::Auth;
     match auth {
@@ -96,7 +97,21 @@ fn auth_v0_2(auth: since_v0_2::ogx::provider::outbound_http::Auth) -> native_htt
         Auth::GoogleAccessToken(_) => native_http::Auth::Unavailable("Google access tokens"),
         Auth::AzureEntraId(_) => native_http::Auth::Unavailable("Azure Entra ID tokens"),
         Auth::IbmIam(_) => native_http::Auth::Unavailable("IBM Cloud IAM tokens"),
-        Auth::OciSignature(_) => native_http::Auth::Unavailable("OCI request signing"),
+        Auth::OciSignature(source) => native_http::Auth::OciSignature(oci_source(source)),
+    }
+}
+
+/// 0.2.0's `oci-credential-source` in host types.
+fn oci_source(
+    source: since_v0_2::ogx::provider::outbound_http::OciCredentialSource,
+) -> native_http::OciCredentialSource {
+    use since_v0_2::ogx::provider::outbound_http::OciCredentialSource as Source;
+    match source {
+        Source::ConfigFile(p) => native_http::OciCredentialSource::ConfigFile {
+            file: p.file,
+            profile: p.profile,
+        },
+        Source::InstancePrincipal => native_http::OciCredentialSource::InstancePrincipal,
     }
 }
 

@@ -4,7 +4,8 @@
 //! operator's `plugins.policy`), the provider's memory and time limits from that policy, the
 //! pooled HTTP client
 //! with its extra CA bundles, the entry's `network:` settings (timeouts, default headers, TLS
-//! verification) and the AWS identity that signs `aws-sigv4` requests, the view
+//! verification), the AWS identity that signs `aws-sigv4` requests and the OCI one that
+//! signs `oci-signature` requests, the view
 //! of the declared environment variables, and the provider's `kv` namespace.
 //!
 //! The entry's secrets are registered with [`crate::secrets`] here, so that nothing the
@@ -28,6 +29,7 @@ use crate::imports::aws::{AwsIdentity, AwsSigner, endpoint_override_hosts};
 use crate::imports::config::EnvView;
 use crate::imports::http::{ClientOptions, EgressPolicy, OutboundClient};
 use crate::imports::kv::KvStore;
+use crate::imports::oci::OciSigner;
 use crate::secrets;
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,6 +74,8 @@ pub(crate) fn handles(
     let mut options = ClientOptions {
         extra_ca_files: ClientOptions::ca_files_from_env(&env.lookup()),
         signer: Some(Arc::new(AwsSigner::new(identity))),
+        // Reads the profile the plugin names (`oci_config_file_path`, `oci_config_profile`).
+        oci_signer: Some(Arc::new(OciSigner::new(env.clone()))),
         default_headers: network.headers.clone(),
         ..ClientOptions::default()
     };

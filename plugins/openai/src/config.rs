@@ -10,6 +10,7 @@ use ogx_provider_sdk::{Map, ProviderError, Value};
 use serde::{Deserialize, Deserializer};
 
 use crate::family::{Family, KeyField, NVIDIA_HOSTED_HOST};
+use crate::oci::{OciKeys, OciSettings};
 
 /// OGX's default for vLLM's `max_tokens`.
 pub const VLLM_DEFAULT_MAX_TOKENS: u64 = 4096;
@@ -74,6 +75,18 @@ pub struct Config {
     /// `false`: serve `/v1/messages` by translation to chat completions even where the type's
     /// upstream speaks Messages natively (an older vLLM without `/v1/messages`, say).
     pub native_messages: Option<bool>,
+    /// OCI: `oci_auth_type`, `oci_region`, `oci_compartment_id`, `oci_config_file_path`,
+    /// `oci_config_profile` (see [`crate::oci`]).
+    #[serde(deserialize_with = "blank_is_none")]
+    pub oci_auth_type: Option<String>,
+    #[serde(deserialize_with = "blank_is_none")]
+    pub oci_region: Option<String>,
+    #[serde(deserialize_with = "blank_is_none")]
+    pub oci_compartment_id: Option<String>,
+    #[serde(deserialize_with = "blank_is_none")]
+    pub oci_config_file_path: Option<String>,
+    #[serde(deserialize_with = "blank_is_none")]
+    pub oci_config_profile: Option<String>,
 }
 
 /// OGX's default `rerank_model_to_url` of `remote::nvidia`.
@@ -130,6 +143,8 @@ pub struct Resolved {
     /// (see [`Family::native_messages`]): the base URL without its `/v1`, or DeepSeek's
     /// separate `anthropic_base_url`.
     pub anthropic_root: Option<String>,
+    /// `remote::oci`'s identity, region and compartment.
+    pub oci: Option<OciSettings>,
 }
 
 impl Resolved {
@@ -183,9 +198,23 @@ pub fn validate(
         (None, Some(_), Some(var)) => format!("environment variable `{var}`"),
         _ => "field `base_url`".to_string(),
     };
+    let oci = match family {
+        Family::Oci => Some(
+            crate::oci::settings(OciKeys {
+                auth_type: config.oci_auth_type,
+                region: config.oci_region,
+                compartment_id: config.oci_compartment_id,
+                config_file_path: config.oci_config_file_path,
+                config_profile: config.oci_config_profile,
+            })
+            .map_err(invalid)?,
+        ),
+        _ => None,
+    };
     let base_url = configured
         .or(from_env)
-        .or_else(|| family.default_base_url().map(str::to_string));
+        .or_else(|| family.default_base_url().map(str::to_string))
+        .or_else(|| oci.as_ref().map(|o| crate::oci::base_url(&o.region)));
     if let Some(url) = &base_url
         && !(url.starts_with("http://") || url.starts_with("https://"))
     {
@@ -205,6 +234,9 @@ pub fn validate(
         KeyField::None => None,
     };
     let mut headers = Vec::new();
+    if let Some(oci) = &oci {
+        headers.push(("CompartmentId".to_string(), oci.compartment_id.clone()));
+    }
     if family == Family::Gemini {
         // OGX's GeminiConfig._validate_auth, message for message.
         match (&key, &config.access_token, &config.project) {
@@ -268,6 +300,7 @@ pub fn validate(
         headers,
         rerank_models,
         anthropic_root,
+        oci,
     })
 }
 

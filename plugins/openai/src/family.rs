@@ -7,8 +7,14 @@
 //! embedding models it knows, how it lists models, and the operations it refuses (with OGX's
 //! own message where OGX has one).
 //!
+//! `remote::oci` is here too: OGX 1.5.0 sends it through OCI Generative AI's OpenAI-compatible
+//! endpoint (`.../20231130/actions/v1`) with the OpenAI client, only signing each request
+//! (which the host does here, [`ogx_provider_sdk::http::Request::oci_signature`]) and adding
+//! a `CompartmentId` header; so the family's chat, completions and embeddings serve it as
+//! they are. Its listing is OCI's native `ListModels` (see [`Listing::Oci`]).
+//!
 //! Not here, because they need a cloud identity the host does not lend yet:
-//! `remote::vertexai`, `remote::watsonx`, `remote::oci` and Azure's Entra ID mode.
+//! `remote::vertexai`, `remote::watsonx` and Azure's Entra ID mode.
 
 use ogx_provider_sdk::{Map, Value};
 
@@ -57,6 +63,9 @@ pub enum Family {
     Azure,
     /// `remote::text-embeddings-inference`
     TextEmbeddingsInference,
+    /// `remote::oci` (OCI Generative AI's OpenAI-compatible endpoint, requests signed by
+    /// the host)
+    Oci,
 }
 
 /// Which config key holds the upstream credential.
@@ -83,6 +92,11 @@ pub enum Listing {
     DatabricksEndpoints,
     /// TEI's native `GET {root}/info`: the one model it serves, always an embedding model.
     TeiInfo,
+    /// OCI Generative AI's `ListModels` (`GET .../20231130/models` on the management host,
+    /// `generativeai.<region>...` without `inference.`) for the compartment, active text
+    /// generation and embedding models: OGX keeps those with `CHAT` and without `FINE_TUNE`,
+    /// neither deprecated nor retired, one per display name, listed by display name.
+    Oci,
 }
 
 /// An OpenAI operation a type may refuse.
@@ -127,7 +141,18 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// NVIDIA's hosted API host: only there is a key required.
 pub const NVIDIA_HOSTED_HOST: &str = "integrate.api.nvidia.com";
 
-/// Every environment variable the family reads, for `describe`.
+/// OCI's environment variables, read as OGX's `OCIConfig` reads them when a key is absent;
+/// `OCI_GENAI_BASE_URL` (ogx's) moves the endpoint, e.g. to a test double.
+pub const OCI_ENV_VARS: [&str; 6] = [
+    "OCI_AUTH_TYPE",
+    "OCI_REGION",
+    "OCI_COMPARTMENT_OCID",
+    "OCI_CONFIG_FILE_PATH",
+    "OCI_CLI_PROFILE",
+    "OCI_GENAI_BASE_URL",
+];
+
+/// Every environment variable the family reads, for `describe` (with [`OCI_ENV_VARS`]).
 pub const ENV_VARS: [&str; 7] = [
     "CEREBRAS_BASE_URL",
     "DEEPSEEK_BASE_URL",
@@ -165,7 +190,7 @@ pub const DEEPSEEK_ANTHROPIC_BASE_URL: &str = "https://api.deepseek.com/anthropi
 
 impl Family {
     /// Every type, in the order `describe` lists them.
-    pub const ALL: [Family; 21] = [
+    pub const ALL: [Family; 22] = [
         Family::OpenAi,
         Family::Vllm,
         Family::Ollama,
@@ -187,6 +212,7 @@ impl Family {
         Family::Mistral,
         Family::Azure,
         Family::TextEmbeddingsInference,
+        Family::Oci,
     ];
 
     /// The `provider_type` string.
@@ -213,6 +239,7 @@ impl Family {
             Family::Mistral => "remote::mistral",
             Family::Azure => "remote::azure",
             Family::TextEmbeddingsInference => "remote::text-embeddings-inference",
+            Family::Oci => "remote::oci",
         }
     }
 
@@ -248,7 +275,9 @@ impl Family {
             | Family::Passthrough
             | Family::Runpod
             | Family::Databricks
-            | Family::Azure => None,
+            | Family::Azure
+            // From `oci_region` (see `config::oci_base_url`).
+            | Family::Oci => None,
         }
     }
 
@@ -267,6 +296,7 @@ impl Family {
             Family::Nvidia => Some("NVIDIA_BASE_URL"),
             Family::Anthropic => Some("ANTHROPIC_BASE_URL"),
             Family::Gemini => Some("GEMINI_BASE_URL"),
+            Family::Oci => Some("OCI_GENAI_BASE_URL"),
             _ => None,
         }
     }
@@ -300,7 +330,7 @@ impl Family {
     pub fn key_field(self) -> KeyField {
         match self {
             Family::Vllm | Family::Runpod | Family::Databricks => KeyField::ApiToken,
-            Family::Ollama => KeyField::None,
+            Family::Ollama | Family::Oci => KeyField::None,
             _ => KeyField::ApiKey,
         }
     }
@@ -330,7 +360,9 @@ impl Family {
             Family::Ollama
             | Family::LlamaCppServer
             | Family::Passthrough
-            | Family::TextEmbeddingsInference => None,
+            | Family::TextEmbeddingsInference
+            // OGX's OCI config declares `oci_*` provider-data fields its adapter never reads.
+            | Family::Oci => None,
         }
     }
 
@@ -346,6 +378,7 @@ impl Family {
                 | Family::LlamaCppServer
                 | Family::Passthrough
                 | Family::TextEmbeddingsInference
+                | Family::Oci
         )
     }
 
@@ -385,6 +418,7 @@ impl Family {
             Family::Anthropic => Listing::Anthropic,
             Family::Databricks => Listing::DatabricksEndpoints,
             Family::TextEmbeddingsInference => Listing::TeiInfo,
+            Family::Oci => Listing::Oci,
             _ => Listing::OpenAi,
         }
     }

@@ -15,6 +15,7 @@ pub mod config;
 pub mod family;
 pub mod listing;
 pub mod messages;
+pub mod oci;
 pub mod rewrite;
 pub mod sse;
 pub mod target;
@@ -26,7 +27,9 @@ use ogx_provider_sdk::{
 };
 
 use crate::config::{Config, Resolved};
-use crate::family::{ANTHROPIC_VERSION, ENV_VARS, Family, Listing, Operation, Refusal};
+use crate::family::{
+    ANTHROPIC_VERSION, ENV_VARS, Family, Listing, OCI_ENV_VARS, Operation, Refusal,
+};
 use crate::rewrite::UsageCoalescer;
 use crate::target::Target;
 
@@ -72,6 +75,9 @@ impl OpenAiCompatible {
     fn authorize(target: &Target, mut request: Request) -> Request {
         for (name, value) in &target.headers {
             request = request.header(name.as_str(), value.as_str());
+        }
+        if let Some(source) = &target.oci {
+            return request.oci_signature(source.clone());
         }
         match &target.bearer {
             Some(token) => request.bearer(token.as_str()),
@@ -247,6 +253,9 @@ impl OpenAiCompatible {
     ) -> Result<(Vec<String>, Vec<Value>), ProviderError> {
         let listing = self.config.family.listing();
         let mut url = listing::first_url(listing, &target.base_url);
+        if let Some(oci) = &self.config.oci {
+            url = format!("{url}?{}", listing::oci_models_query(&oci.compartment_id));
+        }
         let mut ids = Vec::new();
         let mut entries = Vec::new();
         for _ in 0..listing::ANTHROPIC_MAX_PAGES {
@@ -333,7 +342,11 @@ impl Provider for OpenAiCompatible {
             // The upstream is whatever the operator configures (or, for passthrough, what
             // the caller names); the operator's egress policy still applies.
             outbound_hosts: vec!["*".into()],
-            env_vars: ENV_VARS.iter().map(|v| v.to_string()).collect(),
+            env_vars: ENV_VARS
+                .iter()
+                .chain(OCI_ENV_VARS.iter())
+                .map(|v| v.to_string())
+                .collect(),
             secret_config_keys: vec!["api_key".into(), "api_token".into(), "access_token".into()],
         }
     }
@@ -354,6 +367,19 @@ impl Provider for OpenAiCompatible {
         let mut config = settings.config;
         if family == Family::Deepseek && config.anthropic_base_url.is_none() {
             config.anthropic_base_url = host_config::env("DEEPSEEK_ANTHROPIC_BASE_URL");
+        }
+        if family == Family::Oci {
+            // OGX's `OCIConfig` fields default to these variables.
+            let from_env = |key: &mut Option<String>, var: &str| {
+                if key.is_none() {
+                    *key = host_config::env(var).filter(|v| !v.trim().is_empty());
+                }
+            };
+            from_env(&mut config.oci_auth_type, "OCI_AUTH_TYPE");
+            from_env(&mut config.oci_region, "OCI_REGION");
+            from_env(&mut config.oci_compartment_id, "OCI_COMPARTMENT_OCID");
+            from_env(&mut config.oci_config_file_path, "OCI_CONFIG_FILE_PATH");
+            from_env(&mut config.oci_config_profile, "OCI_CLI_PROFILE");
         }
         let config = config::validate(family, &settings.provider_id, config, env_base_url)?;
         Ok(OpenAiCompatible { config })

@@ -51,7 +51,36 @@ pub fn first_url(listing: Listing, base_url: &str) -> String {
                 .unwrap_or(base_url)
         ),
         Listing::TeiInfo => format!("{}/info", server_root(base_url)),
+        Listing::Oci => oci_models_url(base_url),
     }
+}
+
+/// OCI's `ListModels` URL for an inference base URL: `/actions/v1` becomes `/models`, and the
+/// inference host `inference.generativeai.<region>...` the management host
+/// `generativeai.<region>...` (a moved endpoint keeps its host). The compartment and filters
+/// are added by [`oci_models_query`].
+pub fn oci_models_url(base_url: &str) -> String {
+    let root = base_url
+        .strip_suffix("/actions/v1")
+        .unwrap_or(base_url)
+        .replacen("://inference.generativeai.", "://generativeai.", 1);
+    format!("{root}/models")
+}
+
+/// The query OGX's `list_models` call sends: the compartment, active text-generation and
+/// text-embedding models.
+pub fn oci_models_query(compartment_id: &str) -> String {
+    let mut encoded = String::new();
+    for byte in compartment_id.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!(
+        "compartmentId={encoded}&capability=TEXT_GENERATION&capability=TEXT_EMBEDDINGS&lifecycleState=ACTIVE"
+    )
 }
 
 /// One page of a listing, read.
@@ -122,6 +151,33 @@ pub fn read_page(listing: Listing, url: &str, answer: &Value) -> Result<Page, Pr
                 .ok_or_else(|| malformed(url, "a `model_id`"))?;
             page.ids.push(id.to_string());
         }
+        Listing::Oci => {
+            let items = answer
+                .get("items")
+                .and_then(Value::as_array)
+                .ok_or_else(|| malformed(url, "an `items` array"))?;
+            for item in items {
+                let set = |key: &str| item.get(key).is_some_and(|v| !v.is_null());
+                let capable = |name: &str| {
+                    item.get("capabilities")
+                        .and_then(Value::as_array)
+                        .is_some_and(|caps| caps.iter().any(|c| c == name))
+                };
+                if set("timeDeprecated")
+                    || set("timeOnDemandRetired")
+                    || !capable("CHAT")
+                    || capable("FINE_TUNE")
+                {
+                    continue;
+                }
+                let Some(name) = item.get("displayName").and_then(Value::as_str) else {
+                    continue;
+                };
+                if !page.ids.iter().any(|id| id == name) {
+                    page.ids.push(name.to_string());
+                }
+            }
+        }
     }
     Ok(page)
 }
@@ -155,6 +211,33 @@ pub fn merged(mut ids: Vec<String>, extra: &[String]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn oci_lists_active_chat_models_by_display_name_on_the_management_host() {
+        assert_eq!(
+            first_url(
+                Listing::Oci,
+                "https://inference.generativeai.us-chicago-1.oci.oraclecloud.com/20231130/actions/v1"
+            ),
+            "https://generativeai.us-chicago-1.oci.oraclecloud.com/20231130/models"
+        );
+        assert_eq!(
+            oci_models_query("ocid1.compartment.oc1..a b"),
+            "compartmentId=ocid1.compartment.oc1..a%20b&capability=TEXT_GENERATION&capability=TEXT_EMBEDDINGS&lifecycleState=ACTIVE"
+        );
+        let answer = serde_json::json!({"items": [
+            {"displayName": "meta.llama-3.3-70b-instruct", "capabilities": ["CHAT"]},
+            {"displayName": "meta.llama-3.3-70b-instruct", "capabilities": ["CHAT"]},
+            {"displayName": "cohere.embed-v4.0", "capabilities": ["TEXT_EMBEDDINGS"]},
+            {"displayName": "old", "capabilities": ["CHAT"], "timeDeprecated": "2025-01-01T00:00:00Z"},
+            {"displayName": "ft", "capabilities": ["CHAT", "FINE_TUNE"]},
+            {"displayName": "xai.grok-4", "capabilities": ["CHAT"], "timeOnDemandRetired": null}
+        ]});
+        let page = read_page(Listing::Oci, "u", &answer).unwrap();
+        assert_eq!(page.ids, vec!["meta.llama-3.3-70b-instruct", "xai.grok-4"]);
+        assert!(read_page(Listing::Oci, "u", &serde_json::json!({})).is_err());
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -6,6 +6,7 @@
 //! exception: its config `api_key` and `base_url` win over `passthrough_api_key` and
 //! `passthrough_url`, and `forward_headers` copies listed provider-data keys into headers.
 
+use ogx_provider_sdk::http::OciCredentialSource;
 use ogx_provider_sdk::{Context, ProviderError, Value, python_repr};
 
 use crate::config::Resolved;
@@ -22,8 +23,10 @@ pub struct Target {
     pub base_url: String,
     /// Token for `Authorization: Bearer`, added by the host; `None` sends no credential.
     pub bearer: Option<String>,
-    /// Extra headers (passthrough's `forward_headers`).
+    /// Extra headers (passthrough's `forward_headers`, OCI's `CompartmentId`).
     pub headers: Vec<(String, String)>,
+    /// The OCI identity the host signs the request with (`remote::oci`).
+    pub oci: Option<OciCredentialSource>,
 }
 
 impl Target {
@@ -99,6 +102,7 @@ pub fn resolve(config: &Resolved, ctx: &Context) -> Result<Target, ProviderError
         base_url,
         bearer,
         headers,
+        oci: config.oci.as_ref().map(|o| o.source.clone()),
     })
 }
 

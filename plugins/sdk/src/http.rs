@@ -5,7 +5,8 @@
 //! and the operator allowed, never to link-local or cloud-metadata addresses, with a bounded
 //! timeout. Authentication is added by the host after the request is final:
 //! [`Request::bearer`] sets the `Authorization` header, [`Request::aws_sigv4`] signs the
-//! request with credentials the plugin never sees.
+//! request with credentials the plugin never sees, [`Request::oci_signature`] has it signed
+//! with an OCI API key the plugin never sees.
 //!
 //! ```no_run
 //! use ogx_provider_sdk::http::{Framing, Request};
@@ -84,6 +85,21 @@ pub struct AwsCredentialSource {
     pub session_ttl_seconds: Option<u32>,
 }
 
+/// Where the host finds the OCI identity that signs a request ([`Request::oci_signature`]).
+/// None of these is a secret: the host reads the key file a profile names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OciCredentialSource {
+    /// A profile of an OCI config file.
+    ConfigFile {
+        /// The config file; `None` for `OCI_CONFIG_FILE`, else `~/.oci/config`.
+        file: Option<String>,
+        /// The profile; `None` for `DEFAULT`.
+        profile: Option<String>,
+    },
+    /// The instance principal of the compute instance the host runs on.
+    InstancePrincipal,
+}
+
 /// Why an outbound request failed before a response status arrived, or while the body was
 /// being read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +129,7 @@ impl fmt::Display for HttpError {
             HttpError::InvalidRequest(m) => write!(f, "invalid outbound request: {m}"),
             HttpError::Connect(m) => write!(f, "could not connect to the upstream: {m}"),
             HttpError::Timeout(m) => write!(f, "the upstream did not answer in time: {m}"),
-            HttpError::Credentials(m) => write!(f, "could not resolve AWS credentials: {m}"),
+            HttpError::Credentials(m) => write!(f, "could not obtain the cloud credentials: {m}"),
             HttpError::Protocol(m) => write!(f, "the upstream response broke off: {m}"),
             HttpError::TooLarge(m) => write!(f, "the upstream response is too large: {m}"),
         }
@@ -162,6 +178,7 @@ enum Auth {
         region: String,
         credentials: AwsCredentialSource,
     },
+    OciSignature(OciCredentialSource),
 }
 
 /// An outbound request being built. Nothing is sent until [`Request::send`] or
@@ -261,6 +278,13 @@ impl Request {
         self
     }
 
+    /// Has the host sign the final request as OCI specifies (`Authorization: Signature ...`)
+    /// with the identity `source` names; the plugin never sees the key.
+    pub fn oci_signature(mut self, source: OciCredentialSource) -> Self {
+        self.auth = Auth::OciSignature(source);
+        self
+    }
+
     /// Total time allowed for the exchange; the host caps it at the time left for the API
     /// request. Without it the host's default applies.
     pub fn timeout(mut self, timeout: Duration) -> Self {
@@ -290,6 +314,14 @@ impl Request {
                     session_ttl_seconds: credentials.session_ttl_seconds,
                 },
             }),
+            Auth::OciSignature(OciCredentialSource::ConfigFile { file, profile }) => {
+                wit::Auth::OciSignature(wit::OciCredentialSource::ConfigFile(
+                    wit::OciConfigProfile { file, profile },
+                ))
+            }
+            Auth::OciSignature(OciCredentialSource::InstancePrincipal) => {
+                wit::Auth::OciSignature(wit::OciCredentialSource::InstancePrincipal)
+            }
         };
         Ok(wit::Request {
             method: match self.method {

@@ -25,7 +25,7 @@ use futures::future::BoxFuture;
 use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 
 use super::AwsIdentity;
-use crate::imports::http::{AwsSigning, HttpError, RequestSigner};
+use crate::imports::http::{AwsSigning, HttpError, RequestSigner, request_host};
 
 /// Headers the signer sets; any the request already has are removed before signing.
 pub const SIGNER_OWNED_HEADERS: &[&str] = &[
@@ -99,27 +99,6 @@ fn check_name(what: &str, name: &str) -> Result<(), HttpError> {
     }
 }
 
-/// The `host` that is signed: the URL's host, with `:port` unless it is the scheme's default.
-fn signed_host(uri: &http::Uri) -> Result<String, HttpError> {
-    let default_port = match uri.scheme_str() {
-        Some("https") => 443,
-        Some("http") => 80,
-        _ => {
-            return Err(HttpError::InvalidRequest(
-                "a signed request needs an http or https URL".into(),
-            ));
-        }
-    };
-    let host = uri
-        .host()
-        .filter(|h| !h.is_empty())
-        .ok_or_else(|| HttpError::InvalidRequest("the URL has no host".into()))?;
-    Ok(match uri.port_u16() {
-        Some(port) if port != default_port => format!("{host}:{port}"),
-        _ => host.to_owned(),
-    })
-}
-
 /// Signs `request` with `credentials` at `time`: removes [`SIGNER_OWNED_HEADERS`], then adds
 /// `authorization`, `x-amz-date` and, for temporary credentials, `x-amz-security-token`.
 pub fn sign_with_credentials(
@@ -132,7 +111,7 @@ pub fn sign_with_credentials(
     for name in SIGNER_OWNED_HEADERS {
         request.headers_mut().remove(*name);
     }
-    let host = signed_host(request.uri())?;
+    let host = request_host(request.uri())?;
     let mut signed_headers: Vec<(&str, &str)> = vec![("host", host.as_str())];
     for value in request.headers().get_all(CONTENT_TYPE) {
         let value = value.to_str().map_err(|_| {

@@ -309,6 +309,18 @@ impl OutboundClient {
                     ));
                 }
             },
+            Auth::OciSignature(source) => match &self.options.oci_signer {
+                Some(signer) => {
+                    tokio::time::timeout_at(deadline, signer.sign(&mut prepared, source))
+                        .await
+                        .unwrap_or_else(|_| Err(timed_out(&host, total)))?;
+                }
+                None => {
+                    return Err(HttpError::Credentials(
+                        "OCI request signing is not available in this build".to_owned(),
+                    ));
+                }
+            },
             Auth::Unavailable(source) => {
                 return Err(HttpError::Credentials(format!(
                     "{source} are not available in this ogx yet: configure the provider with an API key (bearer auth) instead"
